@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# The docker compose test of distributed mode (issue 6): builds the static binary and the FROM-scratch
+# image, runs docker-compose.yml with a target, a coordinator and 3 workers for a short profile, and
+# checks the results folder on the host. Works with `docker compose` (v2) or `docker-compose` (v1).
+#
+#   bench/compose-test.sh
+#   SURGE_BIN=path/to/static/surge bench/compose-test.sh     # skip the build, use this binary
+#
+# Exits 0 with a printed reason, without testing, only where no Docker engine answers. Any other
+# failure (build, image, run, results) exits non-zero.
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$repo"
+say() { printf 'compose-test: %s\n' "$*"; }
+
+if ! command -v docker >/dev/null 2>&1; then
+  say "SKIPPED: no docker client installed, so no Docker engine answers"; exit 0
+fi
+if ! timeout 20 docker info >/dev/null 2>&1; then
+  say "SKIPPED: no Docker engine answers ($(timeout 20 docker info 2>&1 | grep -m1 -i error || echo 'docker info failed'))"; exit 0
+fi
+if docker compose version >/dev/null 2>&1; then
+  compose=(docker compose)
+elif command -v docker-compose >/dev/null 2>&1; then
+  compose=(docker-compose)
+else
+  say "FAILED: a Docker engine answers but neither 'docker compose' nor 'docker-compose' is installed"; exit 1
+fi
+say "using ${compose[*]} ($("${compose[@]}" version 2>/dev/null | head -1))"
+
+# 1. The static binary, built outside docker.
+triple=x86_64-unknown-linux-gnu
+target_dir="${CARGO_TARGET_DIR:-$repo/target}"
+if [ -n "${SURGE_BIN:-}" ]; then
+  bin="$SURGE_BIN"
+  say "using the static binary $bin (SURGE_BIN)"
+else
+  say "building the static binary"
+  RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --target "$triple" -p surge-cli
+  bin="$target_dir/$triple/release/surge"
+fi
+if readelf -d "$bin" 2>/dev/null | grep -q NEEDED; then
+  say "FAILED: $bin is dynamically linked (needs: $(readelf -d "$bin" | grep NEEDED | tr -s " " | cut -d" " -f6 | tr "\n" " "))"; exit 1
+fi
+
+# 2. The image, from a staged context holding only what the Dockerfile copies.
+ctx="$(mktemp -d)"
+proj="surgetest$$"
+results="$repo/results/compose-test"
+cleanup() {
+  "${compose[@]}" -p "$proj" down --volumes --remove-orphans >/dev/null 2>&1 || true
+  rm -rf "$ctx"
+}
+trap cleanup EXIT
+mkdir -p "$ctx/target/$triple/release" "$ctx/deploy/docker"
+cp "$bin" "$ctx/target/$triple/release/surge"
+cp -r profiles "$ctx/profiles"
+cp -r deploy/docker/etc "$ctx/deploy/docker/etc"
+cp Dockerfile "$ctx/Dockerfile"
+say "building image surge:local"
+docker build --quiet -t surge:local "$ctx" >/dev/null
+
+# 3. The run: 3 workers, a short quickstart, results bind-mounted on the host.
+rm -rf "$results"
+mkdir -p "$results"
+export SURGE_RESULTS="$results" SURGE_WORKERS=3 SURGE_DURATION="${SURGE_DURATION:-8s}" SURGE_PROFILE=quickstart.toml
+export SURGE_TOKEN="ci-$RANDOM-$RANDOM" SURGE_UID="$(id -u)" SURGE_GID="$(id -g)" SURGE_COORDINATOR_PORT=
+say "docker compose up: target, coordinator, 3 workers, quickstart over $SURGE_DURATION"
+"${compose[@]}" -p "$proj" up -d --no-build --scale worker=3
+cid="$("${compose[@]}" -p "$proj" ps -q coordinator)"
+code="$(timeout 180 docker wait "$cid" || echo timeout)"
+"${compose[@]}" -p "$proj" logs --no-color coordinator worker | tail -n 40
+if [ "$code" != 0 ]; then
+  say "FAILED: the coordinator exited with $code"; exit 1
+fi
+for w in $("${compose[@]}" -p "$proj" ps -q worker); do
+  wcode="$(timeout 30 docker wait "$w" || echo timeout)"
+  [ "$wcode" = 0 ] || { say "FAILED: worker $w exited with $wcode"; exit 1; }
+done
+
+# 4. The results folder on the host.
+run="$(find "$results" -mindepth 1 -maxdepth 1 -type d | head -1)"
+[ -n "$run" ] || { say "FAILED: no results folder in $results"; exit 1; }
+for f in run.json summary.json latency.hlog timeseries.csv report.html; do
+  [ -s "$run/$f" ] || { say "FAILED: $run/$f missing or empty"; exit 1; }
+done
+python3 - "$run" <<'PY'
+import json, sys, pathlib
+run = pathlib.Path(sys.argv[1])
+info = json.loads((run / "run.json").read_text())
+summary = json.loads((run / "summary.json").read_text())
+assert len(info["workers"]) == 3, f"run.json lists {info['workers']}"
+assert summary["status"] == "complete", summary["status"]
+assert summary["lost_workers"] == [], summary["lost_workers"]
+started = sum(j["started"] for j in summary["journeys"].values())
+assert started >= 0.95 * info["population"], f"{started} of {info['population']} journeys started"
+for region, steps in summary["regions"].items():
+    for step in ("request_code", "verify_code", "register", "discover"):
+        s = steps[step]
+        assert s["count"] > 0 and s["errors"] == 0, f"{region}/{step}: {s}"
+print(f"compose-test: OK: {run.name}: 3 workers ({', '.join(info['workers'])}), "
+      f"{started} of {info['population']} journeys, 0 errors, p99 register "
+      f"{max(s['register']['p99_ms'] for s in summary['regions'].values()):.1f} ms")
+PY

@@ -1,0 +1,79 @@
+//! The coordinator's merge (issue 9, item 5): 1,000 interval snapshots of 30 region x step cells
+//! (6 regions x 5 steps, 3 histograms each) merged into one, as decoded snapshots and from their
+//! V2+DEFLATE wire form. Goal: under 100 ms for the whole merge.
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use std::hint::black_box;
+use surge_metrics::{Outcome, Recorder, Snapshot, StepRecord};
+
+/// Snapshots merged (1,000; `SURGE_BENCH_SNAPSHOTS` makes the smoke run small).
+fn snapshots() -> usize {
+    std::env::var("SURGE_BENCH_SNAPSHOTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000)
+}
+const REGIONS: u16 = 6;
+const STEPS: u16 = 5;
+
+/// One worker interval: 300 recorded steps per cell, spread like real latencies (200 µs .. 2 s).
+fn snapshot(seed: u64) -> Snapshot {
+    let mut rec = Recorder::new(REGIONS, STEPS);
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    for region in 0..REGIONS {
+        for step in 0..STEPS {
+            for _ in 0..300 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let us = 200 + (x % 4096) * (x % 4096) / 8;
+                rec.step(StepRecord {
+                    region,
+                    step,
+                    outcome: if x.is_multiple_of(97) {
+                        Outcome::Http5xx
+                    } else {
+                        Outcome::Ok
+                    },
+                    response_us: us,
+                    service_us: us * 9 / 10,
+                    send_lag_us: x % 300,
+                });
+            }
+        }
+    }
+    rec.take(1)
+}
+
+fn merge(c: &mut Criterion) {
+    let n = snapshots();
+    let snaps: Vec<Snapshot> = (0..n as u64).map(snapshot).collect();
+    let encoded: Vec<_> = snaps.iter().filter_map(|s| s.encode().ok()).collect();
+    assert_eq!(encoded.len(), n, "every snapshot encodes");
+    let mut g = c.benchmark_group("coordinator");
+    g.sample_size(10);
+    g.bench_function("merge 1000 snapshots x 30 cells", |b| {
+        b.iter(|| {
+            let mut total = Snapshot::new(0, REGIONS, STEPS);
+            for s in &snaps {
+                let _ = total.merge(black_box(s));
+            }
+            total
+        })
+    });
+    g.bench_function("decode + merge 1000 encoded snapshots x 30 cells", |b| {
+        b.iter(|| {
+            let mut total = Snapshot::new(0, REGIONS, STEPS);
+            for e in &encoded {
+                if let Ok(s) = black_box(e).decode() {
+                    let _ = total.merge(&s);
+                }
+            }
+            total
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, merge);
+criterion_main!(benches);

@@ -1,0 +1,264 @@
+//! The command line as the user typed it (clap), before anything is resolved against files or the
+//! network.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// surge: rehearse a user-migration signup surge against a messaging backend.
+#[derive(Debug, Parser)]
+#[command(name = "surge", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a surge: start people on the profile's arrival curves and record their journeys.
+    #[command(
+        after_help = "Examples:\n  surge run profiles/quickstart.toml\n  surge run profiles/americas-surge.toml --plan profiles/plans/americas-underprovisioned.toml\n  surge run profiles/facebook-outage-2021.toml --scale 0.0001 --duration 5m --target http://127.0.0.1:8080"
+    )]
+    Run(RunArgs),
+    /// Run the reference messaging backend standalone.
+    #[command(
+        after_help = "Example:\n  surge target --plan profiles/plans/baseline.toml --listen 127.0.0.1:8080"
+    )]
+    Target(TargetArgs),
+    /// Render report.html and report.md from a results folder (also one cut short).
+    #[command(after_help = "Example:\n  surge report results/20261123T142501Z-quickstart")]
+    Report(ReportArgs),
+    /// Compare two runs (or two sets of repeats) per region and step.
+    #[command(
+        after_help = "Examples:\n  surge compare results/under results/doubled\n  surge compare results/under-repeats results/doubled-repeats --out results/plan-comparison"
+    )]
+    Compare(CompareArgs),
+    /// Measure what one worker sustains for a profile's journey at its SLOs, and how many workers its
+    /// peak needs per region.
+    #[command(
+        after_help = "Example:\n  surge calibrate profiles/quickstart.toml --target http://127.0.0.1:8080"
+    )]
+    Calibrate(CalibrateArgs),
+    /// Inspect a profile without sending anything.
+    #[command(subcommand)]
+    Profile(ProfileCommand),
+    /// Distributed mode: wait for N workers, start them together, merge their figures, write results.
+    #[command(
+        after_help = "Examples:\n  surge coordinator profiles/quickstart.toml --workers 3 --token s3cret --target http://127.0.0.1:8080\n  SURGE_TOKEN=s3cret surge coordinator profiles/americas-surge.toml --listen 0.0.0.0:7700 --workers 4 --target http://target:8080\nthen on each worker machine:\n  surge worker --join http://COORDINATOR:7700 --token s3cret\nLive figures for Prometheus: http://COORDINATOR:7700/metrics"
+    )]
+    Coordinator(CoordinatorArgs),
+    /// Distributed mode: join a coordinator and run the share of the surge it assigns.
+    #[command(
+        after_help = "Example:\n  surge worker --join http://127.0.0.1:7700 --token s3cret --threads 2\nThe worker needs no profile: the coordinator sends it. It stops all load and exits 2 when the\ncoordinator has not answered for 5 s."
+    )]
+    Worker(WorkerArgs),
+}
+
+/// `surge coordinator`: every `run` flag, plus where to listen and the token.
+#[derive(Debug, Args)]
+pub struct CoordinatorArgs {
+    /// Address to listen on for workers and `/metrics` (loopback unless told otherwise).
+    #[arg(long, default_value = "127.0.0.1:7700")]
+    pub listen: std::net::SocketAddr,
+    /// Shared token every worker must present (default: the SURGE_TOKEN environment variable).
+    #[arg(long)]
+    pub token: Option<String>,
+    /// Serve workers over HTTPS with this PEM certificate chain (leaf first; needs --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Profile, target and run flags, as for `run`; `--workers` is the number of workers to wait for.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// `surge worker`
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// The coordinator's URL: http://HOST:PORT, or https://HOST:PORT when it has --tls-cert.
+    #[arg(long)]
+    pub join: String,
+    /// Also trust the CA certificates of this PEM file for an https coordinator.
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+    /// The run's token (default: the SURGE_TOKEN environment variable).
+    #[arg(long)]
+    pub token: Option<String>,
+    /// Engine threads (default one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// A name for results and logs (default: the host name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// How long to keep trying to reach the coordinator before the run starts.
+    #[arg(long, value_parser = parse_duration, default_value = "60s")]
+    pub join_timeout: Duration,
+    /// Protocol version to announce (tests only).
+    #[arg(long, hide = true)]
+    pub protocol_version: Option<u32>,
+}
+
+/// `surge profile ...`
+#[derive(Debug, Subcommand)]
+pub enum ProfileCommand {
+    /// Validate a profile and print its per-region arrival curve and peak rate.
+    #[command(
+        after_help = "Example:\n  surge profile show profiles/facebook-outage-2021.toml --scale 0.001 --duration 10m"
+    )]
+    Show(ShowArgs),
+}
+
+/// `surge profile show`
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The profile (TOML).
+    pub profile: PathBuf,
+    /// Scale and time-compression overrides, as for `run`.
+    #[command(flatten)]
+    pub shape: ShapeArgs,
+    /// Rows in the table.
+    #[arg(long, default_value_t = 12)]
+    pub rows: usize,
+}
+
+/// Overrides of the profile's size and time.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ShapeArgs {
+    /// Replay length: the event's curve is compressed into this (e.g. 30s, 10m, 24h).
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Population factor: 0.001 replays a 70 M event with 70,000 people.
+    #[arg(long)]
+    pub scale: Option<f64>,
+    /// Seed of the population (same seed, same people, numbers and address books).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Snapshot interval.
+    #[arg(long, value_parser = parse_duration)]
+    pub interval: Option<Duration>,
+    /// Closed model: this many people loop their journey back to back (overrides the profile's model).
+    #[arg(long)]
+    pub concurrency: Option<u32>,
+}
+
+/// `surge run`
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The profile (TOML).
+    pub profile: PathBuf,
+    /// Send the surge to this base URL instead of the embedded reference backend.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Capacity plan of the embedded reference backend (default: the profile's, else baseline).
+    #[arg(long)]
+    pub plan: Option<PathBuf>,
+    /// Size and time overrides.
+    #[command(flatten)]
+    pub shape: ShapeArgs,
+    /// The results folder itself (default results/<UTC time>-<profile name>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Safety cap on requests per second to the target, whatever the profile says (0 = none).
+    #[arg(long, default_value_t = 0)]
+    pub max_rps: u32,
+    /// Hard cap on people in flight; arrivals beyond it wait (and the wait shows as latency).
+    #[arg(long, default_value_t = 50_000)]
+    pub max_in_flight: usize,
+    /// Per-request timeout (overrides the profile's client timeout).
+    #[arg(long, value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Workers: in-process threads for `run` (default one per core); for `coordinator`, how many
+    /// remote workers to wait for (default 1).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Stop as soon as an SLO can no longer be met.
+    #[arg(long)]
+    pub abort_on_fail: bool,
+    /// Stop when the error rate over the `--for` window exceeds this ratio (e.g. 0.5).
+    #[arg(long)]
+    pub abort_on_error_rate: Option<f64>,
+    /// Window of `--abort-on-error-rate`.
+    #[arg(long = "for", value_parser = parse_duration, default_value = "10s")]
+    pub abort_window: Duration,
+    /// Path probed before the run; the run does not start unless the target answers it.
+    #[arg(long, default_value = "/healthz")]
+    pub health_check: String,
+    /// Start even if the target does not answer the health check.
+    #[arg(long)]
+    pub no_health_check: bool,
+    /// Also trust the CA certificates of this PEM file for https targets (e.g. a staging CA).
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+    /// Run the same plan N times (writes OUT/repeat-1 .. OUT/repeat-N) for `surge compare`.
+    #[arg(long, default_value_t = 1)]
+    pub repeat: u32,
+    /// Do not render report.html/report.md at the end.
+    #[arg(long)]
+    pub no_report: bool,
+    /// How long in-flight people may finish after the last arrival.
+    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    pub drain: Duration,
+    /// Open-model pacing: `fine` (timerfd, ~100 µs send lag, more CPU) or `coarse` (tokio's 1 ms timer).
+    #[arg(long, default_value = "fine")]
+    pub pacing: surge_engine::Pacing,
+    /// Client for plain-http HTTP/1.1 steps: `fast` (lean, the default) or `hyper` (hyper-util pool).
+    #[arg(long, default_value = "fast")]
+    pub http1: surge_engine::Http1Client,
+    /// Serve live figures in Prometheus text format at http://ADDR/metrics while running (the
+    /// coordinator always serves them on its own listener).
+    #[arg(long)]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+}
+
+/// `surge target`
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// Capacity plan (default: profiles/plans/baseline.toml, embedded).
+    #[arg(long)]
+    pub plan: Option<PathBuf>,
+}
+
+/// `surge report`
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A results folder.
+    pub dir: PathBuf,
+}
+
+/// `surge compare`
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Plan A: a results folder, or a folder of repeats.
+    pub a: PathBuf,
+    /// Plan B: a results folder, or a folder of repeats.
+    pub b: PathBuf,
+    /// Where to write compare.md and compare.html (default: B's folder).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// Parses "30s", "10m", "24h", "250ms".
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    surge_profile::duration::parse(s)
+}
+
+/// `surge calibrate`
+#[derive(Debug, Args)]
+pub struct CalibrateArgs {
+    /// The profile, target and overrides, as for `run`.
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Length of each calibration step.
+    #[arg(long, value_parser = parse_duration, default_value = "5s")]
+    pub step: Duration,
+    /// Highest closed-model concurrency tried (doubling from 1).
+    #[arg(long, default_value_t = 1024)]
+    pub max_concurrency: u32,
+}

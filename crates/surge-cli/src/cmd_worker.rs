@@ -1,0 +1,45 @@
+//! `surge worker`: join a coordinator and run what it assigns; exit 0 when the run ended well, 2 when
+//! the worker was refused, lost, or stopped by its dead-man switch.
+
+use crate::args::WorkerArgs;
+use surge_coordinator::{WorkerConfig, WorkerEnd, run_worker};
+
+pub async fn worker(a: WorkerArgs) -> anyhow::Result<i32> {
+    let token = crate::cmd_coordinator::token(a.token.clone())?;
+    let threads = a
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let name = a.name.clone().unwrap_or_else(host_name);
+    let mut cfg = WorkerConfig::new(&a.join, &token, &name, threads);
+    cfg.join_timeout = a.join_timeout;
+    cfg.tls_ca = a.tls_ca.clone();
+    if let Some(v) = a.protocol_version {
+        cfg.protocol_version = v;
+    }
+    eprintln!(
+        "surge worker {name}: joining {} with {threads} thread(s)",
+        a.join
+    );
+    match run_worker(cfg, crate::cmd_coordinator::shutdown_signal()).await {
+        Ok(WorkerEnd::Finished) => {
+            eprintln!("surge worker {name}: run finished, every interval acknowledged");
+            Ok(crate::EXIT_OK)
+        }
+        Ok(WorkerEnd::Stopped(why)) => {
+            eprintln!("surge worker {name}: stopped: {why}");
+            Ok(crate::EXIT_OK)
+        }
+        Err(e) => Err(anyhow::anyhow!("surge worker {name}: {e}")),
+    }
+}
+
+/// The host name (container id in docker, pod name in Kubernetes), else "worker".
+fn host_name() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "worker".into())
+}

@@ -1,0 +1,138 @@
+//! # surge-cli
+//!
+//! The `surge` command: parse (clap structs in [`args`]), validate the whole input before any socket
+//! opens, call the library crates, print, and map the result to an exit code: 0 when every SLO held,
+//! 1 when one failed (or a guard aborted the run), 2 for usage, input or runtime errors.
+//! The clap structs live here so tests run commands in-process:
+//!
+//! ```no_run
+//! use clap::Parser;
+//! let cli = surge_cli::args::Cli::parse_from(["surge", "profile", "show", "profiles/quickstart.toml"]);
+//! let code = surge_cli::execute(cli);
+//! assert_eq!(code, 0);
+//! ```
+#![warn(missing_docs)]
+
+pub mod args;
+mod cmd_calibrate;
+mod cmd_coordinator;
+mod cmd_run;
+mod cmd_target;
+mod cmd_worker;
+mod health;
+mod progress;
+
+use args::{Cli, Command, ProfileCommand};
+use std::path::Path;
+
+/// Exit code: every SLO held.
+pub const EXIT_OK: i32 = 0;
+/// Exit code: an SLO failed, or a guard aborted the run.
+pub const EXIT_SLO_FAILED: i32 = 1;
+/// Exit code: usage, input or runtime error.
+pub const EXIT_ERROR: i32 = 2;
+
+/// Runs one command to completion and returns the process exit code. Errors are printed to stderr.
+pub fn execute(cli: Cli) -> i32 {
+    let result = match cli.command {
+        Command::Run(a) => {
+            surge_engine::pacing::set_pacing(a.pacing);
+            surge_engine::pacing::set_http1_client(a.http1);
+            runtime().and_then(|rt| rt.block_on(cmd_run::run(a)))
+        }
+        Command::Target(a) => runtime().and_then(|rt| rt.block_on(cmd_target::target(a))),
+        Command::Report(a) => report(&a.dir),
+        Command::Compare(a) => compare(&a),
+        Command::Profile(ProfileCommand::Show(a)) => show(&a),
+        Command::Coordinator(a) => {
+            runtime().and_then(|rt| rt.block_on(cmd_coordinator::coordinator(a)))
+        }
+        Command::Calibrate(a) => runtime().and_then(|rt| rt.block_on(cmd_calibrate::calibrate(a))),
+        Command::Worker(a) => runtime().and_then(|rt| rt.block_on(cmd_worker::worker(a))),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            EXIT_ERROR
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Loads and compiles a profile with overrides; errors carry file, line, column and field.
+pub fn load_plan(path: &Path, shape: &args::ShapeArgs) -> anyhow::Result<surge_plan::Plan> {
+    let profile = surge_profile::load(path).map_err(|e| anyhow::anyhow!("invalid profile: {e}"))?;
+    surge_plan::Plan::compile(&profile, &overrides(shape))
+        .map_err(|e| anyhow::anyhow!("invalid profile {}: {e}", path.display()))
+}
+
+/// The plan overrides of the size and time flags.
+pub(crate) fn overrides(shape: &args::ShapeArgs) -> surge_plan::Overrides {
+    surge_plan::Overrides {
+        scale: shape.scale,
+        duration: shape.duration,
+        seed: shape.seed,
+        interval: shape.interval,
+        concurrency: shape.concurrency,
+    }
+}
+
+fn show(a: &args::ShowArgs) -> anyhow::Result<i32> {
+    let plan = load_plan(&a.profile, &a.shape)?;
+    println!("{}", plan.curve_table(a.rows.max(2)));
+    Ok(EXIT_OK)
+}
+
+fn report(dir: &Path) -> anyhow::Result<i32> {
+    let data = surge_results::RunData::read(dir)?;
+    let (html, md) = surge_report::write_reports(&data)?;
+    println!(
+        "{}",
+        surge_report::terminal_table(&data, progress::color_wanted())
+    );
+    println!("report: {}\n        {}", html.display(), md.display());
+    Ok(EXIT_OK)
+}
+
+/// Reads one run, or every run in a folder of repeats.
+fn read_runs(dir: &Path) -> anyhow::Result<Vec<surge_results::RunData>> {
+    if dir.join("run.json").exists() {
+        return Ok(vec![surge_results::RunData::read(dir)?]);
+    }
+    let mut dirs: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("run.json").exists())
+        .collect();
+    dirs.sort();
+    anyhow::ensure!(
+        !dirs.is_empty(),
+        "{}: no results folder (run.json) found",
+        dir.display()
+    );
+    dirs.iter()
+        .map(|d| Ok(surge_results::RunData::read(d)?))
+        .collect()
+}
+
+fn compare(a: &args::CompareArgs) -> anyhow::Result<i32> {
+    let (ra, rb) = (read_runs(&a.a)?, read_runs(&a.b)?);
+    let cmp = surge_report::compare(&ra, &rb);
+    println!("{}", cmp.to_terminal());
+    let out = a.out.clone().unwrap_or_else(|| a.b.clone());
+    std::fs::create_dir_all(&out)?;
+    std::fs::write(out.join("compare.md"), cmp.to_markdown())?;
+    std::fs::write(out.join("compare.html"), cmp.to_html())?;
+    println!(
+        "comparison: {}\n            {}",
+        out.join("compare.html").display(),
+        out.join("compare.md").display()
+    );
+    Ok(EXIT_OK)
+}

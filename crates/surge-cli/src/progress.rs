@@ -1,0 +1,45 @@
+//! The live progress line (stderr, hidden when stderr is not a terminal) and colour policy.
+
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use surge_coordinator::Progress;
+
+/// Colour only on a terminal and without NO_COLOR.
+pub fn color_wanted() -> bool {
+    std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal()
+}
+
+/// A progress bar over the planned arrival time.
+pub fn bar(total_secs: u64) -> ProgressBar {
+    let pb = ProgressBar::new(total_secs.max(1));
+    let style = ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len}s {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    pb.set_style(style);
+    pb
+}
+
+/// Formats the figures shown on the line.
+pub fn message(p: &Progress) -> String {
+    format!(
+        "started {} finished {} in flight {} rate {:.0}/s errors {}",
+        thousands(p.started),
+        thousands(p.finished),
+        thousands(p.in_flight),
+        p.rate,
+        thousands(p.errors)
+    )
+}
+
+/// 1234567 -> "1,234,567".
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}

@@ -1,0 +1,55 @@
+//! Helpers shared by the CLI's end-to-end tests: run `surge` in-process, find the shipped profiles,
+//! read results files.
+#![allow(dead_code)]
+
+use clap::Parser;
+use serde_json::Value;
+use std::path::Path;
+use surge_cli::args::Cli;
+use surge_testkit::repo_root;
+
+/// Absolute path of a shipped profile (or plan, with "plans/x.toml").
+pub fn profile(name: &str) -> String {
+    repo_root()
+        .join("profiles")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// Runs `surge ARGS...` in-process and returns its exit code.
+pub fn surge(args: &[&str]) -> i32 {
+    let mut argv = vec!["surge"];
+    argv.extend_from_slice(args);
+    surge_cli::execute(Cli::parse_from(argv))
+}
+
+/// Parses a JSON file, naming it on failure.
+pub fn read_json(p: &Path) -> Value {
+    let text = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// `regions.<region>.<step>` of a summary.
+pub fn step<'a>(summary: &'a Value, region: &str, step: &str) -> &'a Value {
+    &summary["regions"][region][step]
+}
+
+/// A class count in a step summary's outcomes (absent = 0).
+pub fn outcome(step: &Value, class: &str) -> u64 {
+    step["outcomes"][class].as_u64().unwrap_or(0)
+}
+
+/// A float field of a JSON object, panicking with context when absent.
+pub fn f(v: &Value, key: &str) -> f64 {
+    v[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no `{key}` in {v}"))
+}
+
+/// Serialises the latency-sensitive tests of one test binary: on a 2-core machine two surges at once
+/// would measure each other. Hold the guard for the whole test.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -1,0 +1,83 @@
+//! SLO verdicts decide the exit code: a deliberately slow target fails a latency SLO (exit 1), a fast
+//! one passes it (exit 0), and `--abort-on-fail` stops a run as soon as the SLO can no longer be met.
+
+mod common;
+
+use common::{read_json, surge};
+use std::time::{Duration, Instant};
+use surge_testkit::{Fault, FaultServer};
+
+const PROFILE: &str = r#"
+name = "slo-check"
+journey = "get"
+slos = ["p99 < 100ms", "error rate < 1%"]
+[event]
+population = 150
+duration = "3s"
+[[regions]]
+name = "all"
+share = 1.0
+[curve]
+kind = "ramp"
+up = "0s"
+hold = "3s"
+[client]
+timeout = "3s"
+"#;
+
+fn run(url: &str, dir: &std::path::Path, extra: &[&str]) -> (i32, serde_json::Value, Duration) {
+    let profile = dir.with_extension("toml");
+    std::fs::write(&profile, PROFILE).unwrap();
+    let mut args = vec![
+        "run",
+        profile.to_str().unwrap(),
+        "--target",
+        url,
+        "--no-health-check",
+        "--no-report",
+        "--out",
+        dir.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let t = Instant::now();
+    let code = surge(&args);
+    (code, read_json(&dir.join("summary.json")), t.elapsed())
+}
+
+#[test]
+fn a_slow_target_fails_the_latency_slo_and_the_exit_code_says_so() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let slow = rt.block_on(FaultServer::start(Fault::Delay(Duration::from_millis(250))));
+    let fast = rt.block_on(FaultServer::start(Fault::Delay(Duration::from_millis(2))));
+    let tmp = tempfile::tempdir().unwrap();
+
+    let (code, s, _) = run(&slow.url(), &tmp.path().join("slow"), &[]);
+    assert_eq!(code, 1, "slow target: the p99 SLO fails");
+    assert_eq!(s["all_slos_pass"], false);
+    let p99 = s["slos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["slo"] == "p99 < 100ms")
+        .unwrap();
+    assert_eq!(p99["pass"], false);
+    assert!(p99["observed"].as_f64().unwrap() >= 250.0, "{p99}");
+
+    let (code, s, _) = run(&fast.url(), &tmp.path().join("fast"), &[]);
+    assert_eq!(code, 0, "fast target: every SLO holds: {}", s["slos"]);
+
+    // --abort-on-fail: the run stops well before its 3 s once more than 1% of its samples are slow.
+    let (code, s, took) = run(
+        &slow.url(),
+        &tmp.path().join("abort"),
+        &["--abort-on-fail", "--drain", "1s"],
+    );
+    assert_eq!(code, 1);
+    assert_eq!(s["status"], "aborted", "{s}");
+    assert!(
+        s["reason"].as_str().unwrap_or("").contains("p99 < 100ms"),
+        "{}",
+        s["reason"]
+    );
+    assert!(took < Duration::from_secs(4), "abort took {took:?}");
+}

@@ -1,0 +1,466 @@
+//! `surge worker`: join a coordinator, compile the plan it sends, run the assigned shards, report one
+//! snapshot per interval, obey its commands, and stop all load by itself when the coordinator has been
+//! unreachable for [`WorkerConfig::dead_man`] (a load generator must never keep hitting a target
+//! unattended).
+
+use super::crew::Crew;
+use super::link::{Link, LinkSetup, refusal_message};
+use http::StatusCode;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+use surge_plan::Plan;
+use surge_wire::{Assignment, JOIN_PATH, Join, PlanFingerprint, REPORT_PATH, Reply, Report};
+use tokio::time::Instant;
+
+/// How a worker process is told to work.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// The coordinator, `http://HOST:PORT` or `https://HOST:PORT`.
+    pub join: String,
+    /// Also trust the CA certificates of this PEM file for an https coordinator.
+    pub tls_ca: Option<PathBuf>,
+    /// The run's token.
+    pub token: String,
+    /// A label for results and logs (host or pod name).
+    pub name: String,
+    /// Engine threads.
+    pub threads: usize,
+    /// Protocol version announced (always [`surge_wire::PROTOCOL_VERSION`] except in tests).
+    pub protocol_version: u32,
+    /// Stop all load when the coordinator has not answered for this long.
+    pub dead_man: Duration,
+    /// How long to keep trying to reach the coordinator before the run starts.
+    pub join_timeout: Duration,
+}
+
+impl WorkerConfig {
+    /// Defaults: protocol of this build, 5 s dead-man switch, 60 s to reach the coordinator.
+    pub fn new(join: &str, token: &str, name: &str, threads: usize) -> WorkerConfig {
+        WorkerConfig {
+            join: join.to_string(),
+            tls_ca: None,
+            token: token.to_string(),
+            name: name.to_string(),
+            threads,
+            protocol_version: surge_wire::PROTOCOL_VERSION,
+            dead_man: Duration::from_secs(5),
+            join_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// How a worker's part of the run ended, when it ended well.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkerEnd {
+    /// Its plan ran to the end and every figure was acknowledged.
+    Finished,
+    /// The coordinator (or Ctrl-C) stopped it; every figure was acknowledged.
+    Stopped(String),
+}
+
+/// Why a worker stopped badly.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// Not a usable `--join` URL.
+    #[error("--join {0}")]
+    Url(String),
+    /// The `--tls-ca` file is unreadable or holds no certificate.
+    #[error(transparent)]
+    TlsCa(surge_engine::http::TlsError),
+    /// The TLS handshake with the coordinator failed (untrusted certificate, not a TLS server...).
+    #[error(
+        "tls handshake with the coordinator {url} failed: {cause} (does this worker trust its certificate? --tls-ca FILE)"
+    )]
+    Tls {
+        /// The coordinator.
+        url: String,
+        /// Every cause, on one line.
+        cause: String,
+    },
+    /// The coordinator refused this worker (token, protocol version, run full...).
+    #[error("the coordinator refused this worker ({status}): {message}")]
+    Refused {
+        /// HTTP status.
+        status: u16,
+        /// The coordinator's reason.
+        message: String,
+    },
+    /// The coordinator could not be reached before the run started.
+    #[error("cannot reach the coordinator: {0}")]
+    Unreachable(String),
+    /// The dead-man switch fired.
+    #[error(
+        "dead-man switch: no answer from the coordinator at {url} for {secs:.1} s; all load stopped ({cause})"
+    )]
+    DeadMan {
+        /// The coordinator.
+        url: String,
+        /// Silence, in s.
+        secs: f64,
+        /// The last failure.
+        cause: String,
+    },
+    /// The coordinator declared this worker lost and moved its shards.
+    #[error("the coordinator declared this worker lost: {0}")]
+    Lost(String),
+    /// The profile sent by the coordinator does not compile here, or compiles differently.
+    #[error("the coordinator's profile: {0}")]
+    Plan(String),
+    /// An answer that is not a protocol message.
+    #[error("unreadable answer from the coordinator: {0}")]
+    Protocol(String),
+    /// An engine thread could not start.
+    #[error("could not start a worker thread: {0}")]
+    Spawn(std::io::Error),
+}
+
+/// Joins, runs and reports until the run ends for this worker, or `stop` resolves (Ctrl-C: load stops,
+/// the last figures are still sent).
+pub async fn run_worker(
+    cfg: WorkerConfig,
+    stop: impl Future<Output = ()>,
+) -> Result<WorkerEnd, WorkerError> {
+    let link = Link::new(
+        &cfg.join,
+        &cfg.token,
+        cfg.protocol_version,
+        cfg.tls_ca.as_deref(),
+    )
+    .map_err(|e| match e {
+        LinkSetup::Url(m) => WorkerError::Url(m),
+        LinkSetup::Tls(e) => WorkerError::TlsCa(e),
+    })?;
+    tokio::pin!(stop);
+    let a = tokio::select! {
+        a = join(&link, &cfg) => a?,
+        _ = stop.as_mut() => return Ok(WorkerEnd::Stopped("interrupted before the run started".into())),
+    };
+    let plan = Arc::new(compile(&a)?);
+    tracing::info!(
+        worker = a.worker,
+        shards = a.shards.len(),
+        "joined; plan compiled, starting"
+    );
+    let crew = Crew::spawn(&a, plan.clone(), cfg.threads).map_err(WorkerError::Spawn)?;
+    let mut r = Reporter::new(link, &cfg, &a, plan.interval, crew);
+    let result = r.run(stop).await;
+    r.crew.stop_all();
+    r.crew.join(Duration::from_secs(2)).await;
+    result
+}
+
+/// POSTs the join until the coordinator answers (it answers once every worker has joined).
+async fn join(link: &Link, cfg: &WorkerConfig) -> Result<Assignment, WorkerError> {
+    let body = surge_wire::encode(&Join {
+        version: cfg.protocol_version,
+        name: cfg.name.clone(),
+        threads: cfg.threads as u32,
+    })
+    .map_err(|e| WorkerError::Protocol(e.to_string()))?;
+    let mut failing_since: Option<Instant> = None;
+    loop {
+        match link.post(JOIN_PATH, body.clone(), None).await {
+            Ok((StatusCode::OK, b)) => {
+                let a: Assignment =
+                    surge_wire::decode(&b).map_err(|e| WorkerError::Protocol(e.to_string()))?;
+                surge_wire::check_version(a.version).map_err(|e| WorkerError::Refused {
+                    status: 409,
+                    message: e.to_string(),
+                })?;
+                return Ok(a);
+            }
+            Ok((status, b)) if status != StatusCode::SERVICE_UNAVAILABLE => {
+                return Err(WorkerError::Refused {
+                    status: status.as_u16(),
+                    message: refusal_message(&b),
+                });
+            }
+            Ok((_, b)) => failing(&mut failing_since, cfg, link, refusal_message(&b))?,
+            Err(e) if e.tls => {
+                return Err(WorkerError::Tls {
+                    url: link.base().to_string(),
+                    cause: e.message,
+                });
+            }
+            Err(e) => failing(&mut failing_since, cfg, link, e.message)?,
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn failing(
+    since: &mut Option<Instant>,
+    cfg: &WorkerConfig,
+    link: &Link,
+    cause: String,
+) -> Result<(), WorkerError> {
+    let t0 = *since.get_or_insert_with(Instant::now);
+    if t0.elapsed() >= cfg.join_timeout {
+        return Err(WorkerError::Unreachable(format!(
+            "{} for {:?}: {cause}",
+            link.base(),
+            cfg.join_timeout
+        )));
+    }
+    tracing::info!("coordinator not reachable yet, retrying: {cause}");
+    Ok(())
+}
+
+/// Compiles the coordinator's profile with its overrides and checks it is the same plan.
+fn compile(a: &Assignment) -> Result<Plan, WorkerError> {
+    let profile = surge_profile::parse(&a.profile.text, &a.profile.origin)
+        .map_err(|e| WorkerError::Plan(e.to_string()))?;
+    let mut plan = Plan::compile(&profile, &a.overrides.overrides())
+        .map_err(|e| WorkerError::Plan(e.to_string()))?;
+    if let Some(t) = a.overrides.timeout() {
+        plan.client.timeout = t;
+    }
+    let here = PlanFingerprint::of(&plan);
+    if here != a.fingerprint {
+        return Err(WorkerError::Plan(format!(
+            "compiles to {here:?} here but {:?} on the coordinator",
+            a.fingerprint
+        )));
+    }
+    Ok(plan)
+}
+
+type Exchange = Pin<Box<dyn Future<Output = Result<(StatusCode, bytes::Bytes), String>> + Send>>;
+
+/// The report loop: merged intervals out, commands in, the dead-man switch.
+struct Reporter {
+    link: Link,
+    crew: Crew,
+    worker: u32,
+    version: u32,
+    dead_man: Duration,
+    heartbeat: Duration,
+    outbox: VecDeque<Report>,
+    seq: u64,
+    cursor: u64,
+    last_ok: Instant,
+    last_error: String,
+    next_send: Instant,
+    stopping: Option<String>,
+    done_queued: bool,
+}
+
+impl Reporter {
+    fn new(
+        link: Link,
+        cfg: &WorkerConfig,
+        a: &Assignment,
+        interval: Duration,
+        crew: Crew,
+    ) -> Reporter {
+        Reporter {
+            link,
+            crew,
+            worker: a.worker,
+            version: cfg.protocol_version,
+            dead_man: cfg.dead_man,
+            heartbeat: (interval / 2).clamp(Duration::from_millis(50), Duration::from_millis(500)),
+            outbox: VecDeque::new(),
+            seq: 0,
+            cursor: 0,
+            last_ok: Instant::now(),
+            last_error: String::new(),
+            next_send: Instant::now(),
+            stopping: None,
+            done_queued: false,
+        }
+    }
+
+    async fn run(
+        &mut self,
+        stop: Pin<&mut impl Future<Output = ()>>,
+    ) -> Result<WorkerEnd, WorkerError> {
+        let mut stop = stop;
+        let mut inflight: Option<(Exchange, bool)> = None;
+        loop {
+            self.queue_ready()?;
+            if self.done_queued && self.outbox.is_empty() && inflight.is_none() {
+                return Ok(match self.stopping.take() {
+                    Some(why) => WorkerEnd::Stopped(why),
+                    None => WorkerEnd::Finished,
+                });
+            }
+            if inflight.is_none() && Instant::now() >= self.next_send {
+                inflight = Some(self.send()?);
+            }
+            let wake = Instant::now() + Duration::from_millis(50);
+            tokio::select! {
+                ev = self.crew.rx.recv() => if let Some(ev) = ev { self.crew.on_event(ev) },
+                res = async { match inflight.as_mut() { Some((f, _)) => f.as_mut().await, None => std::future::pending().await } }, if inflight.is_some() => {
+                    let content = inflight.take().is_some_and(|(_, c)| c);
+                    self.on_answer(res, content)?;
+                }
+                _ = tokio::time::sleep_until(wake) => {}
+                _ = stop.as_mut(), if self.stopping.is_none() => self.stop("interrupted (Ctrl-C)".into()),
+            }
+            let silent = self.last_ok.elapsed();
+            if silent >= self.dead_man {
+                self.crew.stop_all();
+                tracing::error!(
+                    "dead-man switch: coordinator silent for {:.1} s, all load stopped",
+                    silent.as_secs_f64()
+                );
+                return Err(WorkerError::DeadMan {
+                    url: self.link.base().to_string(),
+                    secs: silent.as_secs_f64(),
+                    cause: self.last_error.clone(),
+                });
+            }
+        }
+    }
+
+    fn stop(&mut self, why: String) {
+        if self.stopping.is_none() {
+            tracing::warn!("stopping all load: {why}");
+            self.crew.stop_all();
+            self.stopping = Some(why);
+        }
+    }
+
+    /// Queues a report per merged interval, and the final one when every thread has finished.
+    fn queue_ready(&mut self) -> Result<(), WorkerError> {
+        while let Some(snap) = self.crew.pop_ready() {
+            let enc = snap
+                .encode()
+                .map_err(|e| WorkerError::Protocol(e.to_string()))?;
+            self.push(Some(enc), false);
+        }
+        if self.crew.collector.finished() && !self.done_queued {
+            self.push(None, true);
+            self.done_queued = true;
+        }
+        Ok(())
+    }
+
+    fn push(&mut self, snapshot: Option<surge_metrics::EncodedSnapshot>, done: bool) {
+        self.seq += 1;
+        self.outbox.push_back(Report {
+            version: self.version,
+            worker: self.worker,
+            seq: self.seq,
+            snapshot,
+            registered: std::mem::take(&mut self.crew.registered),
+            registry_cursor: 0,
+            shards_version: 0,
+            done,
+            error: if done { self.crew.error.clone() } else { None },
+        });
+    }
+
+    /// Starts sending the oldest unacknowledged report, or a heartbeat.
+    fn send(&mut self) -> Result<(Exchange, bool), WorkerError> {
+        if self.outbox.is_empty() && !self.crew.registered.is_empty() {
+            self.push(None, false);
+        }
+        let (mut report, content) = match self.outbox.front() {
+            Some(r) => (r.clone(), true),
+            None => (self.heartbeat(), false),
+        };
+        report.registry_cursor = self.cursor;
+        report.shards_version = self.crew.shards_version;
+        let body = surge_wire::encode(&report).map_err(|e| WorkerError::Protocol(e.to_string()))?;
+        let link = self.link.clone();
+        let timeout = Some((self.dead_man / 2).min(Duration::from_secs(2)));
+        Ok((
+            Box::pin(async move {
+                link.post(REPORT_PATH, body, timeout)
+                    .await
+                    .map_err(|e| e.message)
+            }),
+            content,
+        ))
+    }
+
+    fn heartbeat(&self) -> Report {
+        Report {
+            version: self.version,
+            worker: self.worker,
+            seq: self.seq,
+            snapshot: None,
+            registered: Vec::new(),
+            registry_cursor: 0,
+            shards_version: 0,
+            done: false,
+            error: None,
+        }
+    }
+
+    fn on_answer(
+        &mut self,
+        res: Result<(StatusCode, bytes::Bytes), String>,
+        content: bool,
+    ) -> Result<(), WorkerError> {
+        let (status, body) = match res {
+            Ok(x) => x,
+            Err(e) => {
+                if self.last_error.is_empty() {
+                    tracing::warn!("coordinator unreachable: {e}");
+                }
+                self.last_error = e;
+                self.next_send = Instant::now() + Duration::from_millis(200);
+                return Ok(());
+            }
+        };
+        match status {
+            StatusCode::OK => {}
+            StatusCode::GONE => return Err(WorkerError::Lost(refusal_message(&body))),
+            s if s.is_server_error() => {
+                self.last_error = format!("{s}: {}", refusal_message(&body));
+                self.next_send = Instant::now() + Duration::from_millis(200);
+                return Ok(());
+            }
+            s => {
+                return Err(WorkerError::Refused {
+                    status: s.as_u16(),
+                    message: refusal_message(&body),
+                });
+            }
+        }
+        let reply: Reply =
+            surge_wire::decode(&body).map_err(|e| WorkerError::Protocol(e.to_string()))?;
+        self.last_ok = Instant::now();
+        self.last_error.clear();
+        if content {
+            self.outbox.pop_front();
+        }
+        self.apply(reply);
+        Ok(())
+    }
+
+    fn apply(&mut self, reply: Reply) {
+        let more = reply.registered.len() >= surge_wire::MAX_REGISTERED_PER_REPLY;
+        reply.registered.iter().for_each(|&u| {
+            self.crew.registry.insert(u);
+        });
+        self.cursor = reply.registry_cursor;
+        if let Some(list) = &reply.shards {
+            tracing::info!(
+                shards = list.len(),
+                "shard assignment changed (a worker was lost)"
+            );
+            self.crew.set_shards(list, reply.shards_version);
+        }
+        if reply.stop {
+            self.stop(
+                reply
+                    .stop_reason
+                    .unwrap_or_else(|| "stopped by the coordinator".into()),
+            );
+        }
+        let now = Instant::now();
+        self.next_send = if more || !self.outbox.is_empty() {
+            now
+        } else {
+            now + self.heartbeat
+        };
+    }
+}

@@ -1,0 +1,174 @@
+//! The worker's HTTP client to its coordinator: one keep-alive connection (plain, or TLS for an https
+//! URL), the token and protocol version on every request, a timeout on every answer.
+
+use bytes::Bytes;
+use http::{Method, Request, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use std::path::Path;
+use std::time::Duration;
+use surge_engine::http::TlsError;
+use surge_metrics::Outcome;
+use surge_wire::{MAX_BODY, VERSION_HEADER};
+
+/// A connection to the coordinator.
+#[derive(Clone)]
+pub(crate) struct Link {
+    base: String,
+    token: String,
+    version: u32,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+}
+
+/// Why a [`Link`] could not be set up.
+#[derive(Debug)]
+pub(crate) enum LinkSetup {
+    /// Not `http://HOST:PORT` or `https://HOST:PORT`.
+    Url(String),
+    /// The `--tls-ca` file (or the TLS configuration).
+    Tls(TlsError),
+}
+
+/// Why an exchange with the coordinator failed.
+#[derive(Debug)]
+pub(crate) struct Failed {
+    /// The URL and every cause, on one line.
+    pub message: String,
+    /// The TLS handshake failed (untrusted certificate, not a TLS server...): retrying will not help.
+    pub tls: bool,
+}
+
+impl Link {
+    /// `base` is `http://HOST:PORT` or `https://HOST:PORT`; https trusts the system's roots plus the
+    /// PEM file `tls_ca`. The CA file is read (and checked) even for an http URL.
+    pub fn new(
+        base: &str,
+        token: &str,
+        version: u32,
+        tls_ca: Option<&Path>,
+    ) -> Result<Link, LinkSetup> {
+        let base = base.trim_end_matches('/');
+        let uri: http::Uri = base
+            .parse()
+            .map_err(|e| LinkSetup::Url(format!("{base}: not a URL: {e}")))?;
+        let https = match uri.scheme_str() {
+            Some("https") => true,
+            Some("http") => false,
+            _ => {
+                return Err(LinkSetup::Url(format!(
+                    "{base}: must be http://HOST:PORT or https://HOST:PORT"
+                )));
+            }
+        };
+        if uri.host().is_none() {
+            return Err(LinkSetup::Url(format!("{base}: no host")));
+        }
+        let tls = if https || tls_ca.is_some() {
+            surge_engine::http::tls_config(tls_ca).map_err(LinkSetup::Tls)?
+        } else {
+            // Never used for an http URL; an empty trust store costs nothing to build.
+            empty_tls()
+        };
+        let mut http = HttpConnector::new();
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(Duration::from_secs(2)));
+        http.enforce_http(false);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config((*tls).clone())
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(2)
+            .build(connector);
+        Ok(Link {
+            base: base.to_string(),
+            token: token.to_string(),
+            version,
+            client,
+        })
+    }
+
+    /// The coordinator's base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// POSTs `body` to `path`; the answer's status and body, or why there was none.
+    pub async fn post(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        timeout: Option<Duration>,
+    ) -> Result<(StatusCode, Bytes), Failed> {
+        let url = format!("{}{}", self.base, path);
+        let failed = |message: String| Failed {
+            message,
+            tls: false,
+        };
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri(&url)
+            .header(header::AUTHORIZATION, format!("Bearer {}", self.token))
+            .header(VERSION_HEADER, self.version.to_string())
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| failed(format!("{url}: {e}")))?;
+        let exchange = async {
+            let resp = self.client.request(req).await.map_err(|e| Failed {
+                message: format!("{url}: {}", causes(&e)),
+                tls: surge_engine::http::classify(&e) == Outcome::Tls,
+            })?;
+            let status = resp.status();
+            let body = Limited::new(resp.into_body(), MAX_BODY)
+                .collect()
+                .await
+                .map_err(|e| failed(format!("{url}: reading the answer: {e}")))?
+                .to_bytes();
+            Ok((status, body))
+        };
+        match timeout {
+            Some(t) => tokio::time::timeout(t, exchange)
+                .await
+                .map_err(|_| failed(format!("{url}: no answer within {t:?}")))?,
+            None => exchange.await,
+        }
+    }
+}
+
+/// A client configuration trusting nothing (for http URLs, where it is never used).
+fn empty_tls() -> std::sync::Arc<rustls::ClientConfig> {
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = match rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+    {
+        Ok(b) => b,
+        Err(_) => rustls::ClientConfig::builder(),
+    };
+    std::sync::Arc::new(
+        cfg.with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth(),
+    )
+}
+
+/// An error and its causes, on one line.
+fn causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        parts.push(c.to_string());
+        cur = c.source();
+    }
+    parts.join(": ")
+}
+
+/// The message of a refusal body, or the body itself.
+pub(crate) fn refusal_message(body: &[u8]) -> String {
+    match surge_wire::decode::<surge_wire::Refusal>(body) {
+        Ok(r) => r.error,
+        Err(_) => String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned(),
+    }
+}

@@ -1,0 +1,202 @@
+//! Distributed mode: the coordinator's listener and run ([`Coordinator`]), and the worker process's
+//! side of the conversation ([`agent::run_worker`]). The messages are `surge-wire`'s; the transport is
+//! HTTP/1.1 (hyper) with JSON bodies and the run's token on every request, over plain TCP or TLS
+//! ([`tls`]: the coordinator's certificate from PEM files, workers trusting `--tls-ca`).
+
+pub mod agent;
+mod crew;
+mod link;
+pub(crate) mod server;
+pub(crate) mod state;
+pub mod tls;
+
+use crate::RunError;
+use crate::live::LiveMetrics;
+use crate::pool::stripes;
+use crate::run::{Progress, RunConfig, RunOutcome, drive};
+use server::{Routes, Server};
+use state::{RemotePool, RemoteState};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use surge_engine::WorkerEvent;
+use surge_wire::{Assignment, PROTOCOL_VERSION, PlanFingerprint, ProfileSource, WireOverrides};
+use tokio::sync::mpsc;
+
+pub use server::{Server as Listener, serve_metrics};
+pub use tls::{ServerTls, TlsFileError, server_tls};
+
+/// How far ahead of "every worker joined" the common start is set, so every worker has compiled its
+/// plan and spawned its threads before the first arrival.
+pub const START_LEAD: Duration = Duration::from_millis(800);
+
+/// What distributed mode adds to a [`RunConfig`].
+#[derive(Debug, Clone)]
+pub struct RemoteConfig {
+    /// Where to listen (127.0.0.1 unless told otherwise).
+    pub listen: SocketAddr,
+    /// The shared token every worker request must carry.
+    pub token: String,
+    /// The profile text, sent to workers so they need no files.
+    pub profile: ProfileSource,
+    /// The overrides the plan was compiled with.
+    pub overrides: WireOverrides,
+}
+
+/// A coordinator listening for its workers.
+pub struct Coordinator {
+    server: Server,
+    state: Arc<RemoteState>,
+    rx: mpsc::UnboundedReceiver<WorkerEvent>,
+    live: Arc<LiveMetrics>,
+    remote: RemoteConfig,
+}
+
+impl Coordinator {
+    /// Binds the listener for the run `cfg` describes (`cfg.workers` remote workers are expected).
+    pub async fn bind(cfg: &RunConfig, remote: RemoteConfig) -> Result<Coordinator, RunError> {
+        Coordinator::bind_with_tls(cfg, remote, None).await
+    }
+
+    /// As [`Coordinator::bind`]; with `Some(tls)` (from [`server_tls`]) the listener speaks HTTPS only.
+    pub async fn bind_with_tls(
+        cfg: &RunConfig,
+        remote: RemoteConfig,
+        tls: Option<ServerTls>,
+    ) -> Result<Coordinator, RunError> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let plan = &cfg.plan;
+        let horizon = plan.run_duration + cfg.drain + Duration::from_secs(60);
+        let max_interval =
+            (horizon.as_secs_f64() / plan.interval.as_secs_f64().max(1e-3)) as u64 + 8;
+        let state = Arc::new(RemoteState::new(
+            remote.token.clone(),
+            cfg.workers.max(1),
+            plan,
+            max_interval,
+            tx,
+        ));
+        let live = cfg.live.clone().unwrap_or_default();
+        let routes = Arc::new(Routes {
+            live: live.clone(),
+            remote: Some(state.clone()),
+        });
+        let server = server::bind(remote.listen, routes, tls).await?;
+        Ok(Coordinator {
+            server,
+            state,
+            rx,
+            live,
+            remote,
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.server.local_addr()
+    }
+
+    /// The URL workers join: `https://ADDR` with TLS, else `http://ADDR`.
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+
+    /// Waits for every worker (`on_join(name, joined, expected)` after each), starts them together,
+    /// and runs the same loop as [`crate::run_local`] until the plan ends, a guard trips, or `stop`
+    /// resolves (then every worker is told to stop and the results so far are written).
+    pub async fn run(
+        self,
+        mut cfg: RunConfig,
+        on_join: &mut (dyn FnMut(&str, usize, usize) + Send),
+        progress: &mut (dyn FnMut(&Progress) + Send),
+        stop: impl Future<Output = ()>,
+    ) -> Result<RunOutcome, RunError> {
+        let Coordinator {
+            server,
+            state,
+            rx,
+            live,
+            remote,
+        } = self;
+        tokio::pin!(stop);
+        let expected = cfg.workers.max(1);
+        wait_for_workers(&state, expected, on_join, stop.as_mut()).await?;
+        let start = SystemTime::now() + START_LEAD;
+        state.start(
+            assignment(&cfg, &remote, start, expected),
+            stripes(cfg.plan.shards, expected),
+        );
+        cfg.live = Some(live);
+        let pool = RemotePool {
+            state: state.clone(),
+        };
+        let outcome = drive(cfg, pool, rx, start, progress, stop).await;
+        // Later reports hear "stop"; replies in flight get a moment to reach their workers.
+        state.set_stop("the run has ended");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        server.shutdown().await;
+        outcome
+    }
+}
+
+async fn wait_for_workers(
+    state: &RemoteState,
+    expected: usize,
+    on_join: &mut (dyn FnMut(&str, usize, usize) + Send),
+    mut stop: std::pin::Pin<&mut impl Future<Output = ()>>,
+) -> Result<(), RunError> {
+    let mut joined = state.joined();
+    let mut seen = 0;
+    loop {
+        let n = *joined.borrow_and_update();
+        let names = state.names();
+        for name in names.iter().take(n).skip(seen) {
+            seen += 1;
+            on_join(name, seen, expected);
+        }
+        if n >= expected {
+            return Ok(());
+        }
+        tokio::select! {
+            r = joined.changed() => if r.is_err() { return Err(RunError::Interrupted { joined: n, expected }) },
+            _ = stop.as_mut() => return Err(RunError::Interrupted { joined: n, expected }),
+        }
+    }
+}
+
+fn assignment(
+    cfg: &RunConfig,
+    remote: &RemoteConfig,
+    start: SystemTime,
+    workers: usize,
+) -> Assignment {
+    let plan = &cfg.plan;
+    let n = workers.max(1);
+    let total_concurrency = match plan.model {
+        surge_plan::LoadModel::Closed { concurrency } => concurrency,
+        surge_plan::LoadModel::Open => 0,
+    };
+    Assignment {
+        version: PROTOCOL_VERSION,
+        worker: 0,
+        workers: n as u32,
+        profile: remote.profile.clone(),
+        overrides: remote.overrides.clone(),
+        fingerprint: PlanFingerprint::of(plan),
+        target: cfg.target.clone(),
+        shards: Vec::new(),
+        shards_version: 0,
+        start_unix_ms: start
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
+        max_in_flight: (cfg.max_in_flight / n).max(1) as u64,
+        max_rps: if cfg.max_rps == 0 {
+            0
+        } else {
+            (cfg.max_rps / n as u32).max(1)
+        },
+        concurrency: total_concurrency,
+        drain_ms: cfg.drain.as_millis() as u64,
+    }
+}

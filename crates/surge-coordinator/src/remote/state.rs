@@ -1,0 +1,355 @@
+//! What the coordinator knows about its remote workers, shared by the HTTP handlers (which feed the run
+//! loop [`WorkerEvent`]s) and the run loop (which commands through [`RemotePool`]).
+
+use super::server::{refuse, respond};
+use crate::pool::Pool;
+use bytes::Bytes;
+use http::{Response, StatusCode};
+use http_body_util::Full;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use surge_engine::{Registry, WorkerEvent};
+use surge_metrics::Snapshot;
+use surge_wire::{Assignment, Join, MAX_REGISTERED_PER_REPLY, PROTOCOL_VERSION, Reply, Report};
+use tokio::sync::{mpsc, watch};
+
+/// A remote worker's standing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Standing {
+    Live,
+    Done,
+    Lost,
+}
+
+#[derive(Debug)]
+struct Remote {
+    name: String,
+    standing: Standing,
+    last_seen: Instant,
+    last_seq: u64,
+    shards: Vec<u32>,
+    shards_version: u64,
+}
+
+#[derive(Debug)]
+struct Inner {
+    workers: Vec<Remote>,
+    /// Every registration confirmed by any worker, once, in the order received.
+    log: Vec<u64>,
+    seen: Registry,
+    stop: Option<String>,
+    started: bool,
+}
+
+/// The coordinator's side of the protocol.
+pub(crate) struct RemoteState {
+    token: String,
+    expected: usize,
+    shape: (u16, u16),
+    max_interval: u64,
+    inner: Mutex<Inner>,
+    joined: watch::Sender<usize>,
+    assigned: watch::Sender<Option<Arc<Assignment>>>,
+    events: mpsc::UnboundedSender<WorkerEvent>,
+}
+
+impl RemoteState {
+    pub fn new(
+        token: String,
+        expected: usize,
+        plan: &surge_plan::Plan,
+        max_interval: u64,
+        events: mpsc::UnboundedSender<WorkerEvent>,
+    ) -> RemoteState {
+        RemoteState {
+            token,
+            expected,
+            shape: (plan.regions.len() as u16, plan.steps.len() as u16),
+            max_interval,
+            inner: Mutex::new(Inner {
+                workers: Vec::new(),
+                log: Vec::new(),
+                seen: Registry::new(plan.population),
+                stop: None,
+                started: false,
+            }),
+            joined: watch::channel(0).0,
+            assigned: watch::channel(None).0,
+            events,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn token_ok(&self, given: &str) -> bool {
+        surge_wire::token_matches(&self.token, given)
+    }
+
+    /// Follows the number of workers joined.
+    pub fn joined(&self) -> watch::Receiver<usize> {
+        self.joined.subscribe()
+    }
+
+    /// The names of the workers, in index order.
+    pub fn names(&self) -> Vec<String> {
+        self.lock().workers.iter().map(|w| w.name.clone()).collect()
+    }
+
+    /// Fixes every worker's shards and releases the waiting joins with their assignments.
+    pub fn start(&self, template: Assignment, shards: Vec<Vec<u32>>) {
+        {
+            let mut inner = self.lock();
+            inner.started = true;
+            let now = Instant::now();
+            for (w, s) in inner.workers.iter_mut().zip(shards) {
+                w.shards = s;
+                w.shards_version = 1;
+                w.last_seen = now;
+            }
+        }
+        self.assigned.send_replace(Some(Arc::new(template)));
+    }
+
+    /// Sets the stop command that every later reply carries.
+    pub fn set_stop(&self, reason: &str) {
+        let mut inner = self.lock();
+        if inner.stop.is_none() {
+            inner.stop = Some(reason.to_string());
+        }
+    }
+
+    /// `POST /v1/join`: registers the worker, then waits until the run starts and answers its assignment.
+    pub async fn join(&self, body: &Bytes, peer: SocketAddr) -> Response<Full<Bytes>> {
+        let join: Join = match surge_wire::decode(body) {
+            Ok(j) => j,
+            Err(e) => return refuse(StatusCode::BAD_REQUEST, e.to_string()),
+        };
+        if let Err(e) = surge_wire::check_version(join.version) {
+            return refuse(
+                StatusCode::CONFLICT,
+                format!("coordinator refused the worker: {e}"),
+            );
+        }
+        let id = {
+            let mut inner = self.lock();
+            if inner.started || inner.workers.len() >= self.expected {
+                return refuse(
+                    StatusCode::FORBIDDEN,
+                    format!("the run already has its {} workers", self.expected),
+                );
+            }
+            let name: String = join
+                .name
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(64)
+                .collect();
+            inner.workers.push(Remote {
+                name: format!("{name}@{peer}"),
+                standing: Standing::Live,
+                last_seen: Instant::now(),
+                last_seq: 0,
+                shards: Vec::new(),
+                shards_version: 0,
+            });
+            let n = inner.workers.len();
+            self.joined.send_replace(n);
+            n - 1
+        };
+        tracing::info!(%peer, worker = id, name = %join.name, threads = join.threads, "worker joined");
+        self.assignment_for(id).await
+    }
+
+    /// Waits for the start, then answers worker `id`'s assignment.
+    async fn assignment_for(&self, id: usize) -> Response<Full<Bytes>> {
+        let mut rx = self.assigned.subscribe();
+        let template = match rx.wait_for(|a| a.is_some()).await {
+            Ok(a) => a.clone(),
+            Err(_) => None,
+        };
+        let Some(template) = template else {
+            return refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the coordinator is shutting down".into(),
+            );
+        };
+        let mut a = (*template).clone();
+        {
+            let mut inner = self.lock();
+            let Some(w) = inner.workers.get_mut(id) else {
+                return refuse(StatusCode::INTERNAL_SERVER_ERROR, "worker vanished".into());
+            };
+            w.last_seen = Instant::now();
+            a.worker = id as u32;
+            a.shards.clone_from(&w.shards);
+            a.shards_version = w.shards_version;
+            a.concurrency = crate::run::concurrency_share_n(a.concurrency, id, self.expected);
+        }
+        match surge_wire::encode(&a) {
+            Ok(b) => respond(StatusCode::OK, "application/json", b),
+            Err(e) => refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        }
+    }
+
+    /// `POST /v1/report`: takes the content once (resends are acknowledged, not counted twice) and
+    /// answers the commands.
+    pub fn report(&self, body: &Bytes, peer: SocketAddr) -> Response<Full<Bytes>> {
+        let report: Report = match surge_wire::decode(body) {
+            Ok(r) => r,
+            Err(e) => return refuse(StatusCode::BAD_REQUEST, e.to_string()),
+        };
+        if let Err(e) = surge_wire::check_version(report.version) {
+            return refuse(
+                StatusCode::CONFLICT,
+                format!("coordinator refused the worker: {e}"),
+            );
+        }
+        let snap = match report
+            .snapshot
+            .as_ref()
+            .map(|s| self.check_snapshot(s))
+            .transpose()
+        {
+            Ok(s) => s,
+            Err(e) => return refuse(StatusCode::BAD_REQUEST, e),
+        };
+        let mut inner = self.lock();
+        let Inner {
+            workers,
+            log,
+            seen,
+            stop,
+            ..
+        } = &mut *inner;
+        let w = report.worker as usize;
+        let Some(remote) = workers.get_mut(w) else {
+            return refuse(StatusCode::NOT_FOUND, format!("unknown worker {w}"));
+        };
+        if remote.standing == Standing::Lost {
+            tracing::warn!(%peer, worker = w, "report from a worker already declared lost: told to stop");
+            return refuse(
+                StatusCode::GONE,
+                "this worker was declared lost (silent too long); its shards moved to others: stop"
+                    .into(),
+            );
+        }
+        remote.last_seen = Instant::now();
+        if report.seq > remote.last_seq {
+            remote.last_seq = report.seq;
+            for &u in &report.registered {
+                if seen.insert(u) {
+                    log.push(u);
+                }
+            }
+            self.forward(w, remote, &report, snap);
+        }
+        let reply = reply_to(&report, remote, log, stop);
+        match surge_wire::encode(&reply) {
+            Ok(b) => respond(StatusCode::OK, "application/json", b),
+            Err(e) => refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        }
+    }
+
+    /// Hands a new report's figures (and its end) to the run loop.
+    fn forward(&self, w: usize, remote: &mut Remote, report: &Report, snap: Option<Snapshot>) {
+        if let Some(snap) = snap {
+            let _ = self.events.send(WorkerEvent::Snapshot {
+                worker: w,
+                snap,
+                registered: Vec::new(),
+            });
+        }
+        if report.done && remote.standing == Standing::Live {
+            remote.standing = Standing::Done;
+            let _ = self.events.send(WorkerEvent::Done {
+                worker: w,
+                error: report.error.clone(),
+            });
+        }
+    }
+
+    /// Decodes a snapshot and checks it fits this run: shape and a plausible interval index.
+    fn check_snapshot(&self, enc: &surge_metrics::EncodedSnapshot) -> Result<Snapshot, String> {
+        let snap = enc.decode().map_err(|e| format!("snapshot: {e}"))?;
+        if (snap.regions, snap.steps) != self.shape {
+            return Err(format!(
+                "snapshot shape {}x{} does not match the plan's {}x{} regions x steps",
+                snap.regions, snap.steps, self.shape.0, self.shape.1
+            ));
+        }
+        if snap.interval > self.max_interval {
+            return Err(format!(
+                "snapshot interval {} is beyond the run's last ({})",
+                snap.interval, self.max_interval
+            ));
+        }
+        Ok(snap)
+    }
+}
+
+/// The commands for one worker: the registrations it has not seen, its shards when they changed, stop.
+fn reply_to(report: &Report, remote: &Remote, log: &[u64], stop: &Option<String>) -> Reply {
+    let from = (report.registry_cursor as usize).min(log.len());
+    let to = (from + MAX_REGISTERED_PER_REPLY).min(log.len());
+    Reply {
+        version: PROTOCOL_VERSION,
+        registered: log[from..to].to_vec(),
+        registry_cursor: to as u64,
+        shards_version: remote.shards_version,
+        shards: (report.shards_version != remote.shards_version).then(|| remote.shards.clone()),
+        stop: stop.is_some(),
+        stop_reason: stop.clone(),
+    }
+}
+
+/// The run loop's handle on the remote workers.
+pub(crate) struct RemotePool {
+    pub state: Arc<RemoteState>,
+}
+
+impl Pool for RemotePool {
+    fn names(&self) -> Vec<String> {
+        self.state.names()
+    }
+
+    fn silent(&self, limit: Duration) -> Vec<usize> {
+        let inner = self.state.lock();
+        inner
+            .workers
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| w.standing == Standing::Live && w.last_seen.elapsed() > limit)
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    fn lose(&mut self, worker: usize) -> Vec<u32> {
+        let mut inner = self.state.lock();
+        match inner.workers.get_mut(worker) {
+            Some(w) => {
+                w.standing = Standing::Lost;
+                std::mem::take(&mut w.shards)
+            }
+            None => Vec::new(),
+        }
+    }
+
+    fn add_shards(&mut self, worker: usize, shards: &[u32]) {
+        let mut inner = self.state.lock();
+        if let Some(w) = inner.workers.get_mut(worker) {
+            w.shards.extend_from_slice(shards);
+            w.shards.sort_unstable();
+            w.shards.dedup();
+            w.shards_version += 1;
+        }
+    }
+
+    fn stop_all(&mut self, reason: &str) {
+        self.state.set_stop(reason);
+    }
+
+    async fn finish(self) {}
+}

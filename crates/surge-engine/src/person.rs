@@ -1,0 +1,403 @@
+//! One simulated person: their journey, step by step, timed from intended starts, with the client's
+//! retry behaviour and discovery answers checked against what the tester saw registered.
+
+use crate::h1::{self, H1Pool, Reply};
+use crate::http::HttpClients;
+use crate::pacing::Http1Client;
+use crate::registry::Registry;
+use crate::worker::WorkerSpec;
+use crate::{Limiter, Targets};
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+use surge_metrics::{Outcome, Recorder, StepRecord};
+use surge_plan::journey::{Ctx, EncodedBatch, RequestBuf, Step, StepFailure};
+use surge_plan::{Contact, Person, Plan};
+use tokio::time::Instant;
+
+/// What every person task of one worker shares (thread-local: no locks).
+pub struct PersonCtx {
+    plan: Arc<Plan>,
+    rec: Rc<RefCell<Recorder>>,
+    registry: Arc<Registry>,
+    targets: Arc<Targets>,
+    clients: HttpClients,
+    h1: H1Pool,
+    fast_h1: bool,
+    /// Per-person buffers, reused by the next person once one ends (no allocation per journey).
+    scratch: RefCell<Vec<Scratch>>,
+    limiter: Option<Arc<Limiter>>,
+    new_registrations: RefCell<Vec<u64>>,
+    report_registrations: bool,
+    /// Index of the step whose success means "this person is registered": the last step before the first
+    /// discovery step (or the last step when there is none).
+    register_step: usize,
+    rng: Cell<u64>,
+    start: Instant,
+}
+
+impl PersonCtx {
+    /// Builds the shared context of one worker.
+    pub fn new(spec: &WorkerSpec, rec: Rc<RefCell<Recorder>>, start: Instant) -> PersonCtx {
+        let steps = &spec.plan.journey.steps;
+        let first_discovery = steps.iter().position(|s| s.discovery.is_some());
+        let register_step = match first_discovery {
+            Some(0) | None => steps.len().saturating_sub(1),
+            Some(i) => i - 1,
+        };
+        PersonCtx {
+            plan: spec.plan.clone(),
+            rec,
+            registry: spec.registry.clone(),
+            targets: spec.targets.clone(),
+            clients: HttpClients::new(256),
+            h1: H1Pool::new(MAX_CONNS_PER_ORIGIN),
+            fast_h1: crate::pacing::http1_client() == Http1Client::Fast,
+            scratch: RefCell::new(Vec::new()),
+            limiter: spec.limiter.clone(),
+            new_registrations: RefCell::new(Vec::new()),
+            report_registrations: spec.report_registrations,
+            register_step,
+            rng: Cell::new(
+                spec.plan.seed
+                    ^ (spec.index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                    ^ 0xD1B5_4A32_D192_ED03,
+            ),
+            start,
+        }
+    }
+
+    /// People registered since the last call (empty unless reporting is on).
+    pub fn take_registrations(&self) -> Vec<u64> {
+        std::mem::take(&mut *self.new_registrations.borrow_mut())
+    }
+
+    /// A uniform number in [0, 1) (splitmix64; per worker, not shared).
+    fn rand01(&self) -> f64 {
+        let mut z = self.rng.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
+        self.rng.set(z);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        (z >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// The run's start on this worker's clock.
+    pub fn start(&self) -> Instant {
+        self.start
+    }
+}
+
+/// Buffers a person needs, kept by the worker and reused from one person to the next.
+#[derive(Default)]
+struct Scratch {
+    values: Vec<Option<String>>,
+    req: RequestBuf,
+    reply: Reply,
+    found: Vec<bool>,
+    expected: Vec<bool>,
+    contacts: Vec<Contact>,
+    encoded: EncodedBatch,
+}
+
+/// Connections the fast client opens per origin, region and worker; more people in flight wait for one
+/// (and the wait counts in their latency). Real phones each have their own connection, so the cap sits
+/// well above any target's queue: lower, and the generator would hold back load the target should see
+/// (with 256, the under-provisioned plan's queue never filled and never shed).
+const MAX_CONNS_PER_ORIGIN: usize = 1024;
+
+/// At most this many idle scratch sets are kept per worker.
+const MAX_IDLE_SCRATCH: usize = 4096;
+
+/// Per-person mutable state, reused across steps.
+struct Journey<'a> {
+    ctx: &'a PersonCtx,
+    person: Person,
+    code: String,
+    s: Scratch,
+}
+
+/// Runs person `u`'s whole journey, starting at `intended`.
+pub async fn run(ctx: &PersonCtx, u: u64, intended: Instant) {
+    let person = ctx.plan.person(u);
+    let region = person.region;
+    ctx.rec.borrow_mut().journey_started(region);
+    let mut s = ctx.scratch.borrow_mut().pop().unwrap_or_default();
+    s.values.clear();
+    s.values.resize(ctx.plan.journey.value_slots, None);
+    let mut j = Journey {
+        ctx,
+        code: ctx.plan.verification_code(person.phone),
+        person,
+        s,
+    };
+    let ok = j.all_steps(intended).await;
+    ctx.rec.borrow_mut().journey_ended(region, ok);
+    let mut pool = ctx.scratch.borrow_mut();
+    if pool.len() < MAX_IDLE_SCRATCH {
+        pool.push(j.s);
+    }
+}
+
+impl Journey<'_> {
+    async fn all_steps(&mut self, intended: Instant) -> bool {
+        let plan = self.ctx.plan.clone();
+        let mut contacts = std::mem::take(&mut self.s.contacts);
+        contacts.clear();
+        let mut at = intended;
+        let mut ok = true;
+        for (i, step) in plan.journey.steps.iter().enumerate() {
+            if step.discovery.is_some() {
+                if contacts.is_empty() {
+                    plan.contacts(self.person.index, &mut contacts);
+                }
+                if !self.discovery(step, &contacts, &mut at).await {
+                    ok = false;
+                    break;
+                }
+            } else {
+                if !self.step(step, &[], at).await {
+                    ok = false;
+                    break;
+                }
+                if i == self.ctx.register_step {
+                    self.registered();
+                }
+            }
+            at = self.think().await;
+        }
+        let ok = ok && self.resync(&contacts).await;
+        self.s.contacts = contacts;
+        ok
+    }
+
+    fn registered(&self) {
+        if self.ctx.registry.insert(self.person.index) && self.ctx.report_registrations {
+            self.ctx
+                .new_registrations
+                .borrow_mut()
+                .push(self.person.index);
+        }
+    }
+
+    async fn think(&self) -> Instant {
+        if let Some(t) = &self.ctx.plan.journey.think {
+            let d = t.sample(self.ctx.rand01());
+            tokio::time::sleep(d).await;
+        }
+        Instant::now()
+    }
+
+    /// Periodic re-sync of the address book: the discovery steps again, `times` times.
+    async fn resync(&mut self, contacts: &[Contact]) -> bool {
+        let Some(r) = &self.ctx.plan.journey.resync else {
+            return true;
+        };
+        let plan = self.ctx.plan.clone();
+        for _ in 0..r.times {
+            tokio::time::sleep(r.every).await;
+            let mut at = Instant::now();
+            for step in plan.journey.steps.iter().filter(|s| s.discovery.is_some()) {
+                if !self.discovery(step, contacts, &mut at).await {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// A discovery step: one request per batch; each batch's intended start is the previous one's end.
+    async fn discovery(&mut self, step: &Step, contacts: &[Contact], at: &mut Instant) -> bool {
+        let Some(d) = &step.discovery else {
+            return true;
+        };
+        for batch in contacts.chunks(d.batch_size.max(1)) {
+            // Encoded once per batch: the request and the answer's check both use it.
+            d.encode(batch, &mut self.s.encoded);
+            if !self.step(step, batch, *at).await {
+                return false;
+            }
+            *at = Instant::now();
+        }
+        true
+    }
+
+    /// One step, with retries per the client policy. Records exactly one sample. Returns success.
+    async fn step(&mut self, step: &Step, batch: &[Contact], intended: Instant) -> bool {
+        let policy = &self.ctx.plan.client;
+        let region = self.person.region;
+        let mut first_send = None;
+        let mut attempt = 0u32;
+        loop {
+            let (outcome, retry_after, last_send) =
+                self.attempt(step, batch, &mut first_send).await;
+            let retry = outcome.is_transient() && attempt + 1 < policy.max_attempts.max(1);
+            let delay = if retry {
+                policy.retry.delay(attempt, retry_after, self.ctx.rand01())
+            } else {
+                None
+            };
+            if let Some(d) = delay {
+                self.ctx
+                    .rec
+                    .borrow_mut()
+                    .retry(region, step.metric, outcome);
+                tokio::time::sleep(d).await;
+                attempt += 1;
+                continue;
+            }
+            let now = Instant::now();
+            let first = first_send.unwrap_or(now);
+            self.ctx.rec.borrow_mut().step(StepRecord {
+                region,
+                step: step.metric,
+                outcome,
+                response_us: micros(now.saturating_duration_since(intended)),
+                service_us: micros(now.saturating_duration_since(last_send.unwrap_or(now))),
+                send_lag_us: micros(first.saturating_duration_since(intended)),
+            });
+            return outcome == Outcome::Ok;
+        }
+    }
+
+    /// One attempt: every round of the step. Returns the outcome, a Retry-After hint and the last send.
+    async fn attempt(
+        &mut self,
+        step: &Step,
+        batch: &[Contact],
+        first_send: &mut Option<Instant>,
+    ) -> (Outcome, Option<Duration>, Option<Instant>) {
+        let timeout = step.timeout.unwrap_or(self.ctx.plan.client.timeout);
+        let mut last_send = None;
+        for round in 0..step.rounds() {
+            self.build(step, round, batch);
+            if let Some(l) = &self.ctx.limiter {
+                l.until_ready().await;
+            }
+            let sent = Instant::now();
+            first_send.get_or_insert(sent);
+            last_send = Some(sent);
+            match tokio::time::timeout(timeout, self.send(step)).await {
+                Err(_) => return (Outcome::Timeout, None, last_send),
+                Ok(Err(o)) => return (o, None, last_send),
+                Ok(Ok(())) => {}
+            }
+            let reply = &self.s.reply;
+            let header = |name: &str| reply.header(name).map(<[u8]>::to_vec);
+            if let Err(f) = step.accept(
+                round,
+                reply.status,
+                &header,
+                &reply.body,
+                &mut self.s.values,
+            ) {
+                return (failure_outcome(&f), retry_after(reply), last_send);
+            }
+            if round + 1 == step.rounds() && step.discovery.is_some() {
+                return (self.check_discovery(step, batch), None, last_send);
+            }
+        }
+        (Outcome::Ok, None, last_send)
+    }
+
+    /// Sends the built request: the fast client for plain-`http://` HTTP/1.1, hyper-util otherwise.
+    async fn send(&mut self, step: &Step) -> Result<(), Outcome> {
+        let base = self
+            .ctx
+            .targets
+            .base_for(self.person.region, self.s.req.base_url.as_deref());
+        if self.ctx.fast_h1 && !step.http2 && h1::supports(base) {
+            return self
+                .ctx
+                .h1
+                .send_in_lane(self.person.region, base, &self.s.req, &mut self.s.reply)
+                .await;
+        }
+        let answer = self.ctx.clients.send(base, &self.s.req, step.http2).await?;
+        self.s.reply.fill_from(&answer);
+        Ok(())
+    }
+
+    fn build(&mut self, step: &Step, round: usize, batch: &[Contact]) {
+        let plan = &self.ctx.plan;
+        let ctx = Ctx {
+            plan_secret: &plan.secret,
+            person: &self.person,
+            region_name: &plan.regions[self.person.region as usize].name,
+            code: &self.code,
+            values: &self.s.values,
+            batch,
+        };
+        if batch.is_empty() {
+            step.build(round, &ctx, &mut self.s.req);
+            return;
+        }
+        step.build_encoded(round, &ctx, &self.s.encoded, &mut self.s.req);
+        // Which contacts the tester knows are registered at the moment of sending.
+        let registry = &self.ctx.registry;
+        self.s.expected.clear();
+        self.s.expected.extend(
+            batch
+                .iter()
+                .map(|c| c.user.is_some_and(|v| registry.contains(v))),
+        );
+    }
+
+    /// Compares a discovery answer with what the tester knew; counts found, missing and unexpected.
+    fn check_discovery(&mut self, step: &Step, batch: &[Contact]) -> Outcome {
+        let Some(d) = &step.discovery else {
+            return Outcome::Ok;
+        };
+        if let Err(f) = d.found_encoded(
+            &self.s.reply.body,
+            batch,
+            &self.s.encoded,
+            &mut self.s.found,
+        ) {
+            return failure_outcome(&f);
+        }
+        let (mut expected, mut found, mut unexpected) = (0u64, 0u64, 0u64);
+        for (i, c) in batch.iter().enumerate() {
+            let was_expected = self.s.expected.get(i).copied().unwrap_or(false);
+            let is_found = self.s.found.get(i).copied().unwrap_or(false);
+            expected += was_expected as u64;
+            found += (was_expected && is_found) as u64;
+            // A number that never joins cannot be registered: naming it is a wrong answer. A person the
+            // tester has not (yet) seen registered may have been registered by another client: not counted.
+            unexpected += (is_found && c.user.is_none()) as u64;
+        }
+        if d.check {
+            self.ctx.rec.borrow_mut().discovery(
+                self.person.region,
+                batch.len() as u64,
+                expected,
+                found,
+                unexpected,
+            );
+        }
+        if unexpected > 0 {
+            Outcome::WrongAnswer
+        } else {
+            Outcome::Ok
+        }
+    }
+}
+
+fn failure_outcome(f: &StepFailure) -> Outcome {
+    match f {
+        StepFailure::UnexpectedStatus(s) => Outcome::from_status(*s),
+        StepFailure::Extraction { .. } => Outcome::Extraction,
+        StepFailure::WrongAnswer { .. } => Outcome::WrongAnswer,
+    }
+}
+
+fn retry_after(a: &Reply) -> Option<Duration> {
+    let v = std::str::from_utf8(a.header("retry-after")?).ok()?;
+    let secs: f64 = v.trim().parse().ok()?;
+    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(3600.0)))
+}
+
+fn micros(d: Duration) -> u64 {
+    d.as_micros().min(u64::MAX as u128) as u64
+}

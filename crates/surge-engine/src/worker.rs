@@ -1,0 +1,313 @@
+//! A worker: one OS thread with a current-thread tokio runtime, scheduling the people of its shards at
+//! their intended start times, one lightweight task per person in flight, recording into one
+//! thread-local [`Recorder`] and handing a [`Snapshot`] over at every interval boundary.
+
+use crate::pacing::Pacer;
+use crate::person::{self, PersonCtx};
+use crate::registry::Registry;
+use crate::{Limiter, ShardSet, Targets};
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use surge_metrics::{Recorder, Snapshot};
+use surge_plan::{LoadModel, Plan};
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::LocalSet;
+use tokio::time::Instant;
+
+/// Everything a worker needs to run its part of a plan.
+#[derive(Clone)]
+pub struct WorkerSpec {
+    /// Index of this worker among the run's workers (used in events).
+    pub index: usize,
+    /// The compiled plan (shared, read-only).
+    pub plan: Arc<Plan>,
+    /// The shards this worker runs; the coordinator may add shards of a lost worker mid-run.
+    pub shards: Arc<ShardSet>,
+    /// People seen registered (shared by in-process workers; fed by the coordinator's union remotely).
+    pub registry: Arc<Registry>,
+    /// Where requests go.
+    pub targets: Arc<Targets>,
+    /// The run's common start (wall clock, so separate processes agree).
+    pub start: SystemTime,
+    /// Hard cap on this worker's people in flight; arrivals beyond it wait (and the wait shows as latency).
+    pub max_in_flight: usize,
+    /// For the closed model: this worker's share of the concurrency.
+    pub concurrency: u32,
+    /// Safety cap on requests per second (shared by all workers of a process).
+    pub limiter: Option<Arc<Limiter>>,
+    /// Collect the indexes of people registered since the last snapshot (for remote coordinators).
+    pub report_registrations: bool,
+    /// How long in-flight people may take to finish after the last arrival.
+    pub drain: Duration,
+}
+
+/// What a worker tells its coordinator.
+#[derive(Debug)]
+pub enum WorkerEvent {
+    /// One interval ended.
+    Snapshot {
+        /// Worker index.
+        worker: usize,
+        /// The interval's figures.
+        snap: Snapshot,
+        /// People registered during the interval (only when `report_registrations`).
+        registered: Vec<u64>,
+    },
+    /// The worker finished (its last snapshot was sent before this).
+    Done {
+        /// Worker index.
+        worker: usize,
+        /// Why it stopped early, if it did.
+        error: Option<String>,
+    },
+}
+
+/// Controls a running worker thread.
+pub struct WorkerHandle {
+    stop: watch::Sender<bool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl WorkerHandle {
+    /// Asks the worker to stop sending now: no new request starts after this, in-flight ones are dropped,
+    /// and a final snapshot is sent.
+    pub fn stop(&self) {
+        let _ = self.stop.send(true);
+    }
+
+    /// Waits for the thread to end.
+    pub fn join(mut self) {
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for WorkerHandle {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// Starts a worker on its own thread.
+pub fn spawn_worker(
+    spec: WorkerSpec,
+    events: mpsc::UnboundedSender<WorkerEvent>,
+) -> std::io::Result<WorkerHandle> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let name = format!("surge-worker-{}", spec.index);
+    let thread = std::thread::Builder::new().name(name).spawn(move || {
+        let index = spec.index;
+        let rt = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => {
+                let _ = events.send(WorkerEvent::Done {
+                    worker: index,
+                    error: Some(format!("runtime: {e}")),
+                });
+                return;
+            }
+        };
+        let local = LocalSet::new();
+        local.block_on(&rt, run(spec, events.clone(), stop_rx));
+        let _ = events.send(WorkerEvent::Done {
+            worker: index,
+            error: None,
+        });
+    })?;
+    Ok(WorkerHandle {
+        stop: stop_tx,
+        thread: Some(thread),
+    })
+}
+
+/// Converts the wall-clock start into this runtime's clock.
+fn start_instant(start: SystemTime) -> Instant {
+    let now_i = Instant::now();
+    match start.duration_since(SystemTime::now()) {
+        Ok(ahead) => now_i + ahead,
+        Err(behind) => now_i.checked_sub(behind.duration()).unwrap_or(now_i),
+    }
+}
+
+async fn run(
+    spec: WorkerSpec,
+    events: mpsc::UnboundedSender<WorkerEvent>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let plan = spec.plan.clone();
+    let start = start_instant(spec.start);
+    let rec = Rc::new(RefCell::new(Recorder::new(
+        plan.regions.len() as u16,
+        plan.steps.len() as u16,
+    )));
+    let ctx = Rc::new(PersonCtx::new(&spec, rec.clone(), start));
+    let ticker = tokio::task::spawn_local(tick(
+        spec.index,
+        plan.interval,
+        start,
+        rec.clone(),
+        ctx.clone(),
+        events.clone(),
+    ));
+    let end = start + plan.run_duration;
+    // Arrivals still waiting for a slot (--max-in-flight) when the drain ends are not started: a run
+    // never outlives its plan plus the drain.
+    let cutoff = end + spec.drain;
+    let stopped = tokio::select! {
+        _ = schedule(&spec, ctx.clone(), start) => false,
+        _ = wait_stop(&mut stop) => true,
+        _ = tokio::time::sleep_until(cutoff) => true,
+    };
+    if !stopped {
+        // Let the people in flight finish, bounded by the drain time.
+        let deadline = end.max(Instant::now()) + spec.drain;
+        tokio::select! {
+            _ = drained(&rec, deadline) => {},
+            _ = wait_stop(&mut stop) => {},
+        }
+    }
+    ticker.abort();
+    let next = rec.borrow().interval() + 1;
+    let snap = rec.borrow_mut().take(next);
+    let registered = ctx.take_registrations();
+    let _ = events.send(WorkerEvent::Snapshot {
+        worker: spec.index,
+        snap,
+        registered,
+    });
+}
+
+async fn wait_stop(stop: &mut watch::Receiver<bool>) {
+    while !*stop.borrow_and_update() {
+        if stop.changed().await.is_err() {
+            // The handle is gone: nobody can stop us any more, so stop now.
+            return;
+        }
+    }
+}
+
+async fn drained(rec: &Rc<RefCell<Recorder>>, deadline: Instant) {
+    while rec.borrow().in_flight() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn tick(
+    worker: usize,
+    interval: Duration,
+    start: Instant,
+    rec: Rc<RefCell<Recorder>>,
+    ctx: Rc<PersonCtx>,
+    events: mpsc::UnboundedSender<WorkerEvent>,
+) {
+    let interval = interval.max(Duration::from_millis(10));
+    loop {
+        let k = rec.borrow().interval();
+        tokio::time::sleep_until(start + interval * (k as u32 + 1)).await;
+        let snap = rec.borrow_mut().take(k + 1);
+        let registered = ctx.take_registrations();
+        if events
+            .send(WorkerEvent::Snapshot {
+                worker,
+                snap,
+                registered,
+            })
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+async fn schedule(spec: &WorkerSpec, ctx: Rc<PersonCtx>, start: Instant) {
+    match spec.plan.model {
+        LoadModel::Open => schedule_open(spec, ctx, start).await,
+        LoadModel::Closed { .. } => schedule_closed(spec, ctx, start).await,
+    }
+}
+
+/// Open model: person u starts at `start + arrival_offset(u)`, whatever happened to earlier people.
+async fn schedule_open(spec: &WorkerSpec, ctx: Rc<PersonCtx>, start: Instant) {
+    let plan = &spec.plan;
+    let slots = Arc::new(Semaphore::new(spec.max_in_flight.max(1)));
+    let pacer = Pacer::new(crate::pacing::pacing(), start);
+    let unstarted = Rc::new(std::cell::Cell::new(0u64));
+    let mut without_wait = 0u32;
+    for u in 0..plan.population {
+        if !spec.shards.owns(plan.shard_of(u)) {
+            continue;
+        }
+        let intended = start + plan.arrival_offset(u);
+        if intended > Instant::now() {
+            pacer.wait_until(intended).await;
+            without_wait = 0;
+        } else {
+            // Behind schedule: let the people in flight (and the snapshot ticker) run between starts,
+            // or a generator that falls behind would starve its own I/O and hide its lateness.
+            without_wait += 1;
+            if without_wait.is_multiple_of(64) {
+                tokio::task::yield_now().await;
+            }
+        }
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let (ctx, unstarted) = (ctx.clone(), unstarted.clone());
+        unstarted.set(unstarted.get() + 1);
+        tokio::task::spawn_local(async move {
+            unstarted.set(unstarted.get() - 1);
+            person::run(&ctx, u, intended).await;
+            drop(permit);
+        });
+    }
+    // People spawned a moment ago count as in flight only once polled: let them start, so that the
+    // drain that follows waits for them instead of dropping them unseen.
+    while unstarted.get() > 0 {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Closed model: a fixed number of people loop their journey back to back until the run ends.
+async fn schedule_closed(spec: &WorkerSpec, ctx: Rc<PersonCtx>, start: Instant) {
+    let plan = spec.plan.clone();
+    let end = start + plan.run_duration;
+    if start > Instant::now() {
+        tokio::time::sleep_until(start).await;
+    }
+    let next = Rc::new(std::cell::Cell::new(0u64));
+    let mut loops = Vec::new();
+    for _ in 0..spec.concurrency.max(1) {
+        let (ctx, next, plan, shards) =
+            (ctx.clone(), next.clone(), plan.clone(), spec.shards.clone());
+        loops.push(tokio::task::spawn_local(async move {
+            while Instant::now() < end {
+                let Some(u) = next_owned(&plan, &shards, &next) else {
+                    return;
+                };
+                person::run(&ctx, u, Instant::now()).await;
+            }
+        }));
+    }
+    for l in loops {
+        let _ = l.await;
+    }
+}
+
+/// The next person of this worker's shards, cycling through the population.
+fn next_owned(plan: &Plan, shards: &ShardSet, next: &std::cell::Cell<u64>) -> Option<u64> {
+    let n = plan.population.max(1);
+    for _ in 0..n.min(1 << 20) {
+        let u = next.get() % n;
+        next.set(u + 1);
+        if shards.owns(plan.shard_of(u)) {
+            return Some(u);
+        }
+    }
+    None
+}

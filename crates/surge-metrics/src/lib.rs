@@ -1,0 +1,51 @@
+//! # surge-metrics
+//!
+//! The recorder on surge's hot path and everything that carries its figures: HdrHistograms keyed by
+//! (region, step, [`Measure`]), a bounded [`Outcome`] enum, per-region discovery counters, frozen
+//! interval [`Snapshot`]s with an exact, associative [`Snapshot::merge`], their V2+DEFLATE encoding,
+//! and [`Slo`] evaluation shared by the live abort guard and the reports. No tokio, no I/O.
+//!
+//! ```
+//! use surge_metrics::{Outcome, Recorder, StepRecord};
+//! let mut rec = Recorder::new(3, 4); // 3 regions x 4 steps
+//! rec.step(StepRecord { region: 0, step: 2, outcome: Outcome::Ok,
+//!                       response_us: 1_800, service_us: 1_200, send_lag_us: 40 });
+//! let snap = rec.take(1);
+//! assert_eq!(snap.cell(0, 2).map(|c| c.count()), Some(1));
+//! let wire = snap.encode().unwrap();
+//! assert_eq!(wire.decode().unwrap(), snap);
+//! ```
+#![warn(missing_docs)]
+
+pub mod codec;
+pub mod outcome;
+pub mod recorder;
+pub mod slo;
+pub mod snapshot;
+
+pub use codec::{EncodedCell, EncodedSnapshot};
+pub use outcome::Outcome;
+pub use recorder::{Recorder, StepRecord};
+pub use slo::{Slo, SloOp, SloStat, Verdict};
+pub use snapshot::{
+    Cell, HIGHEST_US, LOWEST_US, Measure, RegionCounters, SIGFIG, Snapshot, new_histogram,
+};
+
+/// Errors of this crate.
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsError {
+    /// Two snapshots of different (regions, steps) shapes cannot be merged.
+    #[error("snapshot shape mismatch: want {want:?} regions x steps, got {got:?}")]
+    Shape {
+        /// Expected shape.
+        want: (u16, u16),
+        /// Received shape.
+        got: (u16, u16),
+    },
+    /// Encoding failed.
+    #[error("encode: {0}")]
+    Encode(String),
+    /// Decoding failed: the bytes are not a snapshot.
+    #[error("decode: {0}")]
+    Decode(String),
+}

@@ -1,0 +1,111 @@
+//! The recorder on the hot path: one per worker thread, no lock, no allocation after a cell's first use.
+
+use crate::outcome::Outcome;
+use crate::snapshot::{Measure, Snapshot};
+
+/// One finished step, as the engine measured it.
+#[derive(Debug, Clone, Copy)]
+pub struct StepRecord {
+    /// Region index.
+    pub region: u16,
+    /// Metric step index.
+    pub step: u16,
+    /// Final outcome.
+    pub outcome: Outcome,
+    /// Intended start to answer, µs.
+    pub response_us: u64,
+    /// Actual send (last attempt) to answer, µs.
+    pub service_us: u64,
+    /// Intended start to first send, µs.
+    pub send_lag_us: u64,
+}
+
+/// Fills the current interval's [`Snapshot`] and hands it over when the interval ends.
+#[derive(Debug)]
+pub struct Recorder {
+    current: Snapshot,
+    in_flight: u64,
+}
+
+impl Recorder {
+    /// A recorder for `regions x steps` cells, starting at interval 0.
+    pub fn new(regions: u16, steps: u16) -> Recorder {
+        Recorder {
+            current: Snapshot::new(0, regions, steps),
+            in_flight: 0,
+        }
+    }
+
+    /// Records a finished step. Out-of-range indexes are ignored (they cannot come from a valid plan).
+    pub fn step(&mut self, r: StepRecord) {
+        if let Some(c) = self.current.cell_mut(r.region, r.step) {
+            c.record(Measure::Response, r.response_us);
+            c.record(Measure::Service, r.service_us);
+            c.record(Measure::SendLag, r.send_lag_us);
+            c.outcomes[r.outcome.index()] += 1;
+        }
+    }
+
+    /// Records an attempt that failed with `outcome` and will be retried.
+    pub fn retry(&mut self, region: u16, step: u16, outcome: Outcome) {
+        if let Some(c) = self.current.cell_mut(region, step) {
+            c.retries[outcome.index()] += 1;
+        }
+    }
+
+    /// A person's journey started.
+    pub fn journey_started(&mut self, region: u16) {
+        if let Some(c) = self.current.counters.get_mut(region as usize) {
+            c.started += 1;
+        }
+        self.in_flight += 1;
+    }
+
+    /// A person's journey ended.
+    pub fn journey_ended(&mut self, region: u16, ok: bool) {
+        if let Some(c) = self.current.counters.get_mut(region as usize) {
+            if ok {
+                c.succeeded += 1;
+            } else {
+                c.failed += 1;
+            }
+        }
+        self.in_flight = self.in_flight.saturating_sub(1);
+    }
+
+    /// One discovery batch checked against what the tester knew was registered.
+    pub fn discovery(
+        &mut self,
+        region: u16,
+        uploaded: u64,
+        expected: u64,
+        found: u64,
+        unexpected: u64,
+    ) {
+        if let Some(c) = self.current.counters.get_mut(region as usize) {
+            c.contacts_uploaded += uploaded;
+            c.contacts_expected += expected;
+            c.contacts_found += found;
+            c.contacts_missing += expected.saturating_sub(found);
+            c.contacts_unexpected += unexpected;
+        }
+    }
+
+    /// People in flight right now.
+    pub fn in_flight(&self) -> u64 {
+        self.in_flight
+    }
+
+    /// Ends the current interval: returns it frozen (with the in-flight gauge) and starts `next`.
+    pub fn take(&mut self, next: u64) -> Snapshot {
+        let fresh = Snapshot::new(next, self.current.regions, self.current.steps);
+        let mut done = std::mem::replace(&mut self.current, fresh);
+        done.in_flight = self.in_flight;
+        done
+    }
+
+    /// The interval being filled.
+    pub fn interval(&self) -> u64 {
+        self.current.interval
+    }
+}

@@ -1,0 +1,181 @@
+//! The built-in journeys, written in the same declarative form a profile uses.
+//!
+//! `journey = "reference"` stands exactly for [`REFERENCE`] (minus `upload_keys` unless `keys = true`),
+//! so a profile that spells the text out gets the same journey.
+
+use serde::Deserialize;
+
+use super::{JourneySpec, RawJourney, RawJourneyKind, ValidateCtx};
+
+/// Names of the built-in journeys.
+pub(crate) const NAMES: &[&str] = &["reference", "matrix", "get"];
+
+/// The reference backend's signup + discovery journey (`surge-target`'s API).
+pub(crate) const REFERENCE: &str = r#"
+[journey]
+name = "reference"
+headers = { "x-surge-region" = "{region}" }
+
+[[journey.steps]]
+name = "request_code"
+method = "POST"
+path = "/v1/verification/code"
+body = '{"number":"{phone}"}'
+expect = 202
+extract = { session_id = "/session_id" }
+
+[[journey.steps]]
+name = "verify_code"
+method = "PUT"
+path = "/v1/verification/code"
+body = '{"session_id":"{session_id}","code":"{code}"}'
+expect = 200
+
+[[journey.steps]]
+name = "register"
+method = "POST"
+path = "/v1/accounts"
+body = '{"session_id":"{session_id}"}'
+expect = 201
+extract = { token = "/token" }
+
+[[journey.steps]]
+name = "upload_keys"
+method = "PUT"
+path = "/v1/keys"
+headers = { authorization = "Bearer {token}" }
+body = '{"identity_key":"{key}","prekeys":["{key}"]}'
+expect = 204
+
+[[journey.steps]]
+name = "discover"
+method = "POST"
+path = "/v1/discovery"
+headers = { authorization = "Bearer {token}" }
+body = '{"hashes":{contacts}}'
+expect = 200
+discovery = { batch = 2048, encoding = "sha256-hex16", answer = "/found", check = true }
+"#;
+
+/// Matrix client-server API: registration with the dummy auth stage (two rounds: the first answers
+/// 401 with a `session`, the second completes `m.login.dummy` with it), then one user-directory search
+/// per contact (`batch = 1`): the search term is the contact's Matrix username (`surge{user_id}` for a
+/// person of the population, `surgen{digits}` for a number that never joins), and the contact counts as
+/// found when an answer entry's `user_id` has that localpart. Directory searches match by prefix, so
+/// other entries are expected (`strict = false`).
+pub(crate) const MATRIX: &str = r#"
+[journey]
+name = "matrix"
+
+[[journey.steps]]
+name = "register"
+method = "POST"
+path = "/_matrix/client/v3/register"
+rounds = [
+  { body = '{"username":"surge{user_id}","password":"{password}"}', expect = 401, extract = { session = "/session" } },
+  { body = '{"username":"surge{user_id}","password":"{password}","auth":{"type":"m.login.dummy","session":"{session}"}}', expect = 200, extract = { token = "/access_token" } },
+]
+
+[[journey.steps]]
+name = "discover"
+method = "POST"
+path = "/_matrix/client/v3/user_directory/search"
+headers = { authorization = "Bearer {token}" }
+body = '{"search_term":"{contact}","limit":50}'
+expect = 200
+discovery = { batch = 1, encoding = "matrix-localpart", answer = "/results", answer_field = "/user_id", answer_encoding = "matrix-user-id", strict = false }
+"#;
+
+/// One `GET /` expecting 200: the throughput benchmark's journey.
+pub(crate) const GET: &str = r#"
+[journey]
+name = "get"
+
+[[journey.steps]]
+name = "get"
+method = "GET"
+path = "/"
+expect = 200
+"#;
+
+/// The declarative text of builtin `name`.
+pub(crate) fn text(name: &str) -> Option<&'static str> {
+    match name {
+        "reference" => Some(REFERENCE),
+        "matrix" => Some(MATRIX),
+        "get" => Some(GET),
+        _ => None,
+    }
+}
+
+#[derive(Deserialize)]
+struct Doc {
+    journey: RawJourney,
+}
+
+/// Builtin `name` validated; `keys` keeps the reference journey's `upload_keys` step.
+pub(crate) fn spec(name: &str, keys: bool) -> Option<JourneySpec> {
+    let text = text(name)?;
+    let doc: Doc = toml::from_str(text).ok()?;
+    let span = doc.journey.0.span();
+    let RawJourneyKind::Table(mut table) = doc.journey.0.into_inner() else {
+        return None;
+    };
+    if !keys && let Some(steps) = table.steps.as_mut() {
+        steps.retain(|s| s.get_ref().name.get_ref() != "upload_keys");
+    }
+    let file = format!("<builtin journey {name}>");
+    let ctx = ValidateCtx {
+        file: &file,
+        text,
+        region_names: &[],
+    };
+    super::validate::table(&table, &ctx, span).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_validates() {
+        for name in NAMES {
+            let text = text(name).unwrap_or_default();
+            let doc: Doc = toml::from_str(text).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let RawJourneyKind::Table(table) = doc.journey.0.get_ref().clone() else {
+                panic!("{name} is not a table");
+            };
+            let ctx = ValidateCtx {
+                file: name,
+                text,
+                region_names: &[],
+            };
+            if let Err(e) = super::super::validate::table(&table, &ctx, doc.journey.0.span()) {
+                panic!("{name}: {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn reference_steps_and_keys_option() {
+        let names = |s: &JourneySpec| s.steps.iter().map(|s| s.name.clone()).collect::<Vec<_>>();
+        let plain = spec("reference", false).unwrap_or_else(|| panic!("reference"));
+        assert_eq!(
+            names(&plain),
+            ["request_code", "verify_code", "register", "discover"]
+        );
+        let keys = spec("reference", true).unwrap_or_else(|| panic!("reference+keys"));
+        assert_eq!(
+            names(&keys),
+            [
+                "request_code",
+                "verify_code",
+                "register",
+                "upload_keys",
+                "discover"
+            ]
+        );
+        assert_eq!(plain.values, ["session_id", "token"]);
+        assert!(spec("nope", false).is_none());
+    }
+}

@@ -1,0 +1,226 @@
+//! Service-level objectives in their text form.
+//!
+//! Grammar: `STAT [of STEP] [in REGION] OP THRESHOLD`, e.g. `"p99 of register in americas < 800ms"`,
+//! `"error rate of discover < 1%"`, `"completeness > 99.5%"`, `"p99.9 < 2s"`, `"rate of register > 50/s"`.
+//! Without `of` the SLO covers all steps; without `in`, all regions.
+//! - `pNN` (percentile of response time from intended start): threshold in `ms`/`s`/`us`, kept in ms.
+//! - `error rate`, `completeness`: threshold `1%` or a fraction `0.01`, kept as a fraction (0..1).
+//! - `rate` (completed requests per second): threshold `50/s` or `50`.
+
+/// Which statistic an SLO bounds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SloStat {
+    /// A latency percentile (e.g. 99.0); the threshold is in milliseconds.
+    Percentile(f64),
+    /// Failed / total (0..1).
+    ErrorRate,
+    /// Discovery completeness: found / expected (0..1).
+    Completeness,
+    /// Completed requests per second.
+    Rate,
+}
+
+/// Comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SloOp {
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+}
+
+impl SloOp {
+    /// Whether `value OP threshold` holds.
+    pub fn holds(&self, value: f64, threshold: f64) -> bool {
+        match self {
+            SloOp::Lt => value < threshold,
+            SloOp::Le => value <= threshold,
+            SloOp::Gt => value > threshold,
+            SloOp::Ge => value >= threshold,
+        }
+    }
+
+    /// The operator as written.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SloOp::Lt => "<",
+            SloOp::Le => "<=",
+            SloOp::Gt => ">",
+            SloOp::Ge => ">=",
+        }
+    }
+}
+
+/// One SLO.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SloSpec {
+    /// Statistic.
+    pub stat: SloStat,
+    /// Step name (None: all steps).
+    pub step: Option<String>,
+    /// Region name (None: all regions).
+    pub region: Option<String>,
+    /// Comparison.
+    pub op: SloOp,
+    /// Threshold: ms for percentiles, fraction for rates of errors and completeness, per second for rate.
+    pub threshold: f64,
+    /// As written.
+    pub text: String,
+}
+
+/// Parses one SLO. The error is the rule broken, lowercase.
+pub fn parse(text: &str) -> Result<SloSpec, String> {
+    let t = text.trim();
+    let (op_at, op, op_len) = find_op(t).ok_or("expected a comparison (<, <=, > or >=)")?;
+    let (lhs, rhs) = (t[..op_at].trim(), t[op_at + op_len..].trim());
+    let words: Vec<&str> = lhs.split_whitespace().collect();
+    let (stat, mut rest) = match words.as_slice() {
+        ["error", "rate", rest @ ..] => (SloStat::ErrorRate, rest),
+        ["completeness", rest @ ..] => (SloStat::Completeness, rest),
+        ["rate", rest @ ..] => (SloStat::Rate, rest),
+        [p, rest @ ..] if p.starts_with('p') => (SloStat::Percentile(percentile(p)?), rest),
+        _ => return Err("expected pNN, error rate, completeness or rate".into()),
+    };
+    let mut step = None;
+    let mut region = None;
+    while let [kw, name, tail @ ..] = rest {
+        match *kw {
+            "of" if step.is_none() => step = Some(name.to_string()),
+            "in" if region.is_none() => region = Some(name.to_string()),
+            _ => {
+                return Err(format!(
+                    "unexpected `{kw}` (expected `of STEP` or `in REGION`)"
+                ));
+            }
+        }
+        rest = tail;
+    }
+    if !rest.is_empty() {
+        return Err(format!("unexpected `{}`", rest.join(" ")));
+    }
+    let threshold = threshold(stat, rhs)?;
+    Ok(SloSpec {
+        stat,
+        step,
+        region,
+        op,
+        threshold,
+        text: t.to_string(),
+    })
+}
+
+fn find_op(t: &str) -> Option<(usize, SloOp, usize)> {
+    let i = t.find(['<', '>'])?;
+    let b = t.as_bytes();
+    let eq = b.get(i + 1) == Some(&b'=');
+    let op = match (b[i], eq) {
+        (b'<', false) => SloOp::Lt,
+        (b'<', true) => SloOp::Le,
+        (_, false) => SloOp::Gt,
+        (_, true) => SloOp::Ge,
+    };
+    Some((i, op, if eq { 2 } else { 1 }))
+}
+
+fn percentile(word: &str) -> Result<f64, String> {
+    let v: f64 = word[1..]
+        .parse()
+        .map_err(|_| format!("`{word}` is not a percentile like p99 or p99.9"))?;
+    if !(v > 0.0 && v < 100.0) {
+        return Err(format!("`{word}`: percentile must be between 0 and 100"));
+    }
+    Ok(v)
+}
+
+fn number(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number"))?;
+    if !v.is_finite() || v < 0.0 {
+        return Err(format!("`{s}` must be a finite, non-negative number"));
+    }
+    Ok(v)
+}
+
+fn threshold(stat: SloStat, rhs: &str) -> Result<f64, String> {
+    let s = rhs.replace(' ', "");
+    match stat {
+        SloStat::Percentile(_) => {
+            if let Some(v) = s.strip_suffix("ms") {
+                number(v)
+            } else if let Some(v) = s.strip_suffix("us") {
+                Ok(number(v)? / 1000.0)
+            } else if let Some(v) = s.strip_suffix('s') {
+                Ok(number(v)? * 1000.0)
+            } else {
+                Err("latency threshold needs a unit: ms, s or us".into())
+            }
+        }
+        SloStat::ErrorRate | SloStat::Completeness => {
+            let v = match s.strip_suffix('%') {
+                Some(v) => number(v)? / 100.0,
+                None => number(&s)?,
+            };
+            if v > 1.0 {
+                return Err("a share must be at most 100%".into());
+            }
+            Ok(v)
+        }
+        SloStat::Rate => number(s.strip_suffix("/s").unwrap_or(&s)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_documented_forms() {
+        let s = parse("p99 of register in americas < 800ms").unwrap();
+        assert_eq!(s.stat, SloStat::Percentile(99.0));
+        assert_eq!(s.step.as_deref(), Some("register"));
+        assert_eq!(s.region.as_deref(), Some("americas"));
+        assert_eq!((s.op, s.threshold), (SloOp::Lt, 800.0));
+        let s = parse("error rate of discover < 1%").unwrap();
+        assert_eq!(
+            (s.stat, s.step.as_deref(), s.region, s.threshold),
+            (SloStat::ErrorRate, Some("discover"), None, 0.01)
+        );
+        let s = parse("completeness > 99.5%").unwrap();
+        assert_eq!((s.stat, s.op), (SloStat::Completeness, SloOp::Gt));
+        assert!((s.threshold - 0.995).abs() < 1e-12);
+        let s = parse("p99.9 <= 2s").unwrap();
+        assert_eq!(
+            (s.stat, s.op, s.threshold),
+            (SloStat::Percentile(99.9), SloOp::Le, 2000.0)
+        );
+        let s = parse("rate in europe >= 50/s").unwrap();
+        assert_eq!(
+            (s.stat, s.region.as_deref(), s.threshold),
+            (SloStat::Rate, Some("europe"), 50.0)
+        );
+    }
+
+    #[test]
+    fn refuses_bad_forms() {
+        for bad in [
+            "p99 800ms",
+            "p99 < 800",
+            "p200 < 1s",
+            "error rate < 150%",
+            "latency < 1s",
+            "p99 of a of b < 1s",
+            "p99 < -1ms",
+            "p99 < nanms",
+            "completeness > 1e400%",
+            "",
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}

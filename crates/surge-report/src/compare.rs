@@ -1,0 +1,486 @@
+//! `surge compare A B`: two runs (or two sets of repeats) side by side per region and step.
+
+use crate::units::{change, html, md, ms, pct, rate};
+use std::fmt::Write as _;
+use surge_results::RunData;
+
+/// The rule that decides significance, printed with every comparison.
+pub const SIGNIFICANCE_RULE: &str = "A change is called significant only when |mean B - mean A| exceeds the spread (max - min) of the repeats on both sides; with a single run on either side, significance is not assessed.";
+
+/// One figure over a side's runs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Stat {
+    /// Mean over the runs that had it.
+    pub mean: f64,
+    /// Smallest.
+    pub min: f64,
+    /// Largest.
+    pub max: f64,
+    /// Runs that had it.
+    pub n: usize,
+}
+
+impl Stat {
+    fn of(values: &[f64]) -> Option<Stat> {
+        let v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+        (!v.is_empty()).then(|| Stat {
+            mean: v.iter().sum::<f64>() / v.len() as f64,
+            min: v.iter().copied().fold(f64::MAX, f64::min),
+            max: v.iter().copied().fold(f64::MIN, f64::max),
+            n: v.len(),
+        })
+    }
+
+    /// max - min.
+    pub fn spread(&self) -> f64 {
+        self.max - self.min
+    }
+}
+
+/// What a metric is and how to read its change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Metric {
+    /// Finished steps per second.
+    Rate,
+    /// Response-time p50, ms.
+    P50,
+    /// p99, ms.
+    P99,
+    /// p99.9, ms.
+    P999,
+    /// Errors / finished, 0..1.
+    ErrorRate,
+    /// Discovery completeness, 0..1 (per region).
+    Completeness,
+}
+
+impl Metric {
+    /// Column name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Rate => "rate",
+            Metric::P50 => "p50",
+            Metric::P99 => "p99",
+            Metric::P999 => "p99.9",
+            Metric::ErrorRate => "error rate",
+            Metric::Completeness => "completeness",
+        }
+    }
+
+    fn fmt(self, v: f64) -> String {
+        match self {
+            Metric::Rate => rate(v),
+            Metric::P50 | Metric::P99 | Metric::P999 => ms(v),
+            Metric::ErrorRate | Metric::Completeness => pct(v),
+        }
+    }
+
+    /// Whether a lower value is an improvement (`None`: neither, e.g. the rate follows the profile).
+    pub fn lower_is_better(self) -> Option<bool> {
+        match self {
+            Metric::Rate => None,
+            Metric::Completeness => Some(false),
+            _ => Some(true),
+        }
+    }
+}
+
+/// One metric of one region x step, A vs B.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Delta {
+    /// Region.
+    pub region: String,
+    /// Step (`"-"` for per-region metrics such as completeness).
+    pub step: String,
+    /// Which figure.
+    pub metric: Metric,
+    /// Side A.
+    pub a: Option<Stat>,
+    /// Side B.
+    pub b: Option<Stat>,
+    /// (mean B - mean A) / mean A.
+    pub change: Option<f64>,
+    /// Per [`SIGNIFICANCE_RULE`]; `None` when not assessed.
+    pub significant: Option<bool>,
+}
+
+impl Delta {
+    fn new(region: &str, step: &str, metric: Metric, a: Option<Stat>, b: Option<Stat>) -> Delta {
+        let change = a
+            .zip(b)
+            .and_then(|(a, b)| (a.mean != 0.0).then(|| (b.mean - a.mean) / a.mean));
+        let significant = a.zip(b).and_then(|(a, b)| {
+            (a.n >= 2 && b.n >= 2).then(|| {
+                let d = (b.mean - a.mean).abs();
+                d > a.spread() && d > b.spread()
+            })
+        });
+        Delta {
+            region: region.into(),
+            step: step.into(),
+            metric,
+            a,
+            b,
+            change,
+            significant,
+        }
+    }
+
+    /// "better" / "worse" / "higher" / "lower" / "same".
+    pub fn direction(&self) -> &'static str {
+        let Some((a, b)) = self.a.zip(self.b) else {
+            return "-";
+        };
+        if a.mean == b.mean {
+            return "same";
+        }
+        let lower = b.mean < a.mean;
+        match self.metric.lower_is_better() {
+            Some(l) if l == lower => "better",
+            Some(_) => "worse",
+            None if lower => "lower",
+            None => "higher",
+        }
+    }
+
+    fn stat_text(&self, s: Option<Stat>) -> String {
+        match s {
+            None => "-".into(),
+            Some(s) if s.n > 1 => format!(
+                "{} ({}..{})",
+                self.metric.fmt(s.mean),
+                self.metric.fmt(s.min),
+                self.metric.fmt(s.max)
+            ),
+            Some(s) => self.metric.fmt(s.mean),
+        }
+    }
+
+    fn verdict_text(&self) -> String {
+        let sig = match self.significant {
+            Some(true) => ", significant",
+            Some(false) => ", within spread",
+            None => "",
+        };
+        format!("{}{sig}", self.direction())
+    }
+}
+
+/// SLO verdicts of one SLO text on both sides: (passing runs, runs that evaluated it).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SloCompare {
+    /// The SLO's text.
+    pub slo: String,
+    /// Side A: (pass, of).
+    pub a: (usize, usize),
+    /// Side B: (pass, of).
+    pub b: (usize, usize),
+}
+
+/// A side-by-side comparison.
+#[derive(Clone, Debug)]
+pub struct Comparison {
+    /// Describes side A.
+    pub a_label: String,
+    /// Describes side B.
+    pub b_label: String,
+    /// Every metric, regions and steps in run.json order.
+    pub deltas: Vec<Delta>,
+    /// SLO verdict counts.
+    pub slos: Vec<SloCompare>,
+    /// Caveats (cut-short runs, mismatched profiles...).
+    pub notes: Vec<String>,
+}
+
+fn label(side: &str, runs: &[RunData]) -> String {
+    let Some(first) = runs.first() else {
+        return format!("{side}: no run");
+    };
+    let dirs: Vec<String> = runs
+        .iter()
+        .map(|r| {
+            r.dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        })
+        .collect();
+    let plan = first
+        .info
+        .plan
+        .as_deref()
+        .map(|p| format!(", plan {p}"))
+        .unwrap_or_default();
+    format!(
+        "{side}: {}{plan}, {} run(s): {}",
+        first.info.name,
+        runs.len(),
+        dirs.join(", ")
+    )
+}
+
+fn names(a: &[RunData], b: &[RunData], f: fn(&RunData) -> &Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for r in a.iter().chain(b) {
+        for n in f(r) {
+            if !out.contains(n) {
+                out.push(n.clone());
+            }
+        }
+    }
+    out
+}
+
+fn cell_stat(runs: &[RunData], region: &str, step: &str, m: Metric) -> Option<Stat> {
+    let vals: Vec<f64> = runs
+        .iter()
+        .filter_map(|r| r.summary.step(region, step))
+        .map(|c| match m {
+            Metric::Rate => c.rate_per_s,
+            Metric::P50 => c.p50_ms,
+            Metric::P99 => c.p99_ms,
+            Metric::P999 => c.p999_ms,
+            _ => c.error_rate(),
+        })
+        .collect();
+    Stat::of(&vals)
+}
+
+fn slo_counts(runs: &[RunData], slo: &str) -> (usize, usize) {
+    let vs: Vec<bool> = runs
+        .iter()
+        .flat_map(|r| {
+            r.summary
+                .slos
+                .iter()
+                .filter(|v| v.slo == slo)
+                .map(|v| v.pass)
+        })
+        .collect();
+    (vs.iter().filter(|p| **p).count(), vs.len())
+}
+
+fn all_deltas(a: &[RunData], b: &[RunData]) -> Vec<Delta> {
+    let mut deltas = Vec::new();
+    let cell_metrics = [
+        Metric::Rate,
+        Metric::P50,
+        Metric::P99,
+        Metric::P999,
+        Metric::ErrorRate,
+    ];
+    for region in names(a, b, |r| &r.info.regions) {
+        for step in names(a, b, |r| &r.info.steps) {
+            for m in cell_metrics {
+                deltas.push(Delta::new(
+                    &region,
+                    &step,
+                    m,
+                    cell_stat(a, &region, &step, m),
+                    cell_stat(b, &region, &step, m),
+                ));
+            }
+        }
+        let comp = |runs: &[RunData]| {
+            let v: Vec<f64> = runs
+                .iter()
+                .filter_map(|r| r.summary.journeys.get(&region).and_then(|j| j.completeness))
+                .collect();
+            Stat::of(&v)
+        };
+        deltas.push(Delta::new(
+            &region,
+            "-",
+            Metric::Completeness,
+            comp(a),
+            comp(b),
+        ));
+    }
+    deltas.retain(|d| d.a.is_some() || d.b.is_some());
+    deltas
+}
+
+fn slo_compares(a: &[RunData], b: &[RunData]) -> Vec<SloCompare> {
+    let mut names: Vec<String> = Vec::new();
+    for v in a.iter().chain(b).flat_map(|r| &r.summary.slos) {
+        if !names.contains(&v.slo) {
+            names.push(v.slo.clone());
+        }
+    }
+    names
+        .into_iter()
+        .map(|s| SloCompare {
+            a: slo_counts(a, &s),
+            b: slo_counts(b, &s),
+            slo: s,
+        })
+        .collect()
+}
+
+/// Compares side A with side B, each one run or several repeats of the same plan.
+pub fn compare(a: &[RunData], b: &[RunData]) -> Comparison {
+    let mut notes = vec![SIGNIFICANCE_RULE.to_string()];
+    for r in a.iter().chain(b).filter(|r| r.is_cut_short()) {
+        let upto = r.last_interval().map_or("-".into(), |n| n.to_string());
+        notes.push(format!(
+            "{} was cut short: data up to interval {upto}",
+            r.dir.display()
+        ));
+    }
+    if a.first()
+        .zip(b.first())
+        .is_some_and(|(x, y)| x.info.name != y.info.name)
+    {
+        notes.push("A and B ran different profiles: the comparison mixes workloads.".into());
+    }
+    Comparison {
+        a_label: label("A", a),
+        b_label: label("B", b),
+        deltas: all_deltas(a, b),
+        slos: slo_compares(a, b),
+        notes,
+    }
+}
+
+impl Comparison {
+    /// The deltas of one region and step.
+    pub fn find(&self, region: &str, step: &str, metric: Metric) -> Option<&Delta> {
+        self.deltas
+            .iter()
+            .find(|d| d.region == region && d.step == step && d.metric == metric)
+    }
+
+    fn table(&self) -> Vec<[String; 7]> {
+        self.deltas
+            .iter()
+            .map(|d| {
+                [
+                    d.region.clone(),
+                    d.step.clone(),
+                    d.metric.name().into(),
+                    d.stat_text(d.a),
+                    d.stat_text(d.b),
+                    d.change.map_or("-".into(), change),
+                    d.verdict_text(),
+                ]
+            })
+            .collect()
+    }
+
+    /// Plain-text table for the terminal.
+    pub fn to_terminal(&self) -> String {
+        let mut rows =
+            vec![["region", "step", "metric", "A", "B", "change", "verdict"].map(String::from)];
+        rows.extend(self.table());
+        let widths: Vec<usize> = (0..7)
+            .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+            .collect();
+        let mut out = format!("{}\n{}\n\n", self.a_label, self.b_label);
+        for r in &rows {
+            let line: Vec<String> = r
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    if (3..6).contains(&i) {
+                        format!("{c:>w$}", w = widths[i])
+                    } else {
+                        format!("{c:<w$}", w = widths[i])
+                    }
+                })
+                .collect();
+            let _ = writeln!(out, "{}", line.join("  ").trim_end());
+        }
+        for s in &self.slos {
+            let _ = writeln!(
+                out,
+                "SLO {}: A {}/{} pass, B {}/{} pass",
+                s.slo, s.a.0, s.a.1, s.b.0, s.b.1
+            );
+        }
+        for n in &self.notes {
+            let _ = writeln!(out, "note: {n}");
+        }
+        out
+    }
+
+    /// Markdown.
+    pub fn to_markdown(&self) -> String {
+        let mut out = format!(
+            "# surge compare\n\n- {}\n- {}\n\n| region | step | metric | A | B | change | verdict |\n|---|---|---|--:|--:|--:|---|\n",
+            md(&self.a_label),
+            md(&self.b_label)
+        );
+        for r in self.table() {
+            let _ = writeln!(out, "| {} |", r.map(|c| md(&c)).join(" | "));
+        }
+        if !self.slos.is_empty() {
+            out.push_str("\n| SLO | A pass | B pass |\n|---|--:|--:|\n");
+            for s in &self.slos {
+                let _ = writeln!(
+                    out,
+                    "| {} | {}/{} | {}/{} |",
+                    md(&s.slo),
+                    s.a.0,
+                    s.a.1,
+                    s.b.0,
+                    s.b.1
+                );
+            }
+        }
+        out.push('\n');
+        for n in &self.notes {
+            let _ = writeln!(out, "> {}\n", md(n));
+        }
+        out
+    }
+
+    /// One self-contained HTML page.
+    pub fn to_html(&self) -> String {
+        let mut o = format!(
+            "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>surge compare</title><style>{}</style></head><body><h1>surge compare</h1><ul><li>{}</li><li>{}</li></ul>",
+            crate::html::STYLE,
+            html(&self.a_label),
+            html(&self.b_label)
+        );
+        o.push_str("<table><tr><th>region</th><th>step</th><th>metric</th><th>A</th><th>B</th><th>change</th><th>verdict</th></tr>");
+        for (d, r) in self.deltas.iter().zip(self.table()) {
+            let class = match d.direction() {
+                "better" if d.significant != Some(false) => " class=\"PASS\"",
+                "worse" if d.significant != Some(false) => " class=\"FAIL\"",
+                _ => "",
+            };
+            let _ = write!(
+                o,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td{class}>{}</td></tr>",
+                html(&r[0]),
+                html(&r[1]),
+                html(&r[2]),
+                html(&r[3]),
+                html(&r[4]),
+                html(&r[5]),
+                html(&r[6])
+            );
+        }
+        o.push_str("</table>");
+        if !self.slos.is_empty() {
+            o.push_str("<table><tr><th>SLO</th><th>A pass</th><th>B pass</th></tr>");
+            for s in &self.slos {
+                let _ = write!(
+                    o,
+                    "<tr><td>{}</td><td class=\"n\">{}/{}</td><td class=\"n\">{}/{}</td></tr>",
+                    html(&s.slo),
+                    s.a.0,
+                    s.a.1,
+                    s.b.0,
+                    s.b.1
+                );
+            }
+            o.push_str("</table>");
+        }
+        for n in &self.notes {
+            let _ = write!(o, "<p class=\"warn\">{}</p>", html(n));
+        }
+        o.push_str("</body></html>\n");
+        o
+    }
+}

@@ -1,0 +1,194 @@
+//! The table printed at the end of a run and by `surge report`.
+
+use crate::analysis::{
+    cells, cut_short_banner, error_classes, headline, retry_classes, slo_figures,
+};
+use crate::units::{ms, pct, rate, thousands};
+use std::fmt::Write as _;
+use surge_results::RunData;
+
+const GREEN: &str = "\x1b[32m";
+const RED: &str = "\x1b[31m";
+const BOLD: &str = "\x1b[1m";
+const RESET: &str = "\x1b[0m";
+
+fn paint(s: &str, code: &str, color: bool) -> String {
+    if color {
+        format!("{code}{s}{RESET}")
+    } else {
+        s.to_string()
+    }
+}
+
+/// Lays out rows as columns: the first `left` columns left-aligned, the rest right-aligned, the last
+/// left-aligned (free text).
+fn columns(rows: &[Vec<String>], left: usize) -> Vec<String> {
+    let n = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..n)
+        .map(|i| {
+            rows.iter()
+                .filter_map(|r| r.get(i))
+                .map(|c| c.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    rows.iter()
+        .map(|r| {
+            let cells: Vec<String> = r
+                .iter()
+                .enumerate()
+                .map(|(i, c)| match i {
+                    i if i < left => format!("{c:<w$}", w = widths[i]),
+                    i if i + 1 == n => c.clone(),
+                    i => format!("{c:>w$}", w = widths[i]),
+                })
+                .collect();
+            cells.join("  ").trim_end().to_string()
+        })
+        .collect()
+}
+
+/// The per region x step table: count, rate, p50, p90, p99, p99.9, max, errors by class; then
+/// journeys and discovery completeness per region, SLO verdicts and lost workers. `color` adds ANSI
+/// colours (pass in green, failures and errors in red); pass `false` for files, pipes and NO_COLOR.
+pub fn terminal_table(data: &RunData, color: bool) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", paint(&headline(data), BOLD, color));
+    if let Some(b) = cut_short_banner(data) {
+        let _ = writeln!(out, "{}", paint(&format!("!! {b}"), RED, color));
+    }
+    for l in columns(&summary_rows(data), 2) {
+        let l = if color && l.contains(" (") {
+            paint(&l, RED, true)
+        } else {
+            l
+        };
+        let _ = writeln!(out, "{l}");
+    }
+    write_retries(&mut out, data);
+    write_journeys(&mut out, data);
+    write_slos(&mut out, data, color);
+    for w in &data.summary.lost_workers {
+        let _ = writeln!(
+            out,
+            "{}",
+            paint(
+                &format!(
+                    "worker {} lost at {:.1} s; intervals never reported: {:?}",
+                    w.worker, w.lost_at_s, w.missing_intervals
+                ),
+                RED,
+                color
+            )
+        );
+    }
+    if let Some(r) = &data.summary.reason {
+        let _ = writeln!(out, "stopped: {r}");
+    }
+    out
+}
+
+fn summary_rows(data: &RunData) -> Vec<Vec<String>> {
+    let head = [
+        "region", "step", "count", "rate", "p50", "p90", "p99", "p99.9", "max", "errors",
+    ];
+    let mut rows = vec![head.map(String::from).to_vec()];
+    let mut line = |r: &str, s: &str, c: &surge_results::StepSummary| {
+        let errors = if c.errors == 0 {
+            "0".to_string()
+        } else {
+            format!("{} ({})", thousands(c.errors), error_classes(c))
+        };
+        let figures = [
+            thousands(c.count),
+            rate(c.rate_per_s),
+            ms(c.p50_ms),
+            ms(c.p90_ms),
+            ms(c.p99_ms),
+            ms(c.p999_ms),
+            ms(c.max_ms),
+        ];
+        let mut row = vec![r.to_string(), s.to_string()];
+        row.extend(figures);
+        row.push(errors);
+        rows.push(row);
+    };
+    for (r, s, c) in cells(data) {
+        line(&r, &s, c);
+    }
+    line("all", "all", &data.summary.totals);
+    rows
+}
+
+fn write_retries(out: &mut String, data: &RunData) {
+    let retried: Vec<String> = cells(data)
+        .into_iter()
+        .filter(|c| !c.2.retries.is_empty())
+        .map(|(r, s, c)| format!("{r}/{s}: {}", retry_classes(c)))
+        .collect();
+    if !retried.is_empty() {
+        let _ = writeln!(out, "retried attempts: {}", retried.join("; "));
+    }
+}
+
+fn write_journeys(out: &mut String, data: &RunData) {
+    let mut rows = vec![
+        [
+            "region",
+            "started",
+            "succeeded",
+            "failed",
+            "contacts expected",
+            "missing",
+            "completeness",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for r in &data.info.regions {
+        let Some(j) = data.summary.journeys.get(r) else {
+            continue;
+        };
+        let comp = j.completeness.map_or_else(|| "-".to_string(), pct);
+        rows.push(vec![
+            r.clone(),
+            thousands(j.started),
+            thousands(j.succeeded),
+            thousands(j.failed),
+            thousands(j.contacts_expected),
+            thousands(j.contacts_missing),
+            comp,
+        ]);
+    }
+    let _ = writeln!(out);
+    for l in columns(&rows, 1) {
+        let _ = writeln!(out, "{l}");
+    }
+}
+
+fn write_slos(out: &mut String, data: &RunData, color: bool) {
+    if data.summary.slos.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\nSLOs:");
+    for v in &data.summary.slos {
+        let (observed, threshold) = slo_figures(v, &data.slo_specs);
+        let mark = if v.pass {
+            paint("PASS", GREEN, color)
+        } else {
+            paint("FAIL", RED, color)
+        };
+        let _ = writeln!(
+            out,
+            "  {mark}  {}  (observed {observed}, threshold {threshold})",
+            v.slo
+        );
+    }
+    let all = if data.summary.all_slos_pass {
+        paint("all SLOs pass", GREEN, color)
+    } else {
+        paint("an SLO failed", RED, color)
+    };
+    let _ = writeln!(out, "  {all}");
+}

@@ -1,0 +1,174 @@
+//! Renders the reports of a real results folder and checks what they say.
+
+mod common;
+
+use common::{REGIONS, STEPS, Shape, tempdir, write_run};
+use surge_report::{render_html, render_markdown, terminal_table, write_reports};
+
+type R = Result<(), Box<dyn std::error::Error>>;
+
+#[test]
+fn html_is_self_contained_and_shows_every_region_step_and_slo() -> R {
+    let tmp = tempdir();
+    let data = write_run(
+        &tmp.path().join("run"),
+        "fixture",
+        "profiles/plans/americas-underprovisioned.toml",
+        Shape::default(),
+    )?;
+    let html = render_html(&data);
+    if let Some(out) = std::env::var_os("SURGE_REPORT_DUMP") {
+        std::fs::write(
+            std::path::Path::new(&out).join("fixture-report.html"),
+            &html,
+        )?;
+    }
+    assert!(html.starts_with("<!DOCTYPE html>") && html.trim_end().ends_with("</html>"));
+    for r in REGIONS {
+        assert!(
+            html.contains(&format!("<td>{r}</td>")),
+            "region {r} not in the summary table"
+        );
+    }
+    for s in STEPS {
+        assert!(
+            html.contains(&format!("{s}: response time p50 / p99 / p99.9")),
+            "no latency chart for {s}"
+        );
+    }
+    assert!(html.contains("<table class=\"slos\">"), "SLO table");
+    assert!(
+        html.contains("p99 of register in americas &lt; 500ms</td><td class=\"FAIL\">FAIL"),
+        "americas SLO fails"
+    );
+    assert!(html.contains("completeness in europe &gt; 99.5%</td><td class=\"PASS\">PASS"));
+    assert!(html.contains("SLO breach timeline"));
+    assert!(html.contains("class=\"fail\""), "breached intervals drawn");
+    assert!(
+        html.contains(
+            "generator saturated — latency in this window is not the target&#39;s: 5-6 s"
+        ),
+        "saturated window flagged"
+    );
+    assert!(html.contains("register: latency by percentile"));
+    assert!(html.contains("Discovery completeness per region"));
+    assert!(html.contains("http_429"), "shed load by class");
+    for bad in ["http://", "https://", "src=", "<script", "@import", "url("] {
+        assert!(
+            !html.contains(bad),
+            "external reference {bad:?} in the report"
+        );
+    }
+    assert_eq!(html.matches("<svg").count(), html.matches("</svg>").count());
+    assert!(
+        html.matches("<svg").count() >= 4 + 6,
+        "one chart per step plus the others"
+    );
+    assert!(html.matches("<polyline").count() > 20);
+    assert!(
+        !html.contains("NaN") && !html.contains("inf"),
+        "no broken coordinates"
+    );
+    Ok(())
+}
+
+/// Mean SVG y of the polyline titled `title` inside `svg` (smaller y = higher on the chart).
+fn mean_y(svg: &str, title: &str) -> Option<f64> {
+    let end = svg.find(&format!("<title>{title}</title></polyline>"))?;
+    let start = svg[..end].rfind("points=\"")? + "points=\"".len();
+    let pts = svg[start..].split('"').next()?;
+    let ys: Vec<f64> = pts
+        .split(' ')
+        .filter_map(|p| p.split(',').nth(1)?.parse().ok())
+        .collect();
+    (!ys.is_empty()).then(|| ys.iter().sum::<f64>() / ys.len() as f64)
+}
+
+#[test]
+fn americas_slowdown_stands_out_in_the_latency_chart() -> R {
+    let tmp = tempdir();
+    let data = write_run(
+        &tmp.path().join("run"),
+        "fixture",
+        "plan",
+        Shape {
+            saturated: None,
+            ..Shape::default()
+        },
+    )?;
+    let am = data
+        .summary
+        .step("americas", "register")
+        .map(|c| c.p99_ms)
+        .unwrap_or(0.0);
+    let eu = data
+        .summary
+        .step("europe", "register")
+        .map(|c| c.p99_ms)
+        .unwrap_or(f64::MAX);
+    assert!(am > 50.0 * eu, "americas {am} ms vs europe {eu} ms");
+    let html = render_html(&data);
+    let start = html
+        .find("register: response time p50 / p99 / p99.9")
+        .ok_or("no register chart")?;
+    let chart = &html[start..start + html[start..].find("</svg>").ok_or("unclosed svg")?];
+    let (a, e) = (
+        mean_y(chart, "americas p99").ok_or("no americas line")?,
+        mean_y(chart, "europe p99").ok_or("no europe line")?,
+    );
+    // The plot is 228 px tall over about three decades: americas sits far above europe.
+    assert!(
+        e - a > 100.0,
+        "americas line at y={a:.0}, europe at y={e:.0}"
+    );
+    Ok(())
+}
+
+#[test]
+fn terminal_and_markdown_match_their_snapshots() -> R {
+    let tmp = tempdir();
+    let data = write_run(
+        &tmp.path().join("run"),
+        "fixture",
+        "profiles/plans/americas-underprovisioned.toml",
+        Shape::default(),
+    )?;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots");
+    for (name, got) in [
+        ("terminal.txt", terminal_table(&data, false)),
+        ("report.md", render_markdown(&data)),
+    ] {
+        let path = dir.join(name);
+        if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+            std::fs::create_dir_all(&dir)?;
+            std::fs::write(&path, &got)?;
+        }
+        let want = std::fs::read_to_string(&path)?;
+        assert!(
+            got == want,
+            "{name} changed (UPDATE_SNAPSHOTS=1 to accept):\n{got}"
+        );
+    }
+    let colored = terminal_table(&data, true);
+    assert!(colored.contains("\x1b[31mFAIL\x1b[0m") && colored.contains("\x1b[32mPASS\x1b[0m"));
+    assert!(!terminal_table(&data, false).contains('\x1b'));
+    Ok(())
+}
+
+#[test]
+fn a_run_cut_short_renders_with_a_banner() -> R {
+    let tmp = tempdir();
+    let dir = tmp.path().join("run");
+    write_run(&dir, "fixture", "plan", Shape::default())?;
+    std::fs::remove_file(dir.join("summary.json"))?;
+    let hlog = std::fs::read(dir.join("latency.hlog"))?;
+    std::fs::write(dir.join("latency.hlog"), &hlog[..hlog.len() - 3])?;
+    let data = surge_results::RunData::read(&dir)?;
+    let banner = "run cut short: data up to interval 6";
+    assert!(render_html(&data).contains(&format!("<p class=\"banner\">{banner}</p>")));
+    assert!(render_markdown(&data).contains(&format!("> **{banner}**")));
+    assert!(terminal_table(&data, false).contains(banner));
+    let (html, md) = write_reports(&data)?;
+    assert!(html.ends_with("report.html") && html.is_file() && md.is_file());
+    Ok(())
+}

@@ -1,0 +1,236 @@
+//! `summary.json`: the run's figures per region and step, journeys, SLO verdicts, generator health.
+
+use crate::types::{LostWorker, RunEnd, RunInfo, RunStatus, SCHEMA_VERSION};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use surge_metrics::{Cell, Outcome, RegionCounters, Snapshot, Verdict};
+
+/// Figures of one region x step (or any aggregate of them). Latencies are response times from the
+/// intended start (coordinated-omission free) unless named otherwise.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct StepSummary {
+    /// Finished steps (all outcomes).
+    pub count: u64,
+    /// Finished steps with an error outcome.
+    pub errors: u64,
+    /// Finished steps per second over the run.
+    pub rate_per_s: f64,
+    /// Mean, ms.
+    pub mean_ms: f64,
+    /// p50, ms.
+    pub p50_ms: f64,
+    /// p90, ms.
+    pub p90_ms: f64,
+    /// p99, ms.
+    pub p99_ms: f64,
+    /// p99.9, ms.
+    pub p999_ms: f64,
+    /// Max, ms.
+    pub max_ms: f64,
+    /// Service time (from actual send) p50, ms.
+    pub service_p50_ms: f64,
+    /// Service time p99, ms.
+    pub service_p99_ms: f64,
+    /// Send lag p99, ms (the generator's own lateness).
+    pub send_lag_p99_ms: f64,
+    /// Final outcomes by class ([`Outcome::as_str`]), nonzero only.
+    pub outcomes: BTreeMap<String, u64>,
+    /// Retried attempts by class, nonzero only.
+    pub retries: BTreeMap<String, u64>,
+}
+
+fn ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+fn by_class(counts: &[u64; Outcome::COUNT]) -> BTreeMap<String, u64> {
+    Outcome::ALL
+        .iter()
+        .filter(|o| counts[o.index()] > 0)
+        .map(|o| (o.as_str().to_string(), counts[o.index()]))
+        .collect()
+}
+
+impl StepSummary {
+    /// The figures of `c` over `seconds` of run time.
+    pub fn from_cell(c: &Cell, seconds: f64) -> StepSummary {
+        let count = c.count();
+        let (r, sv, lag) = (&c.response, &c.service, &c.send_lag);
+        StepSummary {
+            count,
+            errors: c.errors(),
+            rate_per_s: if seconds > 0.0 {
+                count as f64 / seconds
+            } else {
+                0.0
+            },
+            mean_ms: if r.is_empty() { 0.0 } else { r.mean() / 1000.0 },
+            p50_ms: ms(r.value_at_quantile(0.5)),
+            p90_ms: ms(r.value_at_quantile(0.9)),
+            p99_ms: ms(r.value_at_quantile(0.99)),
+            p999_ms: ms(r.value_at_quantile(0.999)),
+            max_ms: ms(r.max()),
+            service_p50_ms: ms(sv.value_at_quantile(0.5)),
+            service_p99_ms: ms(sv.value_at_quantile(0.99)),
+            send_lag_p99_ms: ms(lag.value_at_quantile(0.99)),
+            outcomes: by_class(&c.outcomes),
+            retries: by_class(&c.retries),
+        }
+    }
+
+    /// Share of finished steps that failed, 0..1 (0 when nothing finished).
+    pub fn error_rate(&self) -> f64 {
+        if self.count == 0 {
+            0.0
+        } else {
+            self.errors as f64 / self.count as f64
+        }
+    }
+}
+
+/// Journeys and discovery completeness of one region.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct JourneySummary {
+    /// Journeys started.
+    pub started: u64,
+    /// Journeys that ended with every step ok.
+    pub succeeded: u64,
+    /// Journeys that ended on an error.
+    pub failed: u64,
+    /// Contacts uploaded to discovery.
+    pub contacts_uploaded: u64,
+    /// Contacts the tester knew were registered.
+    pub contacts_expected: u64,
+    /// Of those, found.
+    pub contacts_found: u64,
+    /// Of those, missing from the answers.
+    pub contacts_missing: u64,
+    /// Numbers answered as registered that should not have been.
+    pub contacts_unexpected: u64,
+    /// found / expected; `None` when nothing was expected.
+    pub completeness: Option<f64>,
+}
+
+impl From<&RegionCounters> for JourneySummary {
+    fn from(c: &RegionCounters) -> JourneySummary {
+        JourneySummary {
+            started: c.started,
+            succeeded: c.succeeded,
+            failed: c.failed,
+            contacts_uploaded: c.contacts_uploaded,
+            contacts_expected: c.contacts_expected,
+            contacts_found: c.contacts_found,
+            contacts_missing: c.contacts_missing,
+            contacts_unexpected: c.contacts_unexpected,
+            completeness: c.completeness(),
+        }
+    }
+}
+
+/// The generator's own lateness over the whole run (all regions and steps): when its p99 is high,
+/// latencies measured from intended start include the generator's delay, not only the target's.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct GeneratorHealth {
+    /// Send lag samples.
+    pub samples: u64,
+    /// p50, ms.
+    pub send_lag_p50_ms: f64,
+    /// p99, ms.
+    pub send_lag_p99_ms: f64,
+    /// p99.9, ms.
+    pub send_lag_p999_ms: f64,
+    /// Max, ms.
+    pub send_lag_max_ms: f64,
+}
+
+/// `summary.json`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Summary {
+    /// Layout version.
+    pub schema_version: u32,
+    /// Profile name.
+    pub name: String,
+    /// How the run ended.
+    pub status: RunStatus,
+    /// Run time covered, s.
+    pub duration_s: f64,
+    /// Complete intervals covered by these figures.
+    #[serde(default)]
+    pub intervals: u64,
+    /// Region -> step -> figures (only cells with samples).
+    pub regions: BTreeMap<String, BTreeMap<String, StepSummary>>,
+    /// Region -> journeys and completeness.
+    pub journeys: BTreeMap<String, JourneySummary>,
+    /// All regions, all steps.
+    pub totals: StepSummary,
+    /// SLO verdicts.
+    pub slos: Vec<Verdict>,
+    /// Whether every SLO passed (true when there are none).
+    pub all_slos_pass: bool,
+    /// Workers lost during the run.
+    pub lost_workers: Vec<LostWorker>,
+    /// Why the run stopped early, if it did.
+    pub reason: Option<String>,
+    /// The generator's send lag.
+    pub generator: GeneratorHealth,
+}
+
+impl Summary {
+    /// Computes the summary of a run from its merged totals.
+    pub fn from_totals(info: &RunInfo, totals: &Snapshot, end: &RunEnd) -> Summary {
+        let secs = end.duration_s;
+        let mut regions = BTreeMap::new();
+        let mut journeys = BTreeMap::new();
+        for r in 0..totals.regions {
+            let rn = info.region_name(r.into());
+            let mut steps = BTreeMap::new();
+            for s in 0..totals.steps {
+                if let Some(c) = totals
+                    .cell(r, s)
+                    .filter(|c| c.count() > 0 || c.retried() > 0)
+                {
+                    steps.insert(info.step_name(s.into()), StepSummary::from_cell(c, secs));
+                }
+            }
+            regions.insert(rn.clone(), steps);
+            let counters = totals
+                .counters
+                .get(usize::from(r))
+                .copied()
+                .unwrap_or_default();
+            journeys.insert(rn, JourneySummary::from(&counters));
+        }
+        let all = totals.merged_cell(None, None);
+        let lag = &all.send_lag;
+        Summary {
+            schema_version: SCHEMA_VERSION,
+            name: info.name.clone(),
+            status: end.status,
+            duration_s: secs,
+            intervals: if info.interval_s > 0.0 {
+                (secs / info.interval_s).ceil() as u64
+            } else {
+                0
+            },
+            regions,
+            journeys,
+            totals: StepSummary::from_cell(&all, secs),
+            slos: end.verdicts.clone(),
+            all_slos_pass: end.verdicts.iter().all(|v| v.pass),
+            lost_workers: end.lost_workers.clone(),
+            reason: end.reason.clone(),
+            generator: GeneratorHealth {
+                samples: lag.len(),
+                send_lag_p50_ms: ms(lag.value_at_quantile(0.5)),
+                send_lag_p99_ms: ms(lag.value_at_quantile(0.99)),
+                send_lag_p999_ms: ms(lag.value_at_quantile(0.999)),
+                send_lag_max_ms: ms(lag.max()),
+            },
+        }
+    }
+
+    /// The figures of one region and step, if it had samples.
+    pub fn step(&self, region: &str, step: &str) -> Option<&StepSummary> {
+        self.regions.get(region).and_then(|m| m.get(step))
+    }
+}

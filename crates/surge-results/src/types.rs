@@ -1,0 +1,158 @@
+//! The records of a run: what it was ([`RunInfo`]), what happened during it ([`RunEvent`]) and how it
+//! ended ([`RunEnd`]).
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use surge_metrics::Verdict;
+
+/// Version of the results folder layout, written into `run.json` and `summary.json`.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// What was run: written to `run.json` when the folder is created.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct RunInfo {
+    /// Layout version ([`SCHEMA_VERSION`]).
+    pub schema_version: u32,
+    /// Profile name.
+    pub name: String,
+    /// Profile file as given on the command line.
+    pub profile_path: String,
+    /// Start of interval 0, RFC 3339 UTC (see [`crate::rfc3339_utc`]).
+    pub started_at: String,
+    /// The command line (the coordinator redacts tokens before it gets here).
+    pub args: Vec<String>,
+    /// Population seed.
+    pub seed: u64,
+    /// Population scale factor.
+    pub scale: f64,
+    /// Simulated people in the run (after scaling).
+    pub population: u64,
+    /// Planned run time, s.
+    pub run_duration_s: f64,
+    /// Interval length, s.
+    pub interval_s: f64,
+    /// Target URL, or "embedded reference backend (http://127.0.0.1:PORT)".
+    pub target: String,
+    /// Capacity plan file of the embedded target.
+    pub plan: Option<String>,
+    /// Worker ids.
+    pub workers: Vec<String>,
+    /// Region names, in index order.
+    pub regions: Vec<String>,
+    /// Metric step names, in index order.
+    pub steps: Vec<String>,
+    /// SLO texts, as the profile wrote them.
+    pub slos: Vec<String>,
+    /// Crate -> version.
+    pub versions: BTreeMap<String, String>,
+    /// "open" or "closed(N)".
+    pub model: String,
+}
+
+impl Default for RunInfo {
+    fn default() -> RunInfo {
+        RunInfo {
+            schema_version: SCHEMA_VERSION,
+            name: String::new(),
+            profile_path: String::new(),
+            started_at: crate::rfc3339_utc(std::time::SystemTime::now()),
+            args: Vec::new(),
+            seed: 0,
+            scale: 1.0,
+            population: 0,
+            run_duration_s: 0.0,
+            interval_s: 1.0,
+            target: String::new(),
+            plan: None,
+            workers: Vec::new(),
+            regions: Vec::new(),
+            steps: Vec::new(),
+            slos: Vec::new(),
+            versions: BTreeMap::new(),
+            model: "open".into(),
+        }
+    }
+}
+
+impl RunInfo {
+    /// Name of region `i` (or `region<i>` when run.json has fewer names).
+    pub fn region_name(&self, i: usize) -> String {
+        self.regions
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| format!("region{i}"))
+    }
+
+    /// Name of step `i` (or `step<i>`).
+    pub fn step_name(&self, i: usize) -> String {
+        self.steps
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| format!("step{i}"))
+    }
+}
+
+/// Something that happened during the run, one line of `events.jsonl`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct RunEvent {
+    /// Seconds since the start of the run.
+    pub t_s: f64,
+    /// "worker_lost" | "abort" | "guard" | "note".
+    pub kind: String,
+    /// The worker concerned, if any.
+    pub worker: Option<String>,
+    /// Human-readable detail.
+    pub detail: String,
+}
+
+/// How a run ended.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Ran for its whole duration.
+    Complete,
+    /// Stopped by a guard (`--abort-on-fail`, `--abort-on-error-rate`...).
+    Aborted,
+    /// Stopped by the user (Ctrl-C); the final files were written.
+    Interrupted,
+    /// The run wrote no summary (killed); reconstructed by [`crate::RunData::read`].
+    CutShort,
+}
+
+impl RunStatus {
+    /// The snake_case name used in files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Complete => "complete",
+            RunStatus::Aborted => "aborted",
+            RunStatus::Interrupted => "interrupted",
+            RunStatus::CutShort => "cut_short",
+        }
+    }
+}
+
+/// A worker declared lost during the run.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct LostWorker {
+    /// Worker id.
+    pub worker: String,
+    /// When it was declared lost, s since start.
+    pub lost_at_s: f64,
+    /// Intervals it never reported.
+    pub missing_intervals: Vec<u64>,
+}
+
+/// How the run ended, as the coordinator knows it: passed to [`crate::ResultsWriter::finish`].
+#[derive(Clone, Debug)]
+pub struct RunEnd {
+    /// Final status.
+    pub status: RunStatus,
+    /// Actual run time, s.
+    pub duration_s: f64,
+    /// SLO verdicts over the whole run.
+    pub verdicts: Vec<Verdict>,
+    /// Why it stopped early, if it did.
+    pub reason: Option<String>,
+    /// Workers lost during the run.
+    pub lost_workers: Vec<LostWorker>,
+}

@@ -1,0 +1,216 @@
+//! `summary.json` is a contract: a real `Summary` must validate against the committed
+//! `results/schema/summary.schema.json`.
+//!
+//! The validator below implements exactly the JSON Schema keywords that schema uses (type, const, enum,
+//! minimum, maximum, required, properties, additionalProperties, items, local `$ref`) and refuses any
+//! other keyword, so the schema cannot silently use something this test does not check.
+
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use surge_metrics::{Outcome, Recorder, StepRecord, Verdict};
+use surge_results::{LostWorker, RunEnd, RunInfo, RunStatus, Summary};
+
+const ANNOTATIONS: [&str; 5] = ["$schema", "$id", "title", "description", "$defs"];
+
+fn type_ok(t: &str, v: &Value) -> bool {
+    match t {
+        "object" => v.is_object(),
+        "array" => v.is_array(),
+        "string" => v.is_string(),
+        "integer" => v.is_u64() || v.is_i64(),
+        "number" => v.is_number(),
+        "boolean" => v.is_boolean(),
+        "null" => v.is_null(),
+        _ => false,
+    }
+}
+
+fn validate(root: &Value, schema: &Value, v: &Value, path: &str, errs: &mut Vec<String>) {
+    let Some(s) = schema.as_object() else {
+        return errs.push(format!("{path}: schema is not an object"));
+    };
+    for (k, rule) in s {
+        match k.as_str() {
+            k if ANNOTATIONS.contains(&k) => {}
+            "$ref" => {
+                let name = rule
+                    .as_str()
+                    .and_then(|r| r.strip_prefix("#/$defs/"))
+                    .unwrap_or_default();
+                validate(root, &root["$defs"][name], v, path, errs);
+            }
+            "type" => {
+                let ok = match rule {
+                    Value::String(t) => type_ok(t, v),
+                    Value::Array(ts) => ts.iter().filter_map(Value::as_str).any(|t| type_ok(t, v)),
+                    _ => false,
+                };
+                if !ok {
+                    errs.push(format!("{path}: {v} is not of type {rule}"));
+                }
+            }
+            "const" if rule != v => errs.push(format!("{path}: want {rule}, got {v}")),
+            "enum" if !rule.as_array().is_some_and(|a| a.contains(v)) => {
+                errs.push(format!("{path}: {v} not in {rule}"))
+            }
+            "minimum" if v.as_f64().zip(rule.as_f64()).is_some_and(|(x, m)| x < m) => {
+                errs.push(format!("{path}: {v} < {rule}"))
+            }
+            "maximum" if v.as_f64().zip(rule.as_f64()).is_some_and(|(x, m)| x > m) => {
+                errs.push(format!("{path}: {v} > {rule}"))
+            }
+            "const" | "enum" | "minimum" | "maximum" => {}
+            "required" => {
+                for key in rule
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                {
+                    if v.is_object() && v.get(key).is_none() {
+                        errs.push(format!("{path}: missing {key}"));
+                    }
+                }
+            }
+            // Both keywords are checked together, once.
+            "properties" => validate_props(root, s, v, path, errs),
+            "additionalProperties" if !s.contains_key("properties") => {
+                validate_props(root, s, v, path, errs)
+            }
+            "additionalProperties" => {}
+            "items" => {
+                for (i, item) in v.as_array().into_iter().flatten().enumerate() {
+                    validate(root, rule, item, &format!("{path}[{i}]"), errs);
+                }
+            }
+            other => errs.push(format!("{path}: unsupported keyword {other}")),
+        }
+    }
+}
+
+fn validate_props(
+    root: &Value,
+    s: &serde_json::Map<String, Value>,
+    v: &Value,
+    path: &str,
+    errs: &mut Vec<String>,
+) {
+    let Some(obj) = v.as_object() else { return };
+    let props = s.get("properties").and_then(Value::as_object);
+    for (k, val) in obj {
+        let p = format!("{path}.{k}");
+        match (props.and_then(|m| m.get(k)), s.get("additionalProperties")) {
+            (Some(sub), _) => validate(root, sub, val, &p, errs),
+            (None, Some(Value::Bool(false))) => errs.push(format!("{p}: not allowed")),
+            (None, Some(Value::Bool(true)) | None) => {}
+            (None, Some(sub)) => validate(root, sub, val, &p, errs),
+        }
+    }
+}
+
+fn check(schema: &Value, v: &Value) -> Vec<String> {
+    let mut errs = Vec::new();
+    validate(schema, schema, v, "$", &mut errs);
+    errs
+}
+
+fn schema() -> Result<Value, Box<dyn std::error::Error>> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../results/schema/summary.schema.json");
+    Ok(serde_json::from_str(&std::fs::read_to_string(path)?)?)
+}
+
+fn real_summary() -> Summary {
+    let info = RunInfo {
+        name: "quickstart".into(),
+        regions: vec!["americas".into(), "europe".into()],
+        steps: vec!["register".into(), "discover".into()],
+        ..RunInfo::default()
+    };
+    let mut rec = Recorder::new(2, 2);
+    for i in 0..200u64 {
+        let outcome = if i % 50 == 0 {
+            Outcome::Timeout
+        } else {
+            Outcome::Ok
+        };
+        rec.step(StepRecord {
+            region: (i % 2) as u16,
+            step: (i % 3 % 2) as u16,
+            outcome,
+            response_us: 1_000 + i * 37,
+            service_us: 900,
+            send_lag_us: 20,
+        });
+    }
+    rec.retry(0, 0, Outcome::Http429);
+    rec.journey_started(0);
+    rec.journey_ended(0, true);
+    rec.discovery(0, 10, 4, 3, 0);
+    let totals = rec.take(1);
+    let end = RunEnd {
+        status: RunStatus::Aborted,
+        duration_s: 12.5,
+        verdicts: vec![
+            Verdict {
+                slo: "p99 of register < 800ms".into(),
+                pass: true,
+                observed: Some(7.9),
+                threshold: 800.0,
+            },
+            Verdict {
+                slo: "completeness > 99.5%".into(),
+                pass: true,
+                observed: None,
+                threshold: 0.995,
+            },
+        ],
+        reason: Some("guard: error rate".into()),
+        lost_workers: vec![LostWorker {
+            worker: "w2".into(),
+            lost_at_s: 4.0,
+            missing_intervals: vec![4, 5, 6],
+        }],
+    };
+    Summary::from_totals(&info, &totals, &end)
+}
+
+#[test]
+fn a_real_summary_validates_against_the_committed_schema() -> Result<(), Box<dyn std::error::Error>>
+{
+    let schema = schema()?;
+    let summary = real_summary();
+    let v = serde_json::to_value(&summary)?;
+    assert_eq!(check(&schema, &v), Vec::<String>::new());
+    assert!(v["regions"]["europe"]["discover"]["p999_ms"].is_number());
+    assert_eq!(
+        v["regions"]["americas"]["register"]["retries"],
+        json!({"http_429": 1})
+    );
+    let back: Summary = serde_json::from_value(v)?;
+    assert_eq!(back, summary);
+    Ok(())
+}
+
+#[test]
+fn the_validator_catches_drift() -> Result<(), Box<dyn std::error::Error>> {
+    let schema = schema()?;
+    let mut v = serde_json::to_value(real_summary())?;
+    v["status"] = json!("finished");
+    if let Some(cell) = v["regions"]["americas"]["register"].as_object_mut() {
+        cell.remove("p99_ms");
+        cell.insert("p95_ms".into(), json!(1.0));
+    }
+    v["generator"]["samples"] = json!(-1);
+    let errs: BTreeMap<String, ()> = check(&schema, &v).into_iter().map(|e| (e, ())).collect();
+    let text = format!("{:?}", errs.keys().collect::<Vec<_>>());
+    for want in [
+        "$.status",
+        "missing p99_ms",
+        "p95_ms: not allowed",
+        "$.generator.samples",
+    ] {
+        assert!(text.contains(want), "{want} not reported in {text}");
+    }
+    Ok(())
+}

@@ -1,0 +1,201 @@
+//! The five API endpoints' work, done while the request holds its data-centre slot.
+
+use std::fmt::Write as _;
+
+use base64::Engine as _;
+use http::{StatusCode, header};
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+use crate::api::{Reply, empty, error, json};
+use crate::backend::{Backend, RegionSlot};
+use crate::codes::{
+    account_token, check_token, code_value, discovery_hash, is_e164, parse_hash_hex,
+};
+use crate::plan::Endpoint;
+use crate::sms::retry_after_secs;
+use crate::state::{RegisterError, TakeError, VerifyOutcome};
+
+#[derive(Deserialize)]
+struct CodeRequest<'a> {
+    #[serde(borrow)]
+    number: &'a str,
+}
+
+#[derive(Deserialize)]
+struct VerifyRequest<'a> {
+    #[serde(borrow)]
+    session_id: &'a str,
+    #[serde(borrow)]
+    code: &'a str,
+}
+
+#[derive(Deserialize)]
+struct RegisterRequest<'a> {
+    #[serde(borrow)]
+    session_id: &'a str,
+}
+
+#[derive(Deserialize)]
+struct KeysRequest<'a> {
+    #[serde(borrow)]
+    identity_key: &'a str,
+    #[serde(default)]
+    #[allow(dead_code)]
+    prekeys: Vec<IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+struct DiscoveryRequest<'a> {
+    #[serde(borrow)]
+    hashes: Vec<&'a str>,
+}
+
+fn bad_json() -> Reply {
+    error(StatusCode::BAD_REQUEST, "malformed json")
+}
+
+/// Runs an endpoint's work and builds its reply.
+pub(crate) fn handle(
+    backend: &Backend,
+    region: RegionSlot,
+    dc: usize,
+    endpoint: Endpoint,
+    bearer: Option<&str>,
+    body: &[u8],
+) -> Reply {
+    match endpoint {
+        Endpoint::RequestCode => request_code(backend, region, body),
+        Endpoint::VerifyCode => verify_code(backend, body),
+        Endpoint::Register => register(backend, dc, body),
+        Endpoint::Keys => keys(backend, bearer, body),
+        Endpoint::Discovery => discovery(backend, bearer, body),
+    }
+}
+
+fn request_code(backend: &Backend, region: RegionSlot, body: &[u8]) -> Reply {
+    let Ok(request) = serde_json::from_slice::<CodeRequest>(body) else {
+        return bad_json();
+    };
+    if !is_e164(request.number) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "number must be + and 8 to 15 digits",
+        );
+    }
+    if let Err(wait) = backend.sms.try_send(backend.effective_region(region)) {
+        backend.counters.sms_limited(region);
+        let mut reply = error(StatusCode::TOO_MANY_REQUESTS, "sms gateway rate limited");
+        let seconds = header::HeaderValue::from(retry_after_secs(wait));
+        reply.headers_mut().insert(header::RETRY_AFTER, seconds);
+        return reply;
+    }
+    let code = code_value(backend.plan.secret(), request.number);
+    let hash = discovery_hash(request.number);
+    let id = backend.sessions.create(hash, code, backend.now_ms());
+    json(
+        StatusCode::ACCEPTED,
+        format!("{{\"session_id\":\"{id:032x}\"}}"),
+    )
+}
+
+fn parse_session(text: &str) -> Option<u128> {
+    if text.len() != 32 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u128::from_str_radix(text, 16).ok()
+}
+
+fn verify_code(backend: &Backend, body: &[u8]) -> Reply {
+    let Ok(request) = serde_json::from_slice::<VerifyRequest>(body) else {
+        return bad_json();
+    };
+    let Some(id) = parse_session(request.session_id) else {
+        return error(StatusCode::NOT_FOUND, "unknown session");
+    };
+    let code = (request.code.len() == 6 && request.code.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| request.code.parse::<u32>().ok())
+        .flatten();
+    match backend.sessions.verify(id, code, backend.now_ms()) {
+        VerifyOutcome::Verified => json(StatusCode::OK, "{\"verified\":true}".to_owned()),
+        VerifyOutcome::WrongCode => error(StatusCode::FORBIDDEN, "wrong code"),
+        VerifyOutcome::Unknown => error(StatusCode::NOT_FOUND, "unknown session"),
+    }
+}
+
+fn register(backend: &Backend, dc: usize, body: &[u8]) -> Reply {
+    let Ok(request) = serde_json::from_slice::<RegisterRequest>(body) else {
+        return bad_json();
+    };
+    let Some(id) = parse_session(request.session_id) else {
+        return error(StatusCode::NOT_FOUND, "unknown session");
+    };
+    let now = backend.now_ms();
+    let hash = match backend.sessions.take_verified(id, now) {
+        Ok(hash) => hash,
+        Err(TakeError::NotVerified) => return error(StatusCode::FORBIDDEN, "session not verified"),
+        Err(TakeError::Unknown) => return error(StatusCode::NOT_FOUND, "unknown session"),
+    };
+    let lag = u64::try_from(backend.dcs[dc].index_lag().as_millis()).unwrap_or(u64::MAX);
+    match backend.accounts.register(hash, now.saturating_add(lag)) {
+        Ok(account) => {
+            let token = account_token(backend.plan.secret(), account);
+            let body = format!("{{\"account_id\":{account},\"token\":\"{token}\"}}");
+            json(StatusCode::CREATED, body)
+        }
+        Err(RegisterError::Duplicate) => error(StatusCode::CONFLICT, "number already registered"),
+        Err(RegisterError::Exhausted) => {
+            error(StatusCode::SERVICE_UNAVAILABLE, "account ids exhausted")
+        }
+    }
+}
+
+fn authorized(backend: &Backend, bearer: Option<&str>) -> bool {
+    bearer
+        .is_some_and(|t| check_token(backend.plan.secret(), t, backend.accounts.max_id()).is_some())
+}
+
+fn keys(backend: &Backend, bearer: Option<&str>, body: &[u8]) -> Reply {
+    if !authorized(backend, bearer) {
+        return error(StatusCode::UNAUTHORIZED, "bad token");
+    }
+    let Ok(request) = serde_json::from_slice::<KeysRequest>(body) else {
+        return bad_json();
+    };
+    let key = request.identity_key;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(key)
+        .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(key));
+    match decoded {
+        Ok(bytes) if !bytes.is_empty() => empty(StatusCode::NO_CONTENT),
+        _ => error(StatusCode::BAD_REQUEST, "identity_key must be base64"),
+    }
+}
+
+fn discovery(backend: &Backend, bearer: Option<&str>, body: &[u8]) -> Reply {
+    if !authorized(backend, bearer) {
+        return error(StatusCode::UNAUTHORIZED, "bad token");
+    }
+    let Ok(request) = serde_json::from_slice::<DiscoveryRequest>(body) else {
+        return bad_json();
+    };
+    if request.hashes.len() > backend.plan.discovery_batch_limit() {
+        return error(StatusCode::PAYLOAD_TOO_LARGE, "too many hashes");
+    }
+    let now = backend.now_ms();
+    let mut out = String::with_capacity(16 + request.hashes.len() * 8);
+    out.push_str("{\"found\":[");
+    let mut first = true;
+    for text in &request.hashes {
+        let Some(hash) = parse_hash_hex(text) else {
+            return error(StatusCode::BAD_REQUEST, "hashes must be 16 hex digits");
+        };
+        if backend.accounts.visible(hash, now) && !backend.omitted(hash) {
+            let comma = if first { "" } else { "," };
+            let _ = write!(out, "{comma}\"{text}\"");
+            first = false;
+        }
+    }
+    out.push_str("]}");
+    json(StatusCode::OK, out)
+}

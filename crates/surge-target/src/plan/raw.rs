@@ -1,0 +1,109 @@
+//! The plan as written: serde types with spans, before any cross-field rule is checked.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+use toml::Spanned;
+
+use super::{TimerKind, WhenFull};
+
+/// A duration written as a string such as `"4ms"`.
+#[derive(Debug, Clone, Copy)]
+pub struct Dur(pub Duration);
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        super::text::parse_duration(&text)
+            .map(Dur)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPlan {
+    pub secret: Option<Spanned<String>>,
+    pub default_region: Spanned<String>,
+    pub discovery_batch_limit: Option<Spanned<u64>>,
+    pub discovery_omit_share: Option<Spanned<f64>>,
+    pub seed: Option<u64>,
+    pub timer: Option<TimerKind>,
+    pub session_ttl: Option<Spanned<Dur>>,
+    pub regions: Spanned<BTreeMap<Spanned<String>, RawRegion>>,
+    pub service: RawService,
+    pub dcs: Spanned<BTreeMap<Spanned<String>, RawDc>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRegion {
+    pub sms_rate_per_s: Spanned<f64>,
+    pub sms_burst: Spanned<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDc {
+    pub regions: Spanned<Vec<Spanned<String>>>,
+    pub slots: Spanned<u32>,
+    pub queue_limit: Option<u32>,
+    pub when_full: Option<WhenFull>,
+    pub index_lag_base: Option<Dur>,
+    pub index_lag_per_queued: Option<Dur>,
+    pub service: Option<RawServiceOverride>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawService {
+    pub request_code: Spanned<RawDist>,
+    pub verify_code: Spanned<RawDist>,
+    pub register: Spanned<RawDist>,
+    pub keys: Spanned<RawDist>,
+    pub discovery: Spanned<RawDist>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServiceOverride {
+    pub request_code: Option<Spanned<RawDist>>,
+    pub verify_code: Option<Spanned<RawDist>>,
+    pub register: Option<Spanned<RawDist>>,
+    pub keys: Option<Spanned<RawDist>>,
+    pub discovery: Option<Spanned<RawDist>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDist {
+    pub median: Dur,
+    pub p99: Dur,
+}
+
+impl RawService {
+    /// The five distributions in [`super::Endpoint::ALL`] order.
+    pub fn in_order(&self) -> [&Spanned<RawDist>; 5] {
+        [
+            &self.request_code,
+            &self.verify_code,
+            &self.register,
+            &self.keys,
+            &self.discovery,
+        ]
+    }
+}
+
+impl RawServiceOverride {
+    /// The five optional overrides in [`super::Endpoint::ALL`] order.
+    pub fn in_order(&self) -> [Option<&Spanned<RawDist>>; 5] {
+        [
+            self.request_code.as_ref(),
+            self.verify_code.as_ref(),
+            self.register.as_ref(),
+            self.keys.as_ref(),
+            self.discovery.as_ref(),
+        ]
+    }
+}

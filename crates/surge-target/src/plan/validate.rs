@@ -1,0 +1,296 @@
+//! Turning parsed plan text into a [`CapacityPlan`]: locating errors and checking the rules that
+//! span several fields (regions served exactly once, p99 at least the median, shares in range).
+
+use std::ops::Range;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::raw::{RawDc, RawDist, RawPlan};
+use super::{
+    CapacityPlan, DEFAULT_DISCOVERY_BATCH_LIMIT, DEFAULT_SECRET, DcPlan, Endpoint, RegionPlan,
+    ServiceTime, TimerKind, WhenFull, format_duration, text,
+};
+use crate::error::PlanError;
+
+pub(super) fn toml_error(text: &str, origin: &str, error: &toml::de::Error) -> PlanError {
+    let offset = error.span().map_or(0, |s| s.start);
+    let (line, column) = text::line_column(text, offset);
+    let mut field = text::field_path_at(text, offset);
+    let message = error.message().trim().to_owned();
+    if let Some(missing) = message
+        .strip_prefix("missing field `")
+        .and_then(|m| m.split('`').next())
+    {
+        field = if field.is_empty() {
+            missing.to_owned()
+        } else {
+            format!("{field}.{missing}")
+        };
+    }
+    if field.is_empty() {
+        field = "plan".to_owned();
+    }
+    PlanError::Invalid {
+        origin: origin.to_owned(),
+        line,
+        column,
+        field,
+        message,
+    }
+}
+
+/// Checks the cross-field rules of a parsed plan and builds the [`CapacityPlan`].
+pub(super) struct Validator<'a> {
+    pub text: &'a str,
+    pub origin: &'a str,
+}
+
+impl Validator<'_> {
+    fn error(
+        &self,
+        span: Range<usize>,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> PlanError {
+        let (line, column) = text::line_column(self.text, span.start);
+        PlanError::Invalid {
+            origin: self.origin.to_owned(),
+            line,
+            column,
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn plan(&self, raw: RawPlan) -> Result<CapacityPlan, PlanError> {
+        let regions = self.regions(&raw)?;
+        let (dcs, regions) = self.dcs(&raw, regions)?;
+        let default_region = regions
+            .iter()
+            .position(|r| r.name == *raw.default_region.get_ref())
+            .ok_or_else(|| {
+                self.error(
+                    raw.default_region.span(),
+                    "default_region",
+                    format!("unknown region `{}`", raw.default_region.get_ref()),
+                )
+            })?;
+        let secret = match &raw.secret {
+            Some(s) if s.get_ref().is_empty() => {
+                return Err(self.error(s.span(), "secret", "must not be empty"));
+            }
+            Some(s) => s.get_ref().clone(),
+            None => DEFAULT_SECRET.to_owned(),
+        };
+        let discovery_batch_limit = match &raw.discovery_batch_limit {
+            Some(l) if *l.get_ref() == 0 || *l.get_ref() > 1_000_000 => {
+                return Err(self.error(l.span(), "discovery_batch_limit", "must be 1..=1000000"));
+            }
+            Some(l) => *l.get_ref() as usize,
+            None => DEFAULT_DISCOVERY_BATCH_LIMIT,
+        };
+        let discovery_omit_share = match &raw.discovery_omit_share {
+            Some(s) if !(0.0..=1.0).contains(s.get_ref()) => {
+                return Err(self.error(
+                    s.span(),
+                    "discovery_omit_share",
+                    "must be between 0 and 1",
+                ));
+            }
+            Some(s) => *s.get_ref(),
+            None => 0.0,
+        };
+        let session_ttl = match &raw.session_ttl {
+            Some(t) if t.get_ref().0.is_zero() => {
+                return Err(self.error(t.span(), "session_ttl", "must be positive"));
+            }
+            Some(t) => t.get_ref().0,
+            None => Duration::from_secs(600),
+        };
+        Ok(CapacityPlan {
+            origin: self.origin.to_owned(),
+            secret,
+            default_region,
+            discovery_batch_limit,
+            discovery_omit_share,
+            seed: raw.seed.unwrap_or(0),
+            timer: raw.timer.unwrap_or(TimerKind::Precise),
+            session_ttl,
+            regions,
+            dcs,
+        })
+    }
+
+    fn regions(&self, raw: &RawPlan) -> Result<Vec<RegionPlan>, PlanError> {
+        if raw.regions.get_ref().is_empty() {
+            return Err(self.error(
+                raw.regions.span(),
+                "regions",
+                "at least one region is needed",
+            ));
+        }
+        let mut out = Vec::new();
+        for (name, region) in raw.regions.get_ref() {
+            let field = format!("regions.{}", name.get_ref());
+            check_name(name.get_ref()).map_err(|m| self.error(name.span(), &field, m))?;
+            let rate = *region.sms_rate_per_s.get_ref();
+            if !(rate.is_finite() && rate > 0.0 && rate <= 1e9) {
+                let span = region.sms_rate_per_s.span();
+                return Err(self.error(
+                    span,
+                    format!("{field}.sms_rate_per_s"),
+                    "must be a positive rate",
+                ));
+            }
+            if *region.sms_burst.get_ref() == 0 {
+                let span = region.sms_burst.span();
+                return Err(self.error(span, format!("{field}.sms_burst"), "must be at least 1"));
+            }
+            out.push(RegionPlan {
+                name: name.get_ref().clone(),
+                dc: usize::MAX,
+                sms_rate_per_s: rate,
+                sms_burst: *region.sms_burst.get_ref(),
+            });
+        }
+        Ok(out)
+    }
+
+    fn dcs(
+        &self,
+        raw: &RawPlan,
+        mut regions: Vec<RegionPlan>,
+    ) -> Result<(Vec<DcPlan>, Vec<RegionPlan>), PlanError> {
+        if raw.dcs.get_ref().is_empty() {
+            return Err(self.error(raw.dcs.span(), "dcs", "at least one data centre is needed"));
+        }
+        let defaults = self.default_service(raw)?;
+        let mut dcs = Vec::new();
+        for (index, (name, dc)) in raw.dcs.get_ref().iter().enumerate() {
+            let field = format!("dcs.{}", name.get_ref());
+            check_name(name.get_ref()).map_err(|m| self.error(name.span(), &field, m))?;
+            self.assign_regions(&field, dc, index, &mut regions)?;
+            dcs.push(self.dc(name.get_ref(), &field, dc, defaults)?);
+        }
+        if let Some(orphan) = regions.iter().find(|r| r.dc == usize::MAX) {
+            return Err(self.error(
+                raw.regions.span(),
+                format!("regions.{}", orphan.name),
+                "no data centre serves this region",
+            ));
+        }
+        Ok((dcs, regions))
+    }
+
+    fn assign_regions(
+        &self,
+        field: &str,
+        dc: &RawDc,
+        index: usize,
+        regions: &mut [RegionPlan],
+    ) -> Result<(), PlanError> {
+        if dc.regions.get_ref().is_empty() {
+            let span = dc.regions.span();
+            return Err(self.error(
+                span,
+                format!("{field}.regions"),
+                "must name at least one region",
+            ));
+        }
+        for served in dc.regions.get_ref() {
+            let field = format!("{field}.regions");
+            let region = regions
+                .iter_mut()
+                .find(|r| r.name == *served.get_ref())
+                .ok_or_else(|| {
+                    let message = format!("region `{}` is not in [regions]", served.get_ref());
+                    self.error(served.span(), &field, message)
+                })?;
+            if region.dc != usize::MAX {
+                let message = format!(
+                    "region `{}` is already served by another data centre",
+                    region.name
+                );
+                return Err(self.error(served.span(), &field, message));
+            }
+            region.dc = index;
+        }
+        Ok(())
+    }
+
+    fn dc(
+        &self,
+        name: &str,
+        field: &str,
+        dc: &RawDc,
+        defaults: [ServiceTime; 5],
+    ) -> Result<DcPlan, PlanError> {
+        let slots = *dc.slots.get_ref();
+        if slots == 0 || slots as usize > tokio::sync::Semaphore::MAX_PERMITS {
+            return Err(self.error(
+                dc.slots.span(),
+                format!("{field}.slots"),
+                "must be at least 1",
+            ));
+        }
+        let mut service = defaults;
+        if let Some(overrides) = &dc.service {
+            for (i, o) in overrides.in_order().into_iter().enumerate() {
+                if let Some(dist) = o {
+                    let path = format!("{field}.service.{}", Endpoint::ALL[i].name());
+                    service[i] = self.dist(&path, dist)?;
+                }
+            }
+        }
+        Ok(DcPlan {
+            name: name.to_owned(),
+            slots,
+            queue_limit: dc.queue_limit.unwrap_or(1024) as usize,
+            when_full: dc.when_full.unwrap_or(WhenFull::Shed429),
+            index_lag_base: dc.index_lag_base.map_or(Duration::ZERO, |d| d.0),
+            index_lag_per_queued: dc.index_lag_per_queued.map_or(Duration::ZERO, |d| d.0),
+            service,
+        })
+    }
+
+    fn default_service(&self, raw: &RawPlan) -> Result<[ServiceTime; 5], PlanError> {
+        let mut out = [ServiceTime {
+            median: Duration::ZERO,
+            p99: Duration::ZERO,
+            sigma: 0.0,
+        }; 5];
+        for (i, dist) in raw.service.in_order().into_iter().enumerate() {
+            out[i] = self.dist(&format!("service.{}", Endpoint::ALL[i].name()), dist)?;
+        }
+        Ok(out)
+    }
+
+    fn dist(&self, field: &str, dist: &Spanned<RawDist>) -> Result<ServiceTime, PlanError> {
+        let d = dist.get_ref();
+        ServiceTime::new(d.median.0, d.p99.0).ok_or_else(|| {
+            let message = format!(
+                "p99 ({}) must be at least the median ({}), and both zero or both positive",
+                format_duration(d.p99.0),
+                format_duration(d.median.0)
+            );
+            self.error(dist.span(), field, message)
+        })
+    }
+}
+
+/// Region and data-centre names become metrics labels and header values: keep them simple.
+fn check_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "name `{name}` must be 1-64 characters of a-z, 0-9, `_` or `-`"
+        ))
+    }
+}
