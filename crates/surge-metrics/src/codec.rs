@@ -7,7 +7,8 @@ use crate::snapshot::{Cell, Measure, RegionCounters, Snapshot, new_histogram};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use hdrhistogram::Histogram;
-use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
+use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
+use std::io::Read as _;
 use serde::{Deserialize, Serialize};
 
 /// Encodes one histogram as V2+DEFLATE bytes.
@@ -20,19 +21,172 @@ pub fn encode_histogram(h: &Histogram<u64>) -> Result<Vec<u8>, MetricsError> {
 }
 
 /// Decodes V2 or V2+DEFLATE bytes into a histogram with surge's bounds (values beyond them saturate).
+///
+/// The bytes come from other processes and from files, so this is surge's own decoder, not
+/// `hdrhistogram`'s: that one sizes its buffers and its histogram from the header before reading a byte
+/// of payload (a 41-byte input could ask for gigabytes) and negates zero-run lengths unchecked. Here
+/// every length is checked against the input, the inflated size and the counts array are bounded, and
+/// arithmetic on hostile values is checked; each recorded bucket is added straight into the result.
 pub fn decode_histogram(bytes: &[u8]) -> Result<Histogram<u64>, MetricsError> {
-    let mut cursor = bytes;
-    let h: Histogram<u64> = Deserializer::new()
-        .deserialize(&mut cursor)
-        .map_err(|e| MetricsError::Decode(format!("histogram: {e:?}")))?;
     let mut out = new_histogram();
-    for v in h.iter_recorded() {
-        let value = v
-            .value_iterated_to()
-            .clamp(crate::LOWEST_US, crate::HIGHEST_US);
-        out.saturating_record_n(value, v.count_at_value());
-    }
+    decode_histogram_into(bytes, &mut out)?;
     Ok(out)
+}
+
+/// Decodes V2 or V2+DEFLATE bytes and adds their counts to `into` (saturating at its top). On an
+/// error, part of the counts may already have been added: decode into a scratch histogram when that
+/// matters.
+pub fn decode_histogram_into(bytes: &[u8], into: &mut Histogram<u64>) -> Result<(), MetricsError> {
+    let (cookie, rest) = take_u32(bytes, "cookie")?;
+    match cookie {
+        V2_COOKIE => decode_v2(rest, into),
+        V2_DEFLATE_COOKIE => {
+            let (len, rest) = take_u32(rest, "compressed length")?;
+            let body = rest
+                .get(..len as usize)
+                .ok_or_else(|| bad(format!("compressed length {len} beyond the input")))?;
+            let mut inflated = Vec::new();
+            flate2::read::ZlibDecoder::new(body)
+                .take(MAX_V2_BYTES as u64 + 1)
+                .read_to_end(&mut inflated)
+                .map_err(|e| bad(format!("deflate: {e}")))?;
+            if inflated.len() > MAX_V2_BYTES {
+                return Err(bad(format!("inflates beyond {MAX_V2_BYTES} bytes")));
+            }
+            let (inner, rest) = take_u32(&inflated, "inner cookie")?;
+            if inner != V2_COOKIE {
+                return Err(bad(format!("inner cookie {inner:#x} is not V2")));
+            }
+            decode_v2(rest, into)
+        }
+        other => Err(bad(format!("cookie {other:#x} is neither V2 nor V2+DEFLATE"))),
+    }
+}
+
+/// `hdrhistogram`'s V2 cookie (with its word-size bits) and the V2+DEFLATE one.
+const V2_COOKIE: u32 = 0x1c84_9313;
+const V2_DEFLATE_COOKIE: u32 = 0x1c84_9314;
+/// Largest inflated V2 body accepted: the largest counts array accepted, at the 9 bytes a count can take.
+const MAX_V2_BYTES: usize = 40 + 9 * MAX_COUNTS;
+/// Largest counts array accepted (surge's own: 17,408 entries; `hdrhistogram` at 5 digits over 2^40: ~4.7 M).
+const MAX_COUNTS: usize = 1 << 20;
+
+fn bad(msg: String) -> MetricsError {
+    MetricsError::Decode(format!("histogram: {msg}"))
+}
+
+fn take_u32<'a>(b: &'a [u8], what: &str) -> Result<(u32, &'a [u8]), MetricsError> {
+    let (head, rest) = b
+        .split_first_chunk::<4>()
+        .ok_or_else(|| bad(format!("truncated before the {what}")))?;
+    Ok((u32::from_be_bytes(*head), rest))
+}
+
+fn take_u64<'a>(b: &'a [u8], what: &str) -> Result<(u64, &'a [u8]), MetricsError> {
+    let (head, rest) = b
+        .split_first_chunk::<8>()
+        .ok_or_else(|| bad(format!("truncated before the {what}")))?;
+    Ok((u64::from_be_bytes(*head), rest))
+}
+
+/// The V2 body after its cookie: header, then the counts as ZigZag LEB128 numbers, a negative number
+/// being a run of that many empty buckets.
+fn decode_v2(b: &[u8], into: &mut Histogram<u64>) -> Result<(), MetricsError> {
+    let (payload_len, b) = take_u32(b, "payload length")?;
+    let (offset, b) = take_u32(b, "normalizing offset")?;
+    let (digits, b) = take_u32(b, "significant digits")?;
+    let (low, b) = take_u64(b, "lowest value")?;
+    let (high, b) = take_u64(b, "highest value")?;
+    let (ratio, b) = take_u64(b, "conversion ratio")?;
+    if offset != 0 || f64::from_bits(ratio) != 1.0 {
+        return Err(bad("normalizing offsets and double histograms are not supported".into()));
+    }
+    let layout = Layout::new(low, high, digits)?;
+    let payload = b
+        .get(..payload_len as usize)
+        .ok_or_else(|| bad(format!("payload length {payload_len} beyond the input")))?;
+    let mut index: usize = 0;
+    let mut p = payload;
+    while !p.is_empty() {
+        let (zz, rest) = read_varint(p)?;
+        p = rest;
+        let n = ((zz >> 1) as i64) ^ -((zz & 1) as i64);
+        if n < 0 {
+            index = index.saturating_add(usize::try_from(n.unsigned_abs()).unwrap_or(usize::MAX));
+            continue;
+        }
+        if index >= MAX_COUNTS {
+            return Err(bad(format!("more than {MAX_COUNTS} buckets")));
+        }
+        if n > 0 {
+            let value = layout.value_at(index)?;
+            // Beyond `into`'s range saturates into its top bucket, as recording there directly does.
+            into.saturating_record_n(value, n as u64);
+        }
+        index += 1;
+    }
+    Ok(())
+}
+
+/// LEB128 as `hdrhistogram` writes it: 7 bits a byte, at most 9 bytes, the ninth carrying 8 bits.
+fn read_varint(b: &[u8]) -> Result<(u64, &[u8]), MetricsError> {
+    let mut value = 0u64;
+    for (i, &byte) in b.iter().enumerate().take(9) {
+        if i == 8 {
+            return Ok((value | (u64::from(byte) << 56), &b[9..]));
+        }
+        value |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Ok((value, &b[i + 1..]));
+        }
+    }
+    Err(bad("payload ends inside a number".into()))
+}
+
+/// The bucket layout of the encoding histogram, enough to turn a counts index into its value.
+struct Layout {
+    unit_magnitude: u32,
+    half_count_magnitude: u32,
+}
+
+impl Layout {
+    fn new(low: u64, high: u64, digits: u32) -> Result<Layout, MetricsError> {
+        if low == 0 || digits > 5 || high < low.saturating_mul(2) {
+            return Err(bad(format!(
+                "bounds {low}..{high} at {digits} digits are not a valid histogram"
+            )));
+        }
+        let unit_magnitude = 63 - low.leading_zeros();
+        // Smallest power of two holding 2 x 10^digits distinct values per bucket.
+        let single_unit = 2 * 10u64.pow(digits);
+        let count_magnitude = 64 - (single_unit - 1).leading_zeros();
+        let half_count_magnitude = count_magnitude.max(1) - 1;
+        if unit_magnitude + half_count_magnitude > 61 {
+            return Err(bad(format!("lowest value {low} at {digits} digits overflows")));
+        }
+        Ok(Layout {
+            unit_magnitude,
+            half_count_magnitude,
+        })
+    }
+
+    /// The lowest value counted at `index` (what `hdrhistogram` records there).
+    fn value_at(&self, index: usize) -> Result<u64, MetricsError> {
+        let half_count = 1u64 << self.half_count_magnitude;
+        let index = index as u64;
+        let bucket = (index >> self.half_count_magnitude) as u32;
+        let mut sub = (index & (half_count - 1)) + half_count;
+        let mut bucket = bucket.checked_sub(1);
+        if bucket.is_none() {
+            sub -= half_count;
+            bucket = Some(0);
+        }
+        let shift = bucket.unwrap_or(0) + self.unit_magnitude;
+        if shift >= 64 || sub.leading_zeros() < shift {
+            return Err(bad(format!("bucket {index} is beyond any 64-bit value")));
+        }
+        Ok(sub << shift)
+    }
 }
 
 /// The serialisable form of a [`Cell`].
