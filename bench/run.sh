@@ -152,6 +152,22 @@ surge_run() { # surge_run NAME PROFILE ARGS...: timed surge run into raw/NAME/
     --out "$OUT/raw/$name" "$@"
 }
 
+# surge_dist NAME WORKERS PROFILE ARGS...: a coordinator and WORKERS worker processes (one engine thread
+# each) on the generator core, timed together: CPU_S is all of their user+sys.
+surge_dist() {
+  local name=$1 n=$2 profile=$3; shift 3
+  local port=$((PORT + 7))
+  timed "$name" $GEN_CPU bash -c '
+    surge=$1 n=$2 port=$3 out=$4; shift 4
+    "$surge" coordinator --listen "127.0.0.1:$port" --token bench --workers "$n" --no-report \
+      --no-health-check --out "$out" "$@" & c=$!
+    for i in $(seq "$n"); do
+      "$surge" worker --join "http://127.0.0.1:$port" --token bench --threads 1 --name "w$i" \
+        >"$out.w$i.log" 2>&1 &
+    done
+    wait "$c"; rc=$?; wait; exit "$rc"' _ "$SURGE" "$n" "$port" "$OUT/raw/$name" "$ROOT/profiles/$profile" "$@"
+}
+
 # ---- 1. CPU per request -----------------------------------------------------------------------------
 cpu_bench() {
   command -v wrk >/dev/null && [ -x "$NGINX" ] || { note "## 1. CPU per request: skipped (no wrk/nginx)"; return; }
@@ -169,6 +185,11 @@ cpu_bench() {
       n=$(json "$OUT/raw/surge-$client-$r/summary.json" "d['totals']['count']" 2>/dev/null || echo 0)
       row "$r" "surge-$client" "$n" >>"$tsv"
     done
+    # The same load from a coordinator and 4 worker processes (issue 9, item 5: within 10% of one process).
+    surge_dist "surge-dist4-$r" 4 bench-get.toml --target "http://127.0.0.1:$PORT" --concurrency "$CONNS" \
+      --duration "${CPU_SECS}s" --drain 1s
+    n=$(json "$OUT/raw/surge-dist4-$r/summary.json" "d['totals']['count']" 2>/dev/null || echo 0)
+    row "$r" "surge-dist4" "$n" >>"$tsv"
     if [ -n "$OHA" ]; then
       timed "oha-$r" $GEN_CPU "$OHA" -z "${CPU_SECS}s" -c "$CONNS" --no-tui "$url"
       n=$(awk '/Requests\/sec/{rps=$2} /Total:/{t=$2} END{printf "%.0f", rps*t}' "$OUT/raw/oha-$r.out")
@@ -192,6 +213,12 @@ print("|---|---|---|---|---|---|")
 for t in tools:
     us = med(t, "us_per_req")
     print(f"| {t} | {us:.2f} | {us:.2f} | {ratio(t):.2f}x | {med(t,'req_per_s'):,.0f} | {med(t,'machine_busy_pct'):.0f} |")
+def vs(t, base):
+    rs = [float(a["us_per_req"]) / float(b["us_per_req"]) for a in rows if a["tool"] == t
+          for b in rows if b["tool"] == base and b["round"] == a["round"] and float(b["us_per_req"]) > 0]
+    return statistics.median(rs) if rs else float("nan")
+if "surge-dist4" in tools and "surge-fast" in tools:
+    print(f"\nA coordinator + 4 worker processes (surge-dist4) against one process (surge-fast), CPU per request, same round: {vs('surge-dist4', 'surge-fast'):.2f}x (goal: at most 1.10x).")
 print(f"\n{len(rows)} measurements, raw in raw/cpu.tsv. 'machine busy' is all cores together (100 = both busy).\n")
 EOF
 }
@@ -292,6 +319,31 @@ print("## 4. Scale: the reference journey (quickstart's signup + discovery) agai
 print("| people started | succeeded | tester peak RSS | tester CPU s | µs CPU / journey | wall s | machine busy % |")
 print("|---|---|---|---|---|---|---|")
 print(f"| {started:,} | {ok:,} | {int(rss.group(1))/1024 if rss else float('nan'):.0f} MB | {cpu:.1f} | {cpu*1e6/max(started,1):.0f} | {wall} | {busy} |\n")
+# Arrivals against the curve, per region, per 10-second window (regions.csv: one row per interval and
+# region with the curve's intended arrivals and the people actually started). The last window of the
+# curve is cut where the run ends and is left out when it is shorter than 10 s.
+import csv, collections
+rows = list(csv.DictReader(open(f"{d}/regions.csv")))
+step = 1.0   # interval length: the first change of t_s
+for r in rows:
+    if r["t_s"] != rows[0]["t_s"]:
+        step = float(r["t_s"]) - float(rows[0]["t_s"]); break
+win = collections.defaultdict(lambda: [0.0, 0, 0])   # (region, window) -> intended, started, intervals
+for r in rows:
+    w = win[(r["region"], int(float(r["t_s"]) // 10))]
+    w[0] += float(r["intended_arrivals"]); w[1] += int(r["started"]); w[2] += 1
+full = int(round(10 / step))
+print("Arrivals per 10 s window against the curve (windows with at least 100 intended arrivals):\n")
+print("| region | windows | within 1% | worst window | worst deviation |")
+print("|---|---|---|---|---|")
+for region in sorted({k[0] for k in win}):
+    ws = [(k[1], v) for k, v in sorted(win.items()) if k[0] == region and v[2] == full and v[0] >= 100]
+    devs = [(abs(v[1] - v[0]) / v[0], k, v) for k, v in ws]
+    ok1 = sum(1 for x, _, _ in devs if x <= 0.01)
+    worst = max(devs, default=None)
+    wdesc = f"{worst[1]*10}-{worst[1]*10+10} s: {worst[2][1]:,} of {worst[2][0]:,.0f}" if worst else "-"
+    print(f"| {region} | {len(ws)} | {ok1} | {wdesc} | {worst[0]*100 if worst else 0:.2f}% |")
+print()
 EOF
 }
 
