@@ -22,7 +22,12 @@ fn v2_deflate(h: &Histogram<u64>) -> Vec<u8> {
 /// Every bucket of `a` and `b`, as (lowest equivalent value, count).
 fn buckets(h: &Histogram<u64>) -> Vec<(u64, u64)> {
     h.iter_recorded()
-        .map(|v| (h.lowest_equivalent(v.value_iterated_to()), v.count_at_value()))
+        .map(|v| {
+            (
+                h.lowest_equivalent(v.value_iterated_to()),
+                v.count_at_value(),
+            )
+        })
         .collect()
 }
 
@@ -89,8 +94,8 @@ proptest! {
 #[test]
 fn fuzz_oom_input_is_an_error() {
     let bytes = [
-        28u8, 132, 147, 20, 0, 0, 0, 33, 120, 156, 147, 105, 153, 44, 204, 193, 192, 192, 204, 0, 1,
-        48, 154, 17, 204, 220, 153, 206, 96, 255, 1, 34, 112, 156, 145, 9, 0, 83, 94, 4, 100,
+        28u8, 132, 147, 20, 0, 0, 0, 33, 120, 156, 147, 105, 153, 44, 204, 193, 192, 192, 204, 0,
+        1, 48, 154, 17, 204, 220, 153, 206, 96, 255, 1, 34, 112, 156, 145, 9, 0, 83, 94, 4, 100,
     ];
     assert!(decode_histogram(&bytes).is_err());
 }
@@ -126,5 +131,10 @@ fn hostile_lengths_and_bounds_are_refused() {
     assert!(decode_histogram(&header(0, 3, 0, 60_000_000)).is_err());
     assert!(decode_histogram(&header(0, 5, 1 << 60, u64::MAX)).is_err());
     // An empty histogram of a legal shape is fine.
-    assert_eq!(decode_histogram(&header(0, 3, 1, 60_000_000)).unwrap().len(), 0);
+    assert_eq!(
+        decode_histogram(&header(0, 3, 1, 60_000_000))
+            .unwrap()
+            .len(),
+        0
+    );
 }
