@@ -8,8 +8,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
-use std::io::Read as _;
 use serde::{Deserialize, Serialize};
+use std::io::Read as _;
 
 /// Encodes one histogram as V2+DEFLATE bytes.
 pub fn encode_histogram(h: &Histogram<u64>) -> Result<Vec<u8>, MetricsError> {
@@ -59,7 +59,9 @@ pub fn decode_histogram_into(bytes: &[u8], into: &mut Histogram<u64>) -> Result<
             }
             decode_v2(rest, into)
         }
-        other => Err(bad(format!("cookie {other:#x} is neither V2 nor V2+DEFLATE"))),
+        other => Err(bad(format!(
+            "cookie {other:#x} is neither V2 nor V2+DEFLATE"
+        ))),
     }
 }
 
@@ -99,7 +101,9 @@ fn decode_v2(b: &[u8], into: &mut Histogram<u64>) -> Result<(), MetricsError> {
     let (high, b) = take_u64(b, "highest value")?;
     let (ratio, b) = take_u64(b, "conversion ratio")?;
     if offset != 0 || f64::from_bits(ratio) != 1.0 {
-        return Err(bad("normalizing offsets and double histograms are not supported".into()));
+        return Err(bad(
+            "normalizing offsets and double histograms are not supported".into(),
+        ));
     }
     let layout = Layout::new(low, high, digits)?;
     let payload = b
@@ -162,7 +166,9 @@ impl Layout {
         let count_magnitude = 64 - (single_unit - 1).leading_zeros();
         let half_count_magnitude = count_magnitude.max(1) - 1;
         if unit_magnitude + half_count_magnitude > 61 {
-            return Err(bad(format!("lowest value {low} at {digits} digits overflows")));
+            return Err(bad(format!(
+                "lowest value {low} at {digits} digits overflows"
+            )));
         }
         Ok(Layout {
             unit_magnitude,
