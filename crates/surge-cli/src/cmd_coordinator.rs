@@ -6,6 +6,7 @@ use crate::cmd_run::{Target, capacity_plan, model_name, print_outcome, run_info,
 use crate::progress;
 use std::sync::Arc;
 use std::time::Duration;
+use surge_coordinator::remote::EngineSettings;
 use surge_coordinator::{Coordinator, Guards, RemoteConfig, RunConfig};
 use surge_plan::Plan;
 use surge_wire::{ProfileSource, WireOverrides};
@@ -25,6 +26,20 @@ pub async fn coordinator(c: CoordinatorArgs) -> anyhow::Result<i32> {
     let (plan, slos) = crate::cmd_run::validated_plan(a)?;
     let capacity = capacity_plan(a, &plan)?;
     let plan = Arc::new(plan);
+    // The target's CA: trusted here (health check) and sent, as text, to every worker.
+    let target_ca_pem = a
+        .tls_ca
+        .as_deref()
+        .map(|path| {
+            std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("--tls-ca {}: {e}", path.display()))
+        })
+        .transpose()?;
+    let origin = a.tls_ca.as_deref().map(|p| p.display().to_string());
+    if let Some(pem) = &target_ca_pem {
+        let tls = surge_engine::http::tls_config_pem(Some(pem), origin.as_deref().unwrap_or(""))?;
+        surge_engine::http::set_run_tls(Some(tls));
+    }
     let tls = match (&c.tls_cert, &c.tls_key) {
         (Some(cert), Some(key)) => Some(surge_coordinator::remote::server_tls(cert, key)?),
         _ => None,
@@ -50,6 +65,11 @@ pub async fn coordinator(c: CoordinatorArgs) -> anyhow::Result<i32> {
             origin: a.profile.display().to_string(),
         },
         overrides: WireOverrides::new(&crate::overrides(&a.shape), a.timeout),
+        engine: EngineSettings {
+            pacing: a.pacing,
+            http1: a.http1,
+            target_ca_pem,
+        },
     };
 
     // Phase 3: listen, wait, run.

@@ -23,7 +23,12 @@ pub async fn worker(a: WorkerArgs) -> anyhow::Result<i32> {
     );
     match run_worker(cfg, crate::cmd_coordinator::shutdown_signal()).await {
         Ok(WorkerEnd::Finished) => {
-            eprintln!("surge worker {name}: run finished, every interval acknowledged");
+            // The settings the coordinator sent (`--pacing`, `--http1`), as this process applied them.
+            eprintln!(
+                "surge worker {name}: run finished, every interval acknowledged (pacing {}, http1 {})",
+                surge_engine::pacing::pacing().as_str(),
+                surge_engine::pacing::http1_client().as_str()
+            );
             Ok(crate::EXIT_OK)
         }
         Ok(WorkerEnd::Stopped(why)) => {

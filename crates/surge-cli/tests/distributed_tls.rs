@@ -102,6 +102,65 @@ fn two_workers_trusting_the_ca_run_a_profile_over_https() {
     assert_eq!(run["workers"].as_array().map(|w| w.len()), Some(2), "{run}");
 }
 
+/// `surge coordinator --tls-ca CA --pacing coarse --http1 hyper` against an https target: workers started
+/// with no CA file and no engine flags get all three with their assignment, so every journey succeeds
+/// over TLS and each worker reports the coordinator's pacing and client.
+#[test]
+fn the_coordinators_target_ca_pacing_and_client_reach_its_workers() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = rt.block_on(surge_testkit::tls::TlsServer::start()).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let people = 20u64;
+    let profile = surge_testkit::profiles::get(tmp.path(), "https", people, 2);
+    let out = tmp.path().join("run");
+    let (ca, _, _) = tls_files();
+    let extra = [
+        "--drain", "2s", "--tls-ca", &ca, "--pacing", "coarse", "--http1", "hyper",
+    ];
+    let (mut coord, curl) = distributed_support::coordinator(
+        &profile.display().to_string(),
+        "2",
+        TOKEN,
+        &server.url(),
+        &out.display().to_string(),
+        &extra,
+    );
+    let mut ws: Vec<Proc> = ["w0", "w1"]
+        .iter()
+        .map(|n| distributed_support::worker(n, &curl, TOKEN, &["--join-timeout", "20s"]))
+        .collect();
+    let st = coord.wait_exit(Duration::from_secs(40));
+    let workers_said: String = ws.iter().map(|w| w.output()).collect();
+    assert!(
+        st.success(),
+        "coordinator: {st}\n{}\nworkers:\n{workers_said}",
+        coord.output()
+    );
+    for w in &mut ws {
+        let st = w.wait_exit(Duration::from_secs(10));
+        assert!(st.success(), "worker {}: {st}\n{}", w.label, w.output());
+        assert!(
+            w.output().contains("(pacing coarse, http1 hyper)"),
+            "worker {} did not apply the coordinator's settings:\n{}",
+            w.label,
+            w.output()
+        );
+    }
+    let summary = json(&out.join("summary.json"));
+    let get = &summary["regions"]["lab"]["get"];
+    assert_eq!(get["outcomes"]["ok"].as_u64(), Some(people), "{summary}");
+    assert_eq!(
+        server.requests(),
+        people + 1,
+        "the coordinator's health check over TLS, then every person from the workers"
+    );
+}
+
 #[test]
 fn a_worker_without_the_ca_is_refused_at_join_with_a_tls_error() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());

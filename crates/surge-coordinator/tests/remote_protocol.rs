@@ -136,6 +136,7 @@ async fn joins_reports_union_loss_and_refusals() {
             origin: "tiny.toml".into(),
         },
         overrides: WireOverrides::default(),
+        engine: Default::default(),
     };
     let coordinator = Coordinator::bind(&cfg, remote).await.unwrap();
     let addr = coordinator.local_addr();

@@ -206,16 +206,35 @@ fn default_tls() -> Arc<rustls::ClientConfig> {
 /// The TLS client configuration: the system's roots, plus every certificate of the PEM file `extra_ca`
 /// (`--tls-ca`, e.g. a staging CA). Build it once per run and give it to [`HttpClients::with_tls`].
 pub fn tls_config(extra_ca: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let pem = extra_ca
+        .map(|path| {
+            std::fs::read_to_string(path).map_err(|e| TlsError::Ca {
+                path: path.display().to_string(),
+                cause: e.to_string(),
+            })
+        })
+        .transpose()?;
+    let origin = extra_ca
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    tls_config_pem(pem.as_deref(), &origin)
+}
+
+/// [`tls_config`] from PEM text already read (a remote worker gets its coordinator's `--tls-ca` this
+/// way); `origin` names where the text came from in errors.
+pub fn tls_config_pem(
+    extra_ca: Option<&str>,
+    origin: &str,
+) -> Result<Arc<rustls::ClientConfig>, TlsError> {
     let mut roots = rustls::RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
     roots.add_parsable_certificates(native.certs);
-    if let Some(path) = extra_ca {
+    if let Some(pem) = extra_ca {
         let ca_err = |cause: String| TlsError::Ca {
-            path: path.display().to_string(),
+            path: origin.to_string(),
             cause,
         };
-        let certs = CertificateDer::pem_file_iter(path)
-            .map_err(|e| ca_err(e.to_string()))?
+        let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| ca_err(e.to_string()))?;
         if certs.is_empty() {

@@ -35,6 +35,16 @@ pub enum Pacing {
     Fine,
 }
 
+impl Pacing {
+    /// The name `--pacing` takes (and the wire carries to remote workers).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Pacing::Coarse => "coarse",
+            Pacing::Fine => "fine",
+        }
+    }
+}
+
 impl std::str::FromStr for Pacing {
     type Err = String;
     fn from_str(s: &str) -> Result<Pacing, String> {
@@ -54,6 +64,16 @@ pub enum Http1Client {
     Fast,
     /// hyper-util's pooled client.
     Hyper,
+}
+
+impl Http1Client {
+    /// The name `--http1` takes (and the wire carries to remote workers).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Http1Client::Fast => "fast",
+            Http1Client::Hyper => "hyper",
+        }
+    }
 }
 
 impl std::str::FromStr for Http1Client {

@@ -239,6 +239,16 @@ pub struct Assignment {
     pub concurrency: u32,
     /// How long in-flight people may finish after the last arrival, in ms.
     pub drain_ms: u64,
+    /// The coordinator's `--pacing` (`fine` or `coarse`; empty: the worker's default).
+    #[serde(default)]
+    pub pacing: String,
+    /// The coordinator's `--http1` client (`fast` or `hyper`; empty: the worker's default).
+    #[serde(default)]
+    pub http1: String,
+    /// The PEM text of the coordinator's `--tls-ca`, trusted for an https target on top of the
+    /// worker's system roots (workers need no files).
+    #[serde(default)]
+    pub target_ca_pem: Option<String>,
 }
 
 /// One message from a worker: an interval's figures, its last words, or a heartbeat.

@@ -93,15 +93,17 @@ impl Proc {
         }
     }
 
-    /// The first `http://...` URL printed on a line containing `needle`.
+    /// The URL right after `needle` (`http://` or `https://`) on the first line containing it.
     pub fn wait_url(&mut self, needle: &str, limit: Duration) -> String {
         let line = self.wait_line(needle, limit);
-        let start = line
-            .find("https://")
-            .or_else(|| line.find("http://"))
-            .unwrap_or_else(|| panic!("no URL in {line:?}"));
-        line[start..]
-            .split(|c: char| c.is_whitespace() || c == ')')
+        let after = &line[line.find(needle).map_or(0, |i| i + needle.len())..];
+        let start = [after.find("http://"), after.find("https://")]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or_else(|| panic!("no URL after {needle:?} in {line:?}"));
+        after[start..]
+            .split(|c: char| c.is_whitespace() || c == ')' || c == ';' || c == ',')
             .next()
             .unwrap_or_default()
             .to_string()

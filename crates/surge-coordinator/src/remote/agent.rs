@@ -140,6 +140,7 @@ pub async fn run_worker(
         _ = stop.as_mut() => return Ok(WorkerEnd::Stopped("interrupted before the run started".into())),
     };
     let plan = Arc::new(compile(&a)?);
+    apply_engine_settings(&a)?;
     tracing::info!(
         worker = a.worker,
         shards = a.shards.len(),
@@ -463,4 +464,29 @@ impl Reporter {
             now + self.heartbeat
         };
     }
+}
+
+/// The coordinator's engine settings (`--pacing`, `--http1`, `--tls-ca` for the target), applied to this
+/// process before its engine threads start. Empty fields (an older coordinator) keep the defaults.
+fn apply_engine_settings(a: &Assignment) -> Result<(), WorkerError> {
+    if !a.pacing.is_empty() {
+        let p = a.pacing.parse().map_err(WorkerError::Plan)?;
+        surge_engine::pacing::set_pacing(p);
+    }
+    if !a.http1.is_empty() {
+        let c = a.http1.parse().map_err(WorkerError::Plan)?;
+        surge_engine::pacing::set_http1_client(c);
+    }
+    if let Some(pem) = &a.target_ca_pem {
+        let tls = surge_engine::http::tls_config_pem(Some(pem), "the coordinator's --tls-ca")
+            .map_err(|e| WorkerError::Plan(e.to_string()))?;
+        surge_engine::http::set_run_tls(Some(tls));
+    }
+    tracing::info!(
+        pacing = surge_engine::pacing::pacing().as_str(),
+        http1 = surge_engine::pacing::http1_client().as_str(),
+        target_ca = a.target_ca_pem.is_some(),
+        "engine settings from the coordinator"
+    );
+    Ok(())
 }
