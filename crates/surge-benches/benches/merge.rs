@@ -1,10 +1,16 @@
 //! The coordinator's merge (issue 9, item 5): 1,000 interval snapshots of 30 region x step cells
 //! (6 regions x 5 steps, 3 histograms each) merged into one, as decoded snapshots and from their
 //! V2+DEFLATE wire form. Goal: under 100 ms for the whole merge.
+//!
+//! The dense merges (`merge`, `decode + merge`) are kept for comparison. The coordinator takes the
+//! sparse form, which the worker makes in its own thread (`to_sparse`, measured apart), and merges it
+//! as its `Collector` does: into an `Accumulator`, finished into one snapshot (`merge_sparse`,
+//! `decode_sparse + merge_sparse`). `Snapshot::merge_sparse` (one `record_n` a bucket: the path of a
+//! late snapshot) is measured too.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
-use surge_metrics::{Outcome, Recorder, Snapshot, StepRecord};
+use surge_metrics::{Accumulator, Outcome, Recorder, Snapshot, SparseSnapshot, StepRecord};
 
 /// Snapshots merged (1,000; `SURGE_BENCH_SNAPSHOTS` makes the smoke run small).
 fn snapshots() -> usize {
@@ -50,6 +56,19 @@ fn merge(c: &mut Criterion) {
     let snaps: Vec<Snapshot> = (0..n as u64).map(snapshot).collect();
     let encoded: Vec<_> = snaps.iter().filter_map(|s| s.encode().ok()).collect();
     assert_eq!(encoded.len(), n, "every snapshot encodes");
+    // As the workers send them: made sparse beforehand, in their own threads.
+    let sparse: Vec<SparseSnapshot> = snaps.iter().map(Snapshot::to_sparse).collect();
+    // What is measured is the same merge: the sparse way gives the dense way's snapshot, exactly.
+    let mut dense = Snapshot::new(0, REGIONS, STEPS);
+    let mut acc = Accumulator::new(0, REGIONS, STEPS);
+    for (d, s) in snaps.iter().zip(&sparse) {
+        let _ = dense.merge(d);
+        let _ = acc.add(s);
+    }
+    assert!(
+        acc.finish() == dense,
+        "the sparse merge equals the dense one"
+    );
     let mut g = c.benchmark_group("coordinator");
     g.sample_size(10);
     g.bench_function("merge 1000 snapshots x 30 cells", |b| {
@@ -70,6 +89,44 @@ fn merge(c: &mut Criterion) {
                 }
             }
             total
+        })
+    });
+    g.bench_function("merge_sparse 1000 snapshots x 30 cells", |b| {
+        b.iter(|| {
+            let mut acc = Accumulator::new(0, REGIONS, STEPS);
+            for s in &sparse {
+                let _ = acc.add(black_box(s));
+            }
+            acc.finish()
+        })
+    });
+    g.bench_function("decode_sparse + merge_sparse 1000 encoded", |b| {
+        b.iter(|| {
+            let mut acc = Accumulator::new(0, REGIONS, STEPS);
+            for e in &encoded {
+                if let Ok(s) = black_box(e).decode_sparse() {
+                    let _ = acc.add(&s);
+                }
+            }
+            acc.finish()
+        })
+    });
+    g.bench_function("Snapshot::merge_sparse 1000 snapshots x 30 cells", |b| {
+        b.iter(|| {
+            let mut total = Snapshot::new(0, REGIONS, STEPS);
+            for s in &sparse {
+                let _ = total.merge_sparse(black_box(s));
+            }
+            total
+        })
+    });
+    // The workers' side, spread over their threads in a run: 1,000 conversions.
+    g.bench_function("to_sparse 1000 snapshots x 30 cells", |b| {
+        b.iter(|| {
+            snaps
+                .iter()
+                .map(|s| black_box(s).to_sparse().count())
+                .sum::<u64>()
         })
     });
     g.finish();

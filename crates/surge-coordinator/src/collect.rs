@@ -1,8 +1,17 @@
 //! Merging worker snapshots interval by interval, exactly, and handing each complete interval to the
 //! results writer. Shared by in-process and remote workers: both arrive as [`WorkerEvent`]s.
+//!
+//! Workers send their intervals in sparse form ([`SparseSnapshot`]: only the buckets they recorded
+//! into), so the merge here, serial and once per worker per interval, costs what was recorded rather
+//! than every counter of every histogram. Each interval waits for its workers in an [`Accumulator`]
+//! (dense counters, no per-bucket histogram bookkeeping); it becomes a [`Snapshot`] and is added to the
+//! totals once, when it is handed out.
+//!
+//! [`WorkerEvent`]: surge_engine::WorkerEvent
 
 use std::collections::BTreeMap;
-use surge_metrics::{MetricsError, Snapshot};
+use std::collections::btree_map::Entry;
+use surge_metrics::{Accumulator, MetricsError, Snapshot, SparseSnapshot};
 
 /// State of one worker as the collector sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,7 +34,7 @@ pub struct Collector {
     /// Highest interval each worker has reported (None before its first report).
     reported: Vec<Option<u64>>,
     /// Intervals received but not yet written.
-    pending: BTreeMap<u64, Snapshot>,
+    pending: BTreeMap<u64, Accumulator>,
     /// Next interval to hand out.
     next: u64,
     /// Everything merged so far (all handed-out intervals).
@@ -50,21 +59,27 @@ impl Collector {
     }
 
     /// Adds one worker snapshot. Snapshots of an interval already handed out are merged into the
-    /// totals directly (late, but not lost) and reported back as `late = true`.
-    pub fn add(&mut self, worker: usize, snap: &Snapshot) -> Result<bool, MetricsError> {
+    /// totals directly (late, but not lost) and reported back as `late = true`. A snapshot of another
+    /// shape (or malformed) is refused whole and does not count as the worker's report.
+    pub fn add(&mut self, worker: usize, snap: &SparseSnapshot) -> Result<bool, MetricsError> {
+        let late = snap.interval < self.next;
+        if late {
+            self.totals.merge_sparse(snap)?;
+        } else {
+            let (regions, steps) = (self.regions, self.steps);
+            match self.pending.entry(snap.interval) {
+                Entry::Occupied(mut slot) => slot.get_mut().add(snap)?,
+                Entry::Vacant(slot) => {
+                    let mut fresh = Accumulator::new(snap.interval, regions, steps);
+                    fresh.add(snap)?;
+                    slot.insert(fresh);
+                }
+            }
+        }
         if let Some(r) = self.reported.get_mut(worker) {
             *r = Some(r.map_or(snap.interval, |x| x.max(snap.interval)));
         }
-        if snap.interval < self.next {
-            self.totals.merge(snap)?;
-            return Ok(true);
-        }
-        let slot = self
-            .pending
-            .entry(snap.interval)
-            .or_insert_with(|| Snapshot::new(snap.interval, self.regions, self.steps));
-        slot.merge(snap)?;
-        Ok(false)
+        Ok(late)
     }
 
     /// Marks a worker done: it will send nothing more.
@@ -118,7 +133,7 @@ impl Collector {
             return None;
         }
         let snap = match self.pending.remove(&self.next) {
-            Some(s) => s,
+            Some(acc) => acc.finish(),
             None if all_done && self.pending.is_empty() => return None,
             None => Snapshot::new(self.next, self.regions, self.steps),
         };
@@ -149,7 +164,7 @@ mod tests {
     use super::*;
     use surge_metrics::{Outcome, Recorder, StepRecord};
 
-    fn snap(interval: u64, n: u64) -> Snapshot {
+    fn snap(interval: u64, n: u64) -> SparseSnapshot {
         let mut r = Recorder::new(1, 1);
         for i in 0..n {
             r.step(StepRecord {
@@ -163,7 +178,7 @@ mod tests {
         }
         let mut s = r.take(interval + 1);
         s.interval = interval;
-        s
+        s.to_sparse()
     }
 
     #[test]

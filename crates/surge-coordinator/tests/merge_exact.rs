@@ -2,7 +2,7 @@
 //! interval by interval, hold exactly what one recorder that saw every sample would hold.
 
 use surge_coordinator::collect::Collector;
-use surge_metrics::{EncodedSnapshot, Outcome, Recorder, Snapshot, StepRecord};
+use surge_metrics::{EncodedSnapshot, Outcome, Recorder, Snapshot, SparseSnapshot, StepRecord};
 
 const REGIONS: u16 = 3;
 const STEPS: u16 = 4;
@@ -27,11 +27,12 @@ fn sample(i: u64) -> StepRecord {
     }
 }
 
-fn wire(s: &Snapshot) -> Snapshot {
+/// A snapshot as the coordinator takes it from a remote worker: encoded, through JSON, decoded sparse.
+fn wire(s: &Snapshot) -> SparseSnapshot {
     let enc = s.encode().unwrap();
     let json = serde_json::to_vec(&enc).unwrap();
     let back: EncodedSnapshot = serde_json::from_slice(&json).unwrap();
-    back.decode().unwrap()
+    back.decode_sparse().unwrap()
 }
 
 #[test]
@@ -103,7 +104,7 @@ fn a_lost_worker_does_not_hold_back_the_others() {
         for (w, rec) in recs.iter_mut().enumerate() {
             rec.step(sample(i));
             i += 1;
-            c.add(w, &rec.take(k + 1)).unwrap();
+            c.add(w, &rec.take(k + 1).to_sparse()).unwrap();
         }
     }
     assert_eq!(c.pop_ready().map(|s| s.interval), Some(0));
@@ -113,7 +114,7 @@ fn a_lost_worker_does_not_hold_back_the_others() {
         for w in [0, 2] {
             recs[w].step(sample(i));
             i += 1;
-            c.add(w, &recs[w].take(k + 1)).unwrap();
+            c.add(w, &recs[w].take(k + 1).to_sparse()).unwrap();
         }
     }
     assert!(

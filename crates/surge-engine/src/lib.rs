@@ -5,7 +5,8 @@
 //! in the closed model), runs their journey over pooled hyper connections, and records every step's
 //! response time *from its intended start* (coordinated-omission free), its service time from the
 //! actual send, and the send lag between the two, into one lock-free thread-local recorder. At each
-//! interval boundary the recorder's [`surge_metrics::Snapshot`] goes to the coordinator.
+//! interval boundary the recorder's [`surge_metrics::Snapshot`] goes to the coordinator, in its sparse
+//! form ([`surge_metrics::SparseSnapshot`]).
 //!
 //! ```no_run
 //! # use std::sync::Arc;

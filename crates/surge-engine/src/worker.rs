@@ -1,6 +1,7 @@
 //! A worker: one OS thread with a current-thread tokio runtime, scheduling the people of its shards at
 //! their intended start times, one lightweight task per person in flight, recording into one
-//! thread-local [`Recorder`] and handing a [`Snapshot`] over at every interval boundary.
+//! thread-local [`Recorder`] and handing a [`SparseSnapshot`] over at every interval boundary (made
+//! sparse here, in the worker's thread, so that the coordinator's merge costs only what was recorded).
 
 use crate::pacing::Pacer;
 use crate::person::{self, PersonCtx};
@@ -10,7 +11,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
-use surge_metrics::{Recorder, Snapshot};
+use surge_metrics::{Recorder, SparseSnapshot};
 use surge_plan::{LoadModel, Plan};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::LocalSet;
@@ -50,8 +51,8 @@ pub enum WorkerEvent {
     Snapshot {
         /// Worker index.
         worker: usize,
-        /// The interval's figures.
-        snap: Snapshot,
+        /// The interval's figures, in the sparse form the coordinator merges.
+        snap: SparseSnapshot,
         /// People registered during the interval (only when `report_registrations`).
         registered: Vec<u64>,
     },
@@ -178,7 +179,7 @@ async fn run(
     let registered = ctx.take_registrations();
     let _ = events.send(WorkerEvent::Snapshot {
         worker: spec.index,
-        snap,
+        snap: snap.to_sparse(),
         registered,
     });
 }
@@ -215,7 +216,7 @@ async fn tick(
         if events
             .send(WorkerEvent::Snapshot {
                 worker,
-                snap,
+                snap: snap.to_sparse(),
                 registered,
             })
             .is_err()

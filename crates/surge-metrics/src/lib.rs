@@ -2,8 +2,9 @@
 //!
 //! The recorder on surge's hot path and everything that carries its figures: HdrHistograms keyed by
 //! (region, step, [`Measure`]), a bounded [`Outcome`] enum, per-region discovery counters, frozen
-//! interval [`Snapshot`]s with an exact, associative [`Snapshot::merge`], their V2+DEFLATE encoding,
-//! and [`Slo`] evaluation shared by the live abort guard and the reports. No tokio, no I/O.
+//! interval [`Snapshot`]s with an exact, associative [`Snapshot::merge`], their sparse form for the
+//! coordinator's merge ([`SparseSnapshot`], [`Accumulator`]), their V2+DEFLATE encoding, and
+//! [`Slo`] evaluation shared by the live abort guard and the reports. No tokio, no I/O.
 //!
 //! ```
 //! use surge_metrics::{Outcome, Recorder, StepRecord};
@@ -17,12 +18,16 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod accumulate;
 pub mod codec;
+mod layout;
 pub mod outcome;
 pub mod recorder;
 pub mod slo;
 pub mod snapshot;
+pub mod sparse;
 
+pub use accumulate::Accumulator;
 pub use codec::{EncodedCell, EncodedSnapshot};
 pub use outcome::Outcome;
 pub use recorder::{Recorder, StepRecord};
@@ -30,6 +35,7 @@ pub use slo::{Slo, SloOp, SloStat, Verdict};
 pub use snapshot::{
     Cell, HIGHEST_US, LOWEST_US, Measure, RegionCounters, SIGFIG, Snapshot, new_histogram,
 };
+pub use sparse::{Buckets, SparseCell, SparseSnapshot};
 
 /// Errors of this crate.
 #[derive(Debug, thiserror::Error)]
@@ -48,4 +54,7 @@ pub enum MetricsError {
     /// Decoding failed: the bytes are not a snapshot.
     #[error("decode: {0}")]
     Decode(String),
+    /// A sparse snapshot contradicts itself (a cell outside its shape, counters of another length).
+    #[error("malformed sparse snapshot: {0}")]
+    Malformed(String),
 }

@@ -105,16 +105,14 @@ impl Cell {
         self.retries.iter().sum()
     }
 
-    /// Adds `other` into `self` exactly.
+    /// Adds `other` into `self` exactly (counters saturate rather than wrap).
     pub fn merge(&mut self, other: &Cell) {
         for m in Measure::ALL {
             // Same bounds on both sides, so `add` cannot fail; saturate defensively anyway.
             let _ = self.histogram_mut(m).add(other.histogram(m));
         }
-        for i in 0..Outcome::COUNT {
-            self.outcomes[i] += other.outcomes[i];
-            self.retries[i] += other.retries[i];
-        }
+        crate::sparse::add_counts(&mut self.outcomes, &other.outcomes);
+        crate::sparse::add_counts(&mut self.retries, &other.retries);
     }
 
     /// Records one value (µs) into `m`, clamped into the trackable range.
@@ -147,16 +145,18 @@ pub struct RegionCounters {
 }
 
 impl RegionCounters {
-    /// Adds `o` into `self`.
+    /// Adds `o` into `self` (saturating: counts from other processes must not wrap or panic).
     pub fn merge(&mut self, o: &RegionCounters) {
-        self.started += o.started;
-        self.succeeded += o.succeeded;
-        self.failed += o.failed;
-        self.contacts_expected += o.contacts_expected;
-        self.contacts_found += o.contacts_found;
-        self.contacts_missing += o.contacts_missing;
-        self.contacts_unexpected += o.contacts_unexpected;
-        self.contacts_uploaded += o.contacts_uploaded;
+        self.started = self.started.saturating_add(o.started);
+        self.succeeded = self.succeeded.saturating_add(o.succeeded);
+        self.failed = self.failed.saturating_add(o.failed);
+        self.contacts_expected = self.contacts_expected.saturating_add(o.contacts_expected);
+        self.contacts_found = self.contacts_found.saturating_add(o.contacts_found);
+        self.contacts_missing = self.contacts_missing.saturating_add(o.contacts_missing);
+        self.contacts_unexpected = self
+            .contacts_unexpected
+            .saturating_add(o.contacts_unexpected);
+        self.contacts_uploaded = self.contacts_uploaded.saturating_add(o.contacts_uploaded);
     }
 
     /// found / expected, or `None` when nothing was expected.
@@ -237,7 +237,7 @@ impl Snapshot {
         for (mine, theirs) in self.counters.iter_mut().zip(&o.counters) {
             mine.merge(theirs);
         }
-        self.in_flight += o.in_flight;
+        self.in_flight = self.in_flight.saturating_add(o.in_flight);
         Ok(())
     }
 

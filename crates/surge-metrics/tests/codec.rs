@@ -138,3 +138,26 @@ fn hostile_lengths_and_bounds_are_refused() {
         0
     );
 }
+
+/// A zlib bomb (a V2 cookie then 16 MiB of zeros, compressed to a few KiB) is refused once it inflates
+/// past the bound, by both decoders, and the decoders still work afterwards.
+#[test]
+fn deflate_bombs_are_refused() {
+    use flate2::{Compression, write::ZlibEncoder};
+    use std::io::Write as _;
+    let mut z = ZlibEncoder::new(Vec::new(), Compression::best());
+    z.write_all(&0x1c84_9313u32.to_be_bytes()).unwrap();
+    z.write_all(&vec![0u8; 16 << 20]).unwrap();
+    let body = z.finish().unwrap();
+    let mut bytes = 0x1c84_9314u32.to_be_bytes().to_vec();
+    bytes.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    bytes.extend_from_slice(&body);
+    let err = decode_histogram(&bytes).unwrap_err().to_string();
+    assert!(err.contains("inflates beyond"), "{err}");
+    assert!(surge_metrics::codec::decode_histogram_sparse(&bytes).is_err());
+    // Cut short, the same stream inflates as far as it goes and is then refused as a histogram.
+    assert!(decode_histogram(&bytes[..bytes.len() / 2]).is_err());
+    let mut h = new_histogram();
+    h.record(1_000).unwrap();
+    assert_eq!(decode_histogram(&v2_deflate(&h)).unwrap().len(), 1);
+}

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use surge_engine::{Registry, WorkerEvent};
-use surge_metrics::Snapshot;
+use surge_metrics::SparseSnapshot;
 use surge_wire::{Assignment, Join, MAX_REGISTERED_PER_REPLY, PROTOCOL_VERSION, Reply, Report};
 use tokio::sync::{mpsc, watch};
 
@@ -254,7 +254,13 @@ impl RemoteState {
     }
 
     /// Hands a new report's figures (and its end) to the run loop.
-    fn forward(&self, w: usize, remote: &mut Remote, report: &Report, snap: Option<Snapshot>) {
+    fn forward(
+        &self,
+        w: usize,
+        remote: &mut Remote,
+        report: &Report,
+        snap: Option<SparseSnapshot>,
+    ) {
         if let Some(snap) = snap {
             let _ = self.events.send(WorkerEvent::Snapshot {
                 worker: w,
@@ -271,9 +277,13 @@ impl RemoteState {
         }
     }
 
-    /// Decodes a snapshot and checks it fits this run: shape and a plausible interval index.
-    fn check_snapshot(&self, enc: &surge_metrics::EncodedSnapshot) -> Result<Snapshot, String> {
-        let snap = enc.decode().map_err(|e| format!("snapshot: {e}"))?;
+    /// Decodes a snapshot (straight to the sparse form the run loop merges, here in the handler's
+    /// thread) and checks it fits this run: shape and a plausible interval index.
+    fn check_snapshot(
+        &self,
+        enc: &surge_metrics::EncodedSnapshot,
+    ) -> Result<SparseSnapshot, String> {
+        let snap = enc.decode_sparse().map_err(|e| format!("snapshot: {e}"))?;
         if (snap.regions, snap.steps) != self.shape {
             return Err(format!(
                 "snapshot shape {}x{} does not match the plan's {}x{} regions x steps",
