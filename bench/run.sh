@@ -148,7 +148,7 @@ start_delay() { # start_delay PORT ARGS...: the delay target on core 1
 
 surge_run() { # surge_run NAME PROFILE ARGS...: timed surge run into raw/NAME/
   local name=$1 profile=$2; shift 2
-  timed "$name" $GEN_CPU "$SURGE" run "$ROOT/profiles/$profile" --workers 1 --no-report --no-health-check \
+  timed "$name" $GEN_CPU "$SURGE" run "$ROOT/profiles/$profile" --workers "${SURGE_WORKERS:-1}" --no-report --no-health-check \
     --out "$OUT/raw/$name" "$@"
 }
 
@@ -185,6 +185,12 @@ cpu_bench() {
       n=$(json "$OUT/raw/surge-$client-$r/summary.json" "d['totals']['count']" 2>/dev/null || echo 0)
       row "$r" "surge-$client" "$n" >>"$tsv"
     done
+    # The same load from one process with 4 engine threads: what 4 event loops on one core cost, apart
+    # from anything distributed.
+    SURGE_WORKERS=4 surge_run "surge-local4-$r" bench-get.toml --target "http://127.0.0.1:$PORT" \
+      --concurrency "$CONNS" --duration "${CPU_SECS}s" --drain 1s
+    n=$(json "$OUT/raw/surge-local4-$r/summary.json" "d['totals']['count']" 2>/dev/null || echo 0)
+    row "$r" "surge-local4" "$n" >>"$tsv"
     # The same load from a coordinator and 4 worker processes (issue 9, item 5: within 10% of one process).
     surge_dist "surge-dist4-$r" 4 bench-get.toml --target "http://127.0.0.1:$PORT" --concurrency "$CONNS" \
       --duration "${CPU_SECS}s" --drain 1s
@@ -192,7 +198,8 @@ cpu_bench() {
     row "$r" "surge-dist4" "$n" >>"$tsv"
     if [ -n "$OHA" ]; then
       timed "oha-$r" $GEN_CPU "$OHA" -z "${CPU_SECS}s" -c "$CONNS" --no-tui "$url"
-      n=$(awk '/Requests\/sec/{rps=$2} /Total:/{t=$2} END{printf "%.0f", rps*t}' "$OUT/raw/oha-$r.out")
+      # Requests = rate x total time; oha prints the total in "secs" or "ms".
+      n=$(awk '/Requests\/sec/{rps=$2} /Total:/{t=$2; if ($3 == "ms") t /= 1000} END{printf "%.0f", rps*t}' "$OUT/raw/oha-$r.out")
       row "$r" oha "$n" >>"$tsv"
     fi
   done
@@ -218,7 +225,9 @@ def vs(t, base):
           for b in rows if b["tool"] == base and b["round"] == a["round"] and float(b["us_per_req"]) > 0]
     return statistics.median(rs) if rs else float("nan")
 if "surge-dist4" in tools and "surge-fast" in tools:
-    print(f"\nA coordinator + 4 worker processes (surge-dist4) against one process (surge-fast), CPU per request, same round: {vs('surge-dist4', 'surge-fast'):.2f}x (goal: at most 1.10x).")
+    print(f"\nA coordinator + 4 worker processes (surge-dist4) against one process with one engine thread (surge-fast), CPU per request, same round: {vs('surge-dist4', 'surge-fast'):.2f}x (goal: at most 1.10x).")
+if "surge-dist4" in tools and "surge-local4" in tools:
+    print(f"Against one process with 4 engine threads on the same core (surge-local4): {vs('surge-dist4', 'surge-local4'):.2f}x; surge-local4 against surge-fast: {vs('surge-local4', 'surge-fast'):.2f}x.")
 print(f"\n{len(rows)} measurements, raw in raw/cpu.tsv. 'machine busy' is all cores together (100 = both busy).\n")
 EOF
 }
@@ -303,8 +312,9 @@ scale_bench() {
   scale=$(echo "$people" | awk '{printf "%.6f", $1/3000}')
   dur=$(echo "$people" | awk -v r="${SCALE_RATE:-2500}" '{printf "%ds", ($1/r < 10) ? 10 : $1/r}')
   log "scale: $people people (quickstart x $scale over $dur) against surge target on core 1"
-  echo "$TGT_CPU $SURGE target --listen 127.0.0.1:$port" >>"$CMDS"
-  $TGT_CPU "$SURGE" target --listen "127.0.0.1:$port" >"$OUT/raw/scale-target.out" 2>&1 & PIDS+=($!)
+  local plan="$ROOT/profiles/plans/scale.toml"
+  echo "$TGT_CPU $SURGE target --listen 127.0.0.1:$port --plan $plan" >>"$CMDS"
+  $TGT_CPU "$SURGE" target --listen "127.0.0.1:$port" --plan "$plan" >"$OUT/raw/scale-target.out" 2>&1 & PIDS+=($!)
   sleep 0.5
   # Peak RSS of the tester: GNU time's maximum resident set size.
   surge_run scale quickstart.toml --target "http://127.0.0.1:$port" --scale "$scale" --duration "$dur" --drain 10s
