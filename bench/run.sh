@@ -306,8 +306,9 @@ accuracy_bench() {
 scale_bench() {
   local people=$1 port=$((PORT + 3))
   [ "$people" -gt 0 ] || return 0
-  # quickstart's reference journey: population 3000 over 30 s; --scale multiplies people, --duration
-  # stretches the curve so the arrival rate stays what one core of reference backend serves.
+  # bench-scale.toml: quickstart's people and reference journey at a flat rate, population 3000 over
+  # 30 s; --scale multiplies people, --duration stretches the curve so the arrival rate stays what one
+  # core of reference backend serves.
   local scale dur
   scale=$(echo "$people" | awk '{printf "%.6f", $1/3000}')
   dur=$(echo "$people" | awk -v r="${SCALE_RATE:-2500}" '{printf "%ds", ($1/r < 10) ? 10 : $1/r}')
@@ -317,7 +318,7 @@ scale_bench() {
   $TGT_CPU "$SURGE" target --listen "127.0.0.1:$port" --plan "$plan" >"$OUT/raw/scale-target.out" 2>&1 & PIDS+=($!)
   sleep 0.5
   # Peak RSS of the tester: GNU time's maximum resident set size.
-  surge_run scale quickstart.toml --target "http://127.0.0.1:$port" --scale "$scale" --duration "$dur" --drain 10s
+  surge_run scale bench-scale.toml --target "http://127.0.0.1:$port" --scale "$scale" --duration "$dur" --drain 10s
   kill "${PIDS[-1]}" 2>/dev/null || true
   python3 - "$OUT/raw/scale" "$CPU_S" "$WALL_S" "$BUSY" "$OUT/raw/scale.err" >>"$RESULTS" <<'EOF'
 import json, re, sys
