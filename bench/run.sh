@@ -312,7 +312,7 @@ scale_bench() {
   local scale dur
   scale=$(echo "$people" | awk '{printf "%.6f", $1/3000}')
   dur=$(echo "$people" | awk -v r="${SCALE_RATE:-2500}" '{printf "%ds", ($1/r < 10) ? 10 : $1/r}')
-  log "scale: $people people (quickstart x $scale over $dur) against surge target on core 1"
+  log "scale: $people people (bench-scale x $scale over $dur) against surge target on core 1 (profile bench-scale.toml, plan scale.toml)"
   local plan="$ROOT/profiles/plans/scale.toml"
   echo "$TGT_CPU $SURGE target --listen 127.0.0.1:$port --plan $plan" >>"$CMDS"
   $TGT_CPU "$SURGE" target --listen "127.0.0.1:$port" --plan "$plan" >"$OUT/raw/scale-target.out" 2>&1 & PIDS+=($!)
