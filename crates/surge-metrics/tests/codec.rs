@@ -1,6 +1,9 @@
 //! The histogram decoder against `hdrhistogram`'s own encoders, and against hostile bytes (among them
 //! the inputs the fuzzers found: an allocation blow-up and an overflowing zero run).
 
+mod common;
+
+use common::buckets;
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Serializer, V2DeflateSerializer, V2Serializer};
 use proptest::prelude::*;
@@ -17,18 +20,6 @@ fn v2_deflate(h: &Histogram<u64>) -> Vec<u8> {
     let mut out = Vec::new();
     V2DeflateSerializer::new().serialize(h, &mut out).unwrap();
     out
-}
-
-/// Every bucket of `a` and `b`, as (lowest equivalent value, count).
-fn buckets(h: &Histogram<u64>) -> Vec<(u64, u64)> {
-    h.iter_recorded()
-        .map(|v| {
-            (
-                h.lowest_equivalent(v.value_iterated_to()),
-                v.count_at_value(),
-            )
-        })
-        .collect()
 }
 
 proptest! {

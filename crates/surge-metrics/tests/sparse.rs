@@ -3,6 +3,9 @@
 //! maximum and counter where `merge(s)` does, and hostile sparse input is refused whole or decoded
 //! without a panic.
 
+mod common;
+
+use common::buckets;
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Serializer, V2DeflateSerializer, V2Serializer};
 use proptest::prelude::*;
@@ -58,18 +61,6 @@ fn interval(events: &[Event], k: u64) -> Snapshot {
     let mut snap = rec.take(k + 1);
     snap.in_flight = events.len() as u64;
     snap
-}
-
-/// Every bucket of `h` as (lowest equivalent value, count).
-fn buckets(h: &Histogram<u64>) -> Vec<(u64, u64)> {
-    h.iter_recorded()
-        .map(|v| {
-            (
-                h.lowest_equivalent(v.value_iterated_to()),
-                v.count_at_value(),
-            )
-        })
-        .collect()
 }
 
 /// `a == b`, said cell by cell and figure by figure so that a failure names what differs.
