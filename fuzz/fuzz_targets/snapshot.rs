@@ -1,6 +1,6 @@
-//! Interval snapshots as shipped between processes: the JSON envelope and each V2+DEFLATE histogram,
-//! validated on decode (indexes, lengths, counts) without a panic, decoded dense or straight to the
-//! sparse form the coordinator merges, the two merging to the same figures.
+//! Interval snapshots as shipped between processes: the JSON envelope and each histogram (V2+DEFLATE
+//! or packed), validated on decode (indexes, lengths, counts) without a panic, decoded dense or
+//! straight to the sparse form the coordinator merges, the two merging to the same figures.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

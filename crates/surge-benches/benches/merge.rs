@@ -6,11 +6,15 @@
 //! sparse form, which the worker makes in its own thread (`to_sparse`, measured apart), and merges it
 //! as its `Collector` does: into an `Accumulator`, finished into one snapshot (`merge_sparse`,
 //! `decode_sparse + merge_sparse`). `Snapshot::merge_sparse` (one `record_n` a bucket: the path of a
-//! late snapshot) is measured too.
+//! late snapshot) is measured too. Since protocol 2 workers send packed bucket lists
+//! (`SparseSnapshot::encode`); `decode_sparse + merge_sparse 1000 packed` is the coordinator's whole
+//! path for them, from the wire form to the merged interval.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
-use surge_metrics::{Accumulator, Outcome, Recorder, Snapshot, SparseSnapshot, StepRecord};
+use surge_metrics::{
+    Accumulator, EncodedSnapshot, Outcome, Recorder, Snapshot, SparseSnapshot, StepRecord,
+};
 
 /// Snapshots merged (1,000; `SURGE_BENCH_SNAPSHOTS` makes the smoke run small).
 fn snapshots() -> usize {
@@ -69,6 +73,27 @@ fn merge(c: &mut Criterion) {
         acc.finish() == dense,
         "the sparse merge equals the dense one"
     );
+    // As the workers send them since protocol 2: packed bucket lists (base64 in JSON).
+    let packed: Vec<EncodedSnapshot> = sparse.iter().map(SparseSnapshot::encode).collect();
+    let size = |e: &[EncodedSnapshot]| -> usize {
+        e.iter()
+            .flat_map(|s| &s.cells)
+            .map(|c| c.response.len() + c.service.len() + c.send_lag.len())
+            .sum()
+    };
+    eprintln!(
+        "histogram bytes on the wire (base64) for {n} snapshots: V2+DEFLATE {} KiB, packed {} KiB",
+        size(&encoded) / 1024,
+        size(&packed) / 1024
+    );
+    let mut back = Accumulator::new(0, REGIONS, STEPS);
+    for e in &packed {
+        let _ = back.add(&e.decode_sparse().expect("packed decodes"));
+    }
+    assert!(
+        back.finish() == dense,
+        "the packed wire form merges to the dense merge"
+    );
     let mut g = c.benchmark_group("coordinator");
     g.sample_size(10);
     g.bench_function("merge 1000 snapshots x 30 cells", |b| {
@@ -111,6 +136,18 @@ fn merge(c: &mut Criterion) {
             acc.finish()
         })
     });
+    // The coordinator's whole path for remote workers: packed wire form in, one merged interval out.
+    g.bench_function("decode_sparse + merge_sparse 1000 packed", |b| {
+        b.iter(|| {
+            let mut acc = Accumulator::new(0, REGIONS, STEPS);
+            for e in &packed {
+                if let Ok(s) = black_box(e).decode_sparse() {
+                    let _ = acc.add(&s);
+                }
+            }
+            acc.finish()
+        })
+    });
     g.bench_function("Snapshot::merge_sparse 1000 snapshots x 30 cells", |b| {
         b.iter(|| {
             let mut total = Snapshot::new(0, REGIONS, STEPS);
@@ -127,6 +164,14 @@ fn merge(c: &mut Criterion) {
                 .iter()
                 .map(|s| black_box(s).to_sparse().count())
                 .sum::<u64>()
+        })
+    });
+    g.bench_function("to_sparse + encode packed 1000 snapshots x 30 cells", |b| {
+        b.iter(|| {
+            snaps
+                .iter()
+                .map(|s| black_box(s).to_sparse().encode().cells.len())
+                .sum::<usize>()
         })
     });
     g.finish();

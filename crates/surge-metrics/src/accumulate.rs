@@ -45,8 +45,13 @@ pub struct Accumulator {
 /// One cell's counters: the three measures' buckets one after another, then the outcome counts.
 #[derive(Debug, Clone)]
 struct CellCounts {
-    /// `len` counters per measure, in [`Measure::ALL`] order.
-    buckets: Vec<u64>,
+    /// `len` counters per measure, in [`Measure::ALL`] order. 32 bits, so that a cell's counters
+    /// (some 200 KiB) stay in a core's cache while a merge adds into them; what would overflow one
+    /// goes to [`carried`](Self::carried).
+    buckets: Vec<u32>,
+    /// `(position in buckets, count)` taken out of a counter that was about to overflow; summed back
+    /// in by `into_cell`. Empty unless a bucket counts over 4 billion samples in one interval.
+    carried: Vec<(usize, u64)>,
     outcomes: [u64; Outcome::COUNT],
     retries: [u64; Outcome::COUNT],
 }
@@ -111,14 +116,18 @@ impl CellCounts {
     fn new(layout: &SurgeLayout) -> CellCounts {
         CellCounts {
             buckets: vec![0; layout.len * Measure::ALL.len()],
+            carried: Vec::new(),
             outcomes: [0; Outcome::COUNT],
             retries: [0; Outcome::COUNT],
         }
     }
 
     fn add(&mut self, c: &SparseCell, layout: &SurgeLayout) {
-        for (counts, m) in self.buckets.chunks_exact_mut(layout.len).zip(Measure::ALL) {
-            add_buckets(counts, c.buckets(m), layout);
+        for (k, m) in Measure::ALL.into_iter().enumerate() {
+            let base = k * layout.len;
+            if let Some(counts) = self.buckets.get_mut(base..base + layout.len) {
+                add_buckets(counts, base, &mut self.carried, c.buckets(m));
+            }
         }
         add_counts(&mut self.outcomes, &c.outcomes);
         add_counts(&mut self.retries, &c.retries);
@@ -130,7 +139,13 @@ impl CellCounts {
             retries: self.retries,
             ..Cell::default()
         };
-        for (counts, m) in self.buckets.chunks_exact(layout.len).zip(Measure::ALL) {
+        let mut wide: Vec<u64> = self.buckets.iter().map(|&n| u64::from(n)).collect();
+        for (at, n) in self.carried {
+            if let Some(c) = wide.get_mut(at) {
+                *c = c.saturating_add(n);
+            }
+        }
+        for (counts, m) in wide.chunks_exact(layout.len).zip(Measure::ALL) {
             let h = cell.histogram_mut(m);
             for (i, &n) in counts.iter().enumerate() {
                 if n > 0 {
@@ -144,21 +159,32 @@ impl CellCounts {
     }
 }
 
-/// Adds `b`'s counts to one measure's counters (`layout.len` of them).
-fn add_buckets(counts: &mut [u64], b: &Buckets, layout: &SurgeLayout) {
-    for &(value, n) in &b.small {
-        // The hot loop of the coordinator: values beyond the counts array (none from surge's own
-        // encoders) take the branch that clamps them.
-        let i = layout
-            .index_within(u64::from(value))
-            .unwrap_or_else(|| layout.saturated());
+/// Adds `b`'s counts to one measure's counters (`counts`, which start at `base` in the cell's), a
+/// counter about to overflow being carried out to `carried`.
+fn add_buckets(counts: &mut [u32], base: usize, carried: &mut Vec<(usize, u64)>, b: &Buckets) {
+    let (packed, wide) = b.parts();
+    // The hot loop of the coordinator: one load, one add, one store a bucket.
+    for &e in packed {
+        let i = (e >> 16) as usize;
         if let Some(c) = counts.get_mut(i) {
-            *c = c.saturating_add(u64::from(n));
+            add_one(c, u64::from(e & 0xFFFF), base + i, carried);
         }
     }
-    for &(value, n) in &b.large {
-        if let Some(c) = counts.get_mut(layout.index_of(value)) {
-            *c = c.saturating_add(n);
+    for &(i, n) in wide {
+        if let Some(c) = counts.get_mut(i as usize) {
+            add_one(c, n, base + i as usize, carried);
+        }
+    }
+}
+
+/// `*c += n`, or, when the sum does not fit 32 bits, the sum carried out (at `at`) and `*c` zeroed.
+#[inline(always)]
+fn add_one(c: &mut u32, n: u64, at: usize, carried: &mut Vec<(usize, u64)>) {
+    match u32::try_from(n).ok().and_then(|n| c.checked_add(n)) {
+        Some(sum) => *c = sum,
+        None => {
+            carried.push((at, u64::from(*c).saturating_add(n)));
+            *c = 0;
         }
     }
 }

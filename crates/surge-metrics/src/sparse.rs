@@ -27,65 +27,106 @@
 //! ```
 
 use crate::MetricsError;
+use crate::layout::SurgeLayout;
 use crate::outcome::Outcome;
 use crate::snapshot::{Cell, Measure, RegionCounters, Snapshot};
 use hdrhistogram::Histogram;
 
-/// One histogram's non-empty buckets, each as the lowest value it holds (recording that value counts
-/// it in the same bucket) and its count, ascending by value, one entry per bucket.
+/// One histogram's non-empty buckets, each as its index in surge's bucket layout and its count,
+/// ascending by index, one entry per bucket.
 ///
-/// Kept in 8 bytes a bucket: a surge value always fits 32 bits (the histogram tops out near 2^26 µs)
-/// and a count nearly always does, the rare larger count going to [`large`](Self::large). A
-/// coordinator merging a thousand snapshots streams every entry through memory once, so their size
-/// is much of the merge's cost.
+/// Kept in 4 bytes a bucket: surge's layout has fewer than 2^16 buckets, and an interval's bucket
+/// rarely counts more than 65,535 samples; a larger count goes to a second, wide list. A coordinator
+/// merging a thousand snapshots streams every entry through memory once, so their size is much of
+/// the merge's cost, and with the index ready it adds a count without computing where it goes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Buckets {
-    /// The buckets whose value and count both fit 32 bits: `(value, count)`, ascending by value.
-    pub small: Vec<(u32, u32)>,
-    /// The others: `(value, count)`, ascending by value. Empty in practice.
-    pub large: Vec<(u64, u64)>,
+    /// The buckets whose count fits 16 bits: `index << 16 | count`, ascending by index.
+    packed: Vec<u32>,
+    /// The others: `(index, count)`, ascending by index. Empty in practice.
+    wide: Vec<(u32, u64)>,
 }
 
 impl Buckets {
-    /// Appends a bucket (to [`small`](Self::small) when it fits).
+    /// Appends the bucket that recording `value` counts in, with `count` samples (none when
+    /// `count` is 0). Values beyond surge's range go to its highest bucket, as recording them would.
     pub fn push(&mut self, value: u64, count: u64) {
-        match (u32::try_from(value), u32::try_from(count)) {
-            (Ok(v), Ok(n)) => self.small.push((v, n)),
-            _ => self.large.push((value, count)),
+        self.push_index(SurgeLayout::get().index_of(value), count);
+    }
+
+    /// Appends bucket `index` of surge's layout (below its length) with `count` samples.
+    #[inline]
+    pub(crate) fn push_index(&mut self, index: usize, count: u64) {
+        if count == 0 {
+            return;
+        }
+        match (u16::try_from(index), u16::try_from(count)) {
+            (Ok(i), Ok(n)) => self.packed.push(u32::from(i) << 16 | u32::from(n)),
+            // The layout's length was checked to fit 32 bits.
+            _ => self.wide.push((index as u32, count)),
         }
     }
 
-    /// Every bucket as `(value, count)`: the small ones, then the large ones.
-    pub fn iter(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
-        let small = self
-            .small
+    /// Makes room for `n` more buckets.
+    pub(crate) fn reserve(&mut self, n: usize) {
+        self.packed.reserve(n);
+    }
+
+    /// Removes every bucket, keeping the room.
+    pub(crate) fn clear(&mut self) {
+        self.packed.clear();
+        self.wide.clear();
+    }
+
+    /// Every bucket as `(index, count)`: the packed ones, then the wide ones.
+    pub(crate) fn indexed(&self) -> impl Iterator<Item = (usize, u64)> + '_ {
+        let packed = self
+            .packed
             .iter()
-            .map(|&(v, n)| (u64::from(v), u64::from(n)));
-        small.chain(self.large.iter().copied())
+            .map(|&e| ((e >> 16) as usize, u64::from(e & 0xFFFF)));
+        packed.chain(self.wide.iter().map(|&(i, n)| (i as usize, n)))
+    }
+
+    /// The packed buckets (`index << 16 | count`) and the wide ones (`(index, count)`).
+    pub(crate) fn parts(&self) -> (&[u32], &[(u32, u64)]) {
+        (&self.packed, &self.wide)
+    }
+
+    /// Every bucket as `(value, count)`, the value the lowest its bucket holds: the packed ones,
+    /// then the wide ones.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        let layout = SurgeLayout::get();
+        self.indexed().map(|(i, n)| (layout.value_at(i), n))
     }
 
     /// Number of buckets.
     pub fn len(&self) -> usize {
-        self.small.len() + self.large.len()
+        self.packed.len() + self.wide.len()
+    }
+
+    /// Number of buckets whose count needed more than 16 bits.
+    pub fn wide_len(&self) -> usize {
+        self.wide.len()
     }
 
     /// Whether there is no bucket.
     pub fn is_empty(&self) -> bool {
-        self.small.is_empty() && self.large.is_empty()
+        self.packed.is_empty() && self.wide.is_empty()
     }
 
     /// Samples in all buckets (saturating).
     pub fn samples(&self) -> u64 {
-        self.iter().fold(0, |a, (_, n)| a.saturating_add(n))
+        self.indexed().fold(0, |a, (_, n)| a.saturating_add(n))
     }
 }
 
 impl FromIterator<(u64, u64)> for Buckets {
+    /// Buckets from `(value, count)` pairs ascending by bucket, one pair per bucket.
     fn from_iter<I: IntoIterator<Item = (u64, u64)>>(iter: I) -> Buckets {
         let iter = iter.into_iter();
         let mut b = Buckets {
-            small: Vec::with_capacity(iter.size_hint().0),
-            large: Vec::new(),
+            packed: Vec::with_capacity(iter.size_hint().0),
+            wide: Vec::new(),
         };
         iter.for_each(|(v, n)| b.push(v, n));
         b
@@ -145,14 +186,11 @@ fn buckets(h: &Histogram<u64>) -> Buckets {
     if h.is_empty() {
         return Buckets::default();
     }
+    let layout = SurgeLayout::get();
+    let mut b = Buckets::default();
     h.iter_recorded()
-        .map(|v| {
-            (
-                h.lowest_equivalent(v.value_iterated_to()),
-                v.count_at_value(),
-            )
-        })
-        .collect()
+        .for_each(|v| b.push_index(layout.index_of(v.value_iterated_to()), v.count_at_value()));
+    b
 }
 
 /// A [`Snapshot`] with only its non-empty cells, each as its non-empty buckets. Made by
@@ -264,11 +302,10 @@ impl Cell {
     pub fn merge_sparse(&mut self, o: &SparseCell) {
         for m in Measure::ALL {
             let h = self.histogram_mut(m);
+            // No bucket has a zero count (that would move min and max, and the dense merge skips
+            // empty buckets).
             for (value, count) in o.buckets(m).iter() {
-                // A zero count would still move min and max: the dense merge skips empty buckets.
-                if count > 0 {
-                    h.saturating_record_n(value, count);
-                }
+                h.saturating_record_n(value, count);
             }
         }
         add_counts(&mut self.outcomes, &o.outcomes);

@@ -5,6 +5,8 @@
 
 mod common;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
 use common::buckets;
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Serializer, V2DeflateSerializer, V2Serializer};
@@ -109,6 +111,54 @@ proptest! {
             assert_same(&sparse, &dense)?;
             assert_same(&acc.clone().finish(), &dense)?;
         }
+    }
+
+    /// The packed wire form (what workers send) decodes to the same sparse and dense snapshots as the
+    /// V2+DEFLATE form, through JSON.
+    #[test]
+    fn packed_encoding_decodes_as_v2_does(events in prop::collection::vec(event(), 0..150)) {
+        let snap = interval(&events, 4);
+        let enc = snap.to_sparse().encode();
+        let json = serde_json::to_vec(&enc).unwrap();
+        let back: surge_metrics::EncodedSnapshot = serde_json::from_slice(&json).unwrap();
+        prop_assert_eq!(&back.decode_sparse().unwrap(), &snap.to_sparse());
+        assert_same(&back.decode().unwrap(), &snap)?;
+        for c in &back.cells {
+            let bytes = B64.decode(&c.response).unwrap();
+            prop_assert!(decode_histogram(&bytes).unwrap() == snap.cell(c.region, c.step).unwrap().response);
+        }
+    }
+
+    /// Arbitrary bytes after the packed cookie, and damaged packed histograms, are refused or
+    /// decoded without a panic, and whatever decodes stays inside surge's layout.
+    #[test]
+    fn hostile_packed_bytes_never_panic(
+        tail in prop::collection::vec(any::<u8>(), 0..64),
+        events in prop::collection::vec(event(), 1..40),
+        cut in any::<prop::sample::Index>(),
+        flip in any::<prop::sample::Index>(),
+        byte in any::<u8>(),
+    ) {
+        let mut raw = 0x5347_4231u32.to_be_bytes().to_vec();
+        raw.extend_from_slice(&tail);
+        if let Ok(h) = decode_histogram(&raw) {
+            prop_assert!(h.max() <= new_histogram().high());
+        }
+        let _ = decode_histogram_sparse(&raw);
+        let snap = interval(&events, 1);
+        let enc = snap.to_sparse().encode();
+        prop_assume!(!enc.cells.is_empty());
+        let bytes = B64.decode(&enc.cells[0].response).unwrap();
+        let short = &bytes[..cut.index(bytes.len())];
+        prop_assert!(decode_histogram(short).is_err());
+        let mut damaged = bytes.clone();
+        let i = flip.index(damaged.len());
+        damaged[i] = byte;
+        let _ = decode_histogram(&damaged);
+        let mut enc2 = enc.clone();
+        enc2.cells[0].response = B64.encode(&damaged);
+        let _ = enc2.decode_sparse();
+        let _ = enc2.decode();
     }
 
     /// A snapshot's wire form decodes straight to its sparse form, and merging that into an empty
@@ -343,7 +393,8 @@ fn values_beyond_range_join_the_top_bucket() {
     );
 }
 
-/// Counts beyond 32 bits travel in `large` and merge as exactly as the others.
+/// Counts beyond 16 bits travel in the wide list, and counts beyond 32 bits are carried out of the
+/// accumulator's counters; both merge as exactly as the others.
 #[test]
 fn counts_beyond_32_bits_merge_exactly() {
     let mut snap = Snapshot::new(0, 1, 1);
@@ -353,10 +404,13 @@ fn counts_beyond_32_bits_merge_exactly() {
     cell.outcomes[Outcome::Ok.index()] = 5_000_000_007;
     let sparse = snap.to_sparse();
     let b = &sparse.cells[0].response;
-    assert_eq!(b.small.len(), 1);
+    assert_eq!((b.len(), b.wide_len()), (2, 1));
     assert_eq!(
-        b.large,
-        vec![(new_histogram().lowest_equivalent(1_500), 5_000_000_000)]
+        b.iter().collect::<Vec<_>>(),
+        vec![
+            (new_histogram().lowest_equivalent(90_000), 7),
+            (new_histogram().lowest_equivalent(1_500), 5_000_000_000)
+        ]
     );
     assert_eq!(b.samples(), 5_000_000_007);
     let mut twice = snap.clone();
@@ -370,4 +424,91 @@ fn counts_beyond_32_bits_merge_exactly() {
     assert_eq!(total, twice);
     assert_eq!(acc.finish(), twice);
     assert_eq!(snap.encode().unwrap().decode_sparse().unwrap(), sparse);
+}
+
+/// The accumulator's 32-bit counters carry out what would overflow them, whether the count came
+/// packed (16 bits) or wide: the finished histogram counts every sample.
+#[test]
+fn accumulator_counters_carry_past_32_bits() {
+    let one = |n: u64| {
+        let mut snap = Snapshot::new(0, 1, 1);
+        let cell = snap.cell_mut(0, 0).unwrap();
+        cell.response.saturating_record_n(2_000, n);
+        cell.outcomes[Outcome::Ok.index()] = n;
+        snap.to_sparse()
+    };
+    let (big, small) = (one(4_294_000_000), one(65_535));
+    assert_eq!(big.cells[0].response.wide_len(), 1);
+    assert_eq!(small.cells[0].response.wide_len(), 0);
+    let mut acc = Accumulator::new(0, 1, 1);
+    acc.add(&big).unwrap();
+    for _ in 0..20 {
+        acc.add(&small).unwrap();
+    }
+    acc.add(&big).unwrap();
+    let merged = acc.finish();
+    let h = &merged.cell(0, 0).unwrap().response;
+    let want = 2 * 4_294_000_000 + 20 * 65_535;
+    assert_eq!(h.len(), want);
+    assert_eq!(h.count_at(2_000), want);
+    assert_eq!(h.min(), new_histogram().lowest_equivalent(2_000));
+}
+
+/// Packed histograms that break the format's rules are refused, each with the rule named.
+#[test]
+fn malformed_packed_histograms_are_refused() {
+    // LEB128, written here apart from surge's own writer.
+    fn leb(mut v: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        loop {
+            if v < 0x80 {
+                out.push(v as u8);
+                return out;
+            }
+            out.push((v as u8 & 0x7f) | 0x80);
+            v >>= 7;
+        }
+    }
+    let layout = new_histogram().distinct_values() as u64;
+    let make = |layout: u64, pairs: &[(u64, u64)], extra: &[u8]| {
+        let mut b = 0x5347_4231u32.to_be_bytes().to_vec();
+        b.extend(leb(layout));
+        b.extend(leb(pairs.len() as u64));
+        for &(d, n) in pairs {
+            b.extend(leb(d));
+            b.extend(leb(n));
+        }
+        b.extend_from_slice(extra);
+        b
+    };
+    let good = make(layout, &[(3, 1), (1, 2), (100, 70_000)], &[]);
+    let h = decode_histogram(&good).unwrap();
+    assert_eq!(h.len(), 70_003);
+    let cases: [(&str, Vec<u8>); 6] = [
+        ("layout", make(layout - 1, &[(3, 1)], &[])),
+        ("twice", make(layout, &[(3, 1), (0, 1)], &[])),
+        ("beyond", make(layout, &[(layout, 1)], &[])),
+        ("count of 0", make(layout, &[(3, 0)], &[])),
+        ("after the last", make(layout, &[(3, 1)], &[0])),
+        ("buckets in", {
+            let mut b = make(layout, &[(3, 1)], &[]);
+            b.truncate(b.len() - 2);
+            b
+        }),
+    ];
+    for (want, bytes) in cases {
+        let e = decode_histogram(&bytes).unwrap_err().to_string();
+        assert!(e.contains(want), "{want}: {e}");
+        assert!(decode_histogram_sparse(&bytes).is_err(), "{want}");
+    }
+    // An entry count far beyond the input is refused before anything is sized from it.
+    let mut huge = 0x5347_4231u32.to_be_bytes().to_vec();
+    huge.extend(leb(layout));
+    huge.extend(leb(u64::MAX));
+    assert!(
+        decode_histogram(&huge)
+            .unwrap_err()
+            .to_string()
+            .contains("buckets in")
+    );
 }

@@ -10,8 +10,8 @@
 //! 1. [`JOIN_PATH`] with a [`Join`]; the coordinator answers, once every expected worker has joined,
 //!    with an [`Assignment`]: the profile text and overrides (the worker compiles the plan itself),
 //!    the target, its shards and the common start time.
-//! 2. [`REPORT_PATH`] with a [`Report`] per interval (a snapshot, histograms as V2+DEFLATE, and the
-//!    people it saw registered) or as a heartbeat (nothing new); every [`Reply`] carries the
+//! 2. [`REPORT_PATH`] with a [`Report`] per interval (a snapshot, histograms as surge's packed bucket
+//!    lists, and the people it saw registered) or as a heartbeat (nothing new); every [`Reply`] carries the
 //!    registrations other workers confirmed, shards moved to this worker, and stop.
 //!
 //! A worker of another protocol version is refused with `409 Conflict` and a [`Refusal`] that says so;
@@ -34,7 +34,9 @@ use surge_metrics::EncodedSnapshot;
 use surge_plan::{Overrides, Plan};
 
 /// The protocol this build speaks. Bumped on any change a peer of the previous version would misread.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// 2: workers send their histograms as surge's packed bucket lists
+/// ([`surge_metrics::codec::packed`]), which a version-1 coordinator cannot decode.
+pub const PROTOCOL_VERSION: u32 = 2;
 /// Header carrying the sender's protocol version on every request (checked before the body is read).
 pub const VERSION_HEADER: &str = "surge-protocol";
 /// Where a worker joins.
@@ -261,7 +263,8 @@ pub struct Report {
     /// Sequence number of the content; a report whose `seq` was already received is a resend and its
     /// content is ignored (heartbeats repeat the last `seq` and carry no content).
     pub seq: u64,
-    /// One merged interval of the worker's threads.
+    /// One merged interval of the worker's threads, its histograms as packed bucket lists
+    /// ([`surge_metrics::SparseSnapshot::encode`]); a coordinator decodes V2+DEFLATE as well.
     pub snapshot: Option<EncodedSnapshot>,
     /// People the worker saw register successfully since its last report.
     pub registered: Vec<u64>,

@@ -35,10 +35,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let bytes = surge_metrics::codec::encode_histogram(&cell.response)?;
             write("corpus/snapshot", &format!("histogram-{i}.bin"), &bytes)?;
         }
-        let enc = snap.encode()?;
+        let sparse = snap.to_sparse();
+        if let Some(cell) = sparse.cells.first() {
+            let bytes = surge_metrics::codec::packed::encode_packed(&cell.response);
+            write("corpus/snapshot", &format!("packed-{i}.bin"), &bytes)?;
+        }
         write(
             "corpus/snapshot",
             &format!("snapshot-{i}.json"),
+            &serde_json::to_vec(&snap.encode()?)?,
+        )?;
+        // What workers send (protocol 2): packed bucket lists.
+        let enc = sparse.encode();
+        write(
+            "corpus/snapshot",
+            &format!("packed-{i}.json"),
             &serde_json::to_vec(&enc)?,
         )?;
         let report = Report {

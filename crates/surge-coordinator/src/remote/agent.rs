@@ -282,6 +282,7 @@ impl Reporter {
     ) -> Result<WorkerEnd, WorkerError> {
         let mut stop = stop;
         let mut inflight: Option<(Exchange, bool)> = None;
+        let mut events_open = true;
         loop {
             self.queue_ready()?;
             if self.done_queued && self.outbox.is_empty() && inflight.is_none() {
@@ -295,7 +296,12 @@ impl Reporter {
             }
             let wake = Instant::now() + Duration::from_millis(50);
             tokio::select! {
-                ev = self.crew.rx.recv() => if let Some(ev) = ev { self.crew.on_event(ev) },
+                // Once every engine thread has ended the channel is closed: `recv` would answer `None`
+                // at once, and this loop would spin until the last report is acknowledged.
+                ev = self.crew.rx.recv(), if events_open => match ev {
+                    Some(ev) => self.crew.on_event(ev),
+                    None => events_open = false,
+                },
                 res = async { match inflight.as_mut() { Some((f, _)) => f.as_mut().await, None => std::future::pending().await } }, if inflight.is_some() => {
                     let content = inflight.take().is_some_and(|(_, c)| c);
                     self.on_answer(res, content)?;
@@ -330,10 +336,8 @@ impl Reporter {
     /// Queues a report per merged interval, and the final one when every thread has finished.
     fn queue_ready(&mut self) -> Result<(), WorkerError> {
         while let Some(snap) = self.crew.pop_ready() {
-            let enc = snap
-                .encode()
-                .map_err(|e| WorkerError::Protocol(e.to_string()))?;
-            self.push(Some(enc), false);
+            // Packed bucket lists: what the coordinator merges without inflating anything.
+            self.push(Some(snap.to_sparse().encode()), false);
         }
         if self.crew.collector.finished() && !self.done_queued {
             self.push(None, true);

@@ -1,6 +1,8 @@
-//! One histogram's bytes: V2+DEFLATE out, V2 or V2+DEFLATE in through surge's own checked decoder, into
-//! a histogram or straight into the non-empty buckets of a [`SparseCell`](crate::SparseCell).
+//! One histogram's bytes: V2+DEFLATE out, V2, V2+DEFLATE or surge's packed buckets
+//! ([`packed`](super::packed)) in through surge's own checked decoder, into a histogram or straight
+//! into the non-empty buckets of a [`SparseCell`](crate::SparseCell).
 
+use super::packed::{PACKED_COOKIE, walk_packed};
 use crate::MetricsError;
 use crate::layout::{Layout, SurgeLayout};
 use crate::snapshot::new_histogram;
@@ -86,7 +88,7 @@ pub(super) fn decode_histogram_sparse_with(
     })
 }
 
-/// Decodes V2 or V2+DEFLATE bytes, calling `each(value, count)` for every non-empty bucket, in
+/// Decodes V2, V2+DEFLATE or packed bytes, calling `each(value, count)` for every non-empty bucket, in
 /// ascending order of value, with the lowest value of the bucket in the encoding histogram's layout.
 /// Every length is checked before use and nothing is sized from the header alone; on an error, `each`
 /// may already have been called for part of the buckets.
@@ -98,6 +100,11 @@ fn walk_histogram(
     let (cookie, rest) = take_u32(bytes, "cookie")?;
     match cookie {
         V2_COOKIE => walk_v2(rest, each),
+        PACKED_COOKIE => {
+            let layout = SurgeLayout::get();
+            let mut each = each;
+            walk_packed(rest, |i, n| each(layout.value_at(i), n))
+        }
         V2_DEFLATE_COOKIE => {
             let (len, rest) = take_u32(rest, "compressed length")?;
             let body = rest
@@ -111,7 +118,7 @@ fn walk_histogram(
             walk_v2(rest, each)
         }
         other => Err(bad(format!(
-            "cookie {other:#x} is neither V2 nor V2+DEFLATE"
+            "cookie {other:#x} is neither V2, V2+DEFLATE nor surge's packed buckets"
         ))),
     }
 }
@@ -181,7 +188,7 @@ fn bad(msg: String) -> MetricsError {
     MetricsError::Decode(format!("histogram: {msg}"))
 }
 
-fn take_u32<'a>(b: &'a [u8], what: &str) -> Result<(u32, &'a [u8]), MetricsError> {
+pub(super) fn take_u32<'a>(b: &'a [u8], what: &str) -> Result<(u32, &'a [u8]), MetricsError> {
     let (head, rest) = b
         .split_first_chunk::<4>()
         .ok_or_else(|| bad(format!("truncated before the {what}")))?;
@@ -235,7 +242,7 @@ fn walk_v2(b: &[u8], mut each: impl FnMut(u64, u64)) -> Result<(), MetricsError>
 }
 
 /// LEB128 as `hdrhistogram` writes it: 7 bits a byte, at most 9 bytes, the ninth carrying 8 bits.
-fn read_varint(b: &[u8]) -> Result<(u64, &[u8]), MetricsError> {
+pub(super) fn read_varint(b: &[u8]) -> Result<(u64, &[u8]), MetricsError> {
     let mut value = 0u64;
     for (i, &byte) in b.iter().enumerate().take(9) {
         if i == 8 {

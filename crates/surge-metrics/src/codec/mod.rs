@@ -1,9 +1,12 @@
-//! Encoding snapshots for the wire and for files: histograms as V2+DEFLATE (base64 in JSON), never
-//! pre-computed percentiles, so the receiver can merge exactly. A received snapshot decodes to a dense
-//! [`Snapshot`] ([`EncodedSnapshot::decode`]) or, for merging, straight to a [`SparseSnapshot`]
-//! ([`EncodedSnapshot::decode_sparse`]) without building a histogram.
+//! Encoding snapshots for the wire and for files: histograms as bytes (base64 in JSON), never
+//! pre-computed percentiles, so the receiver can merge exactly. [`Snapshot::encode`] writes
+//! V2+DEFLATE, what HdrHistogram's tools read (files); [`SparseSnapshot::encode`] writes surge's packed
+//! bucket lists ([`packed`]), what a coordinator merges fastest (the wire from workers). Either
+//! decodes to a dense [`Snapshot`] ([`EncodedSnapshot::decode`]) or, for merging, straight to a
+//! [`SparseSnapshot`] ([`EncodedSnapshot::decode_sparse`]) without building a histogram.
 
 mod histogram;
+pub mod packed;
 
 pub use histogram::{
     decode_histogram, decode_histogram_into, decode_histogram_sparse, encode_histogram,
@@ -82,6 +85,41 @@ impl Snapshot {
             counters: self.counters.clone(),
             in_flight: self.in_flight,
         })
+    }
+}
+
+impl SparseSnapshot {
+    /// Encodes for the wire, each histogram as surge's packed bucket list ([`packed`]): what a
+    /// worker sends its coordinator. Decodes to the same snapshot as [`Snapshot::encode`] of the dense
+    /// form would.
+    pub fn encode(&self) -> EncodedSnapshot {
+        let mut cells: Vec<&crate::sparse::SparseCell> = self.cells.iter().collect();
+        cells.sort_by_key(|c| (c.region, c.step));
+        let mut bytes = Vec::new();
+        let mut enc = |b: &Buckets| {
+            bytes.clear();
+            packed::encode_buckets(b, &mut bytes);
+            B64.encode(&bytes)
+        };
+        EncodedSnapshot {
+            interval: self.interval,
+            regions: self.regions,
+            steps: self.steps,
+            cells: cells
+                .into_iter()
+                .map(|c| EncodedCell {
+                    region: c.region,
+                    step: c.step,
+                    response: enc(&c.response),
+                    service: enc(&c.service),
+                    send_lag: enc(&c.send_lag),
+                    outcomes: c.outcomes.to_vec(),
+                    retries: c.retries.to_vec(),
+                })
+                .collect(),
+            counters: self.counters.clone(),
+            in_flight: self.in_flight,
+        }
     }
 }
 
@@ -209,6 +247,12 @@ impl Scratch {
 
     fn buckets(&mut self, b64: &str) -> Result<Buckets, MetricsError> {
         self.base64(b64)?;
+        if let Some(body) = packed::packed_body(&self.bytes) {
+            // Already the merge's form: no histogram layout to translate.
+            let mut b = Buckets::default();
+            packed::decode_buckets(body, &mut b)?;
+            return Ok(b);
+        }
         histogram::decode_histogram_sparse_with(
             &self.bytes,
             &mut self.inflater,
