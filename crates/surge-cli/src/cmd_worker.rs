@@ -22,12 +22,16 @@ pub async fn worker(a: WorkerArgs) -> anyhow::Result<i32> {
         a.join
     );
     match run_worker(cfg, crate::cmd_coordinator::shutdown_signal()).await {
-        Ok(WorkerEnd::Finished) => {
-            // The settings the coordinator sent (`--pacing`, `--http1`), as this process applied them.
+        Ok(WorkerEnd::Finished(report_loop)) => {
+            // The settings the coordinator sent (`--pacing`, `--http1`), as this process applied them,
+            // and how often the report loop woke (a spinning loop shows here).
             eprintln!(
-                "surge worker {name}: run finished, every interval acknowledged (pacing {}, http1 {})",
+                "surge worker {name}: run finished, every interval acknowledged (pacing {}, http1 {}); \
+                 report loop woke {} times in {:.1} s",
                 surge_engine::pacing::pacing().as_str(),
-                surge_engine::pacing::http1_client().as_str()
+                surge_engine::pacing::http1_client().as_str(),
+                report_loop.wakes,
+                report_loop.millis as f64 / 1000.0
             );
             Ok(crate::EXIT_OK)
         }

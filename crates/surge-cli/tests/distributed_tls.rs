@@ -150,6 +150,14 @@ fn the_coordinators_target_ca_pacing_and_client_reach_its_workers() {
             w.label,
             w.output()
         );
+        // The report loop sleeps between events: a few dozen wake-ups a second. It once polled its
+        // closed event channel from the end of the load to the last acknowledgement (millions).
+        let (wakes, secs) = report_loop(&w.output());
+        assert!(
+            wakes as f64 <= 60.0 * secs + 50.0,
+            "worker {}: report loop woke {wakes} times in {secs} s",
+            w.label
+        );
     }
     let summary = json(&out.join("summary.json"));
     let get = &summary["regions"]["lab"]["get"];
@@ -290,5 +298,20 @@ fn the_testkit_certificate_files_exist() {
     let (ca, cert, key) = tls_files();
     for f in [ca, cert, key] {
         assert!(PathBuf::from(&f).is_file(), "{f}");
+    }
+}
+
+/// The worker's "report loop woke N times in S s".
+fn report_loop(out: &str) -> (u64, f64) {
+    let line = out
+        .lines()
+        .find_map(|l| l.split("report loop woke ").nth(1))
+        .unwrap_or_else(|| panic!("no report loop line in:\n{out}"));
+    let mut words = line.split_whitespace();
+    let wakes = words.next().and_then(|w| w.parse().ok());
+    let secs = words.nth(2).and_then(|w| w.parse().ok());
+    match (wakes, secs) {
+        (Some(w), Some(s)) => (w, s),
+        _ => panic!("unreadable report loop line: {line}"),
     }
 }

@@ -25,7 +25,7 @@ pub mod run;
 
 pub use guard::Guards;
 pub use live::LiveMetrics;
-pub use remote::agent::{WorkerConfig, WorkerEnd, WorkerError, run_worker};
+pub use remote::agent::{ReportLoop, WorkerConfig, WorkerEnd, WorkerError, run_worker};
 pub use remote::{Coordinator, Listener, RemoteConfig, serve_metrics};
 pub use run::{Progress, RunConfig, RunOutcome, run_local};
 

@@ -57,9 +57,19 @@ impl WorkerConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WorkerEnd {
     /// Its plan ran to the end and every figure was acknowledged.
-    Finished,
+    Finished(ReportLoop),
     /// The coordinator (or Ctrl-C) stopped it; every figure was acknowledged.
     Stopped(String),
+}
+
+/// What the report loop did over a run: how often it woke, over how long. It sleeps between events,
+/// answers and a 50 ms tick, so a few dozen wake-ups a second at most; more means it spins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReportLoop {
+    /// Times the loop woke up.
+    pub wakes: u64,
+    /// Milliseconds from its start to its end.
+    pub millis: u64,
 }
 
 /// Why a worker stopped badly.
@@ -283,14 +293,20 @@ impl Reporter {
         let mut stop = stop;
         let mut inflight: Option<(Exchange, bool)> = None;
         let mut events_open = true;
+        let began = Instant::now();
+        let mut wakes = 0u64;
         loop {
             self.queue_ready()?;
             if self.done_queued && self.outbox.is_empty() && inflight.is_none() {
                 return Ok(match self.stopping.take() {
                     Some(why) => WorkerEnd::Stopped(why),
-                    None => WorkerEnd::Finished,
+                    None => WorkerEnd::Finished(ReportLoop {
+                        wakes,
+                        millis: began.elapsed().as_millis() as u64,
+                    }),
                 });
             }
+            wakes += 1;
             if inflight.is_none() && Instant::now() >= self.next_send {
                 inflight = Some(self.send()?);
             }
