@@ -512,3 +512,19 @@ fn malformed_packed_histograms_are_refused() {
             .contains("buckets in")
     );
 }
+
+/// Buckets pushed out of order or twice still encode to a valid packed histogram: sorted, each
+/// bucket once with its counts added.
+#[test]
+fn packed_encoding_sorts_and_adds_repeated_buckets() {
+    let mut b = surge_metrics::Buckets::default();
+    b.push(90_000, 2);
+    b.push(1_500, 1);
+    b.push(90_000, 70_000);
+    b.push(1_500, 4);
+    let bytes = surge_metrics::codec::packed::encode_packed(&b);
+    let h = decode_histogram(&bytes).unwrap();
+    assert_eq!(h.len(), 70_007);
+    assert_eq!(h.count_at(1_500), 5);
+    assert_eq!(h.count_at(90_000), 70_002);
+}

@@ -36,12 +36,20 @@ pub(crate) fn encode_buckets(b: &Buckets, out: &mut Vec<u8>) {
     let layout = SurgeLayout::get();
     out.extend_from_slice(&PACKED_COOKIE.to_be_bytes());
     write_varint(out, layout.len as u64);
-    write_varint(out, b.len() as u64);
-    // `indexed` gives the packed buckets, then the wide ones: sort them back together by index.
+    // `indexed` gives the packed buckets, then the wide ones: sort them back together by index (and
+    // add up any bucket given twice, which surge's own makers never do).
     let mut all: Vec<(usize, u64)> = b.indexed().collect();
-    if b.wide_len() > 0 {
-        all.sort_unstable_by_key(|&(i, _)| i);
+    if !all.is_sorted_by(|a, b| a.0 < b.0) {
+        all.sort_by_key(|&(i, _)| i);
+        all.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                kept.1 = kept.1.saturating_add(later.1);
+            }
+            same
+        });
     }
+    write_varint(out, all.len() as u64);
     let mut last = 0usize;
     for (i, n) in all {
         write_varint(out, (i - last) as u64);
