@@ -250,6 +250,9 @@ impl Driver {
                     self.collector.add(worker, &snap)?;
                 }
             }
+            // Only remote workers' engines hand registrations on (to their own process, which
+            // reports them); in-process workers share one registry.
+            WorkerEvent::Registered { .. } => {}
             WorkerEvent::Done { worker, error } => {
                 self.collector.done(worker);
                 if let Some(e) = error {

@@ -41,7 +41,7 @@ pub mod worker;
 
 pub use pacing::{Http1Client, Pacing};
 pub use registry::Registry;
-pub use worker::{WorkerEvent, WorkerHandle, WorkerSpec, spawn_worker};
+pub use worker::{REGISTRATION_FLUSH, WorkerEvent, WorkerHandle, WorkerSpec, spawn_worker};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

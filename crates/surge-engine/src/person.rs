@@ -29,7 +29,7 @@ pub struct PersonCtx {
     scratch: RefCell<Vec<Scratch>>,
     limiter: Option<Arc<Limiter>>,
     new_registrations: RefCell<Vec<u64>>,
-    report_registrations: bool,
+    pub(crate) report_registrations: bool,
     /// Index of the step whose success means "this person is registered": the last step before the first
     /// discovery step (or the last step when there is none).
     register_step: usize,

@@ -44,6 +44,9 @@ pub struct WorkerSpec {
     pub drain: Duration,
 }
 
+/// How often a worker hands on its new registrations between snapshots (remote runs only).
+pub const REGISTRATION_FLUSH: Duration = Duration::from_millis(100);
+
 /// What a worker tells its coordinator.
 #[derive(Debug)]
 pub enum WorkerEvent {
@@ -55,6 +58,15 @@ pub enum WorkerEvent {
         snap: SparseSnapshot,
         /// People registered during the interval (only when `report_registrations`).
         registered: Vec<u64>,
+    },
+    /// People registered since the last event, sent between snapshots (every
+    /// [`REGISTRATION_FLUSH`], only when `report_registrations`), so that other workers' discovery
+    /// checks learn of them within a fraction of an interval.
+    Registered {
+        /// Worker index.
+        worker: usize,
+        /// The people's indexes.
+        users: Vec<u64>,
     },
     /// The worker finished (its last snapshot was sent before this).
     Done {
@@ -208,9 +220,24 @@ async fn tick(
     events: mpsc::UnboundedSender<WorkerEvent>,
 ) {
     let interval = interval.max(Duration::from_millis(10));
+    let flush = ctx.report_registrations.then_some(REGISTRATION_FLUSH);
     loop {
         let k = rec.borrow().interval();
-        tokio::time::sleep_until(start + interval * (k as u32 + 1)).await;
+        let due = start + interval * (k as u32 + 1);
+        if let Some(every) = flush {
+            while Instant::now() + every < due {
+                tokio::time::sleep(every).await;
+                let users = ctx.take_registrations();
+                if !users.is_empty()
+                    && events
+                        .send(WorkerEvent::Registered { worker, users })
+                        .is_err()
+                {
+                    return;
+                }
+            }
+        }
+        tokio::time::sleep_until(due).await;
         let snap = rec.borrow_mut().take(k + 1);
         let registered = ctx.take_registrations();
         if events

@@ -256,6 +256,8 @@ struct Reporter {
     last_ok: Instant,
     last_error: String,
     next_send: Instant,
+    /// When the last report or heartbeat went out.
+    last_send: Instant,
     stopping: Option<String>,
     done_queued: bool,
 }
@@ -281,6 +283,7 @@ impl Reporter {
             last_ok: Instant::now(),
             last_error: String::new(),
             next_send: Instant::now(),
+            last_send: Instant::now(),
             stopping: None,
             done_queued: false,
         }
@@ -307,7 +310,13 @@ impl Reporter {
                 });
             }
             wakes += 1;
-            if inflight.is_none() && Instant::now() >= self.next_send {
+            // New registrations go out within REGISTRATION_FLUSH, heartbeat or not: other workers'
+            // discovery checks count a contact as registered only once they hear of it.
+            let now = Instant::now();
+            let flush = !self.crew.registered.is_empty()
+                && now >= self.last_send + surge_engine::REGISTRATION_FLUSH;
+            if inflight.is_none() && (now >= self.next_send || flush) {
+                self.last_send = now;
                 inflight = Some(self.send()?);
             }
             let wake = Instant::now() + Duration::from_millis(50);
@@ -480,6 +489,9 @@ impl Reporter {
         let now = Instant::now();
         self.next_send = if more || !self.outbox.is_empty() {
             now
+        } else if !reply.registered.is_empty() {
+            // Others are registering people: ask again soon, as they hand theirs on.
+            now + surge_engine::REGISTRATION_FLUSH.min(self.heartbeat)
         } else {
             now + self.heartbeat
         };

@@ -94,6 +94,7 @@ impl Crew {
                     tracing::warn!(thread = worker, "snapshot of another shape dropped: {e}");
                 }
             }
+            WorkerEvent::Registered { users, .. } => self.registered.extend_from_slice(&users),
             WorkerEvent::Done { worker, error } => {
                 if self.error.is_none() {
                     self.error = error;
