@@ -41,6 +41,9 @@ impl Crew {
         let targets = Arc::new(Targets::new(&a.target, &plan));
         let start = UNIX_EPOCH + Duration::from_millis(a.start_unix_ms);
         let drain = Duration::from_millis(a.drain_ms);
+        // Other workers need this worker's registrations only to check discovery answers: a journey
+        // without a discovery step (a plain GET, say) reports none.
+        let report_registrations = plan.journey.steps.iter().any(|s| s.discovery.is_some());
         let (mut handles, mut sets) = (Vec::new(), Vec::new());
         for (i, part) in stripes(a.shards.len() as u32, threads)
             .into_iter()
@@ -60,7 +63,7 @@ impl Crew {
                 max_in_flight: (a.max_in_flight as usize / threads).max(1),
                 concurrency: crate::run::concurrency_share_n(a.concurrency, i, threads),
                 limiter: limiter.clone(),
-                report_registrations: true,
+                report_registrations,
                 drain,
             };
             handles.push(spawn_worker(spec, tx.clone())?);
