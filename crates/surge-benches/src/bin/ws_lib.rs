@@ -6,6 +6,10 @@
 //! - **CPU per frame:** the server's user+system CPU (`getrusage`) over `--frames` text frames echoed
 //!   (one frame in, one frame out), spread over 100 of those connections.
 //!
+//! The fourth variant, `surge-target`, is the reference target itself (`surge_target::serve`, its
+//! `/v1/ws` sessions on tokio-tungstenite): one account's connections, each answering one
+//! `{"type":"ping"}`, and CPU per application ping/pong.
+//!
 //! The server runs as a child process (`ws-lib serve VARIANT`, a 2-thread tokio runtime) so the
 //! client's memory and CPU are not counted; the client is the same hand-written raw-frame client
 //! for every variant. Run it with `bench/ws-lib.sh`.
@@ -22,7 +26,36 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-const VARIANTS: [&str; 3] = ["tungstenite-default", "tungstenite-4k", "fastwebsockets"];
+const VARIANTS: [&str; 4] = [
+    "tungstenite-default",
+    "tungstenite-4k",
+    "fastwebsockets",
+    "surge-target",
+];
+/// The `surge-target` variant answers an application ping (its sessions do not echo).
+const PING: &[u8] = br#"{"type":"ping"}"#;
+const PONG_LEN: usize = r#"{"type":"pong"}"#.len();
+/// The reference target's plan for the `surge-target` variant: no service times, no accept limit.
+const TARGET_PLAN: &str = r#"
+default_region = "americas"
+timer = "tokio"
+[regions.americas]
+sms_rate_per_s = 1000
+sms_burst = 100
+[service]
+request_code = { median = "0ms", p99 = "0ms" }
+verify_code = { median = "0ms", p99 = "0ms" }
+register = { median = "0ms", p99 = "0ms" }
+keys = { median = "0ms", p99 = "0ms" }
+discovery = { median = "0ms", p99 = "0ms" }
+connect = { median = "0ms", p99 = "0ms" }
+[dcs.us]
+regions = ["americas"]
+slots = 64
+max_connections = 19000
+accept_rate_per_s = 1000000
+accept_burst = 100000
+"#;
 const FRAME: &[u8] = br#"{"type":"send","id":"m0000001","to":"+15550001234","body":{"sent_at":1764745891123456,"region":"americas"}}"#;
 const ECHOERS: usize = 100;
 
@@ -41,7 +74,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let conns = flag(&args, "--conns").unwrap_or(5_000);
     let frames = flag(&args, "--frames").unwrap_or(100_000);
-    println!("variant               conns  rss_delta_kib  kib_per_conn  frames  cpu_ms  cpu_us_per_frame  wall_ms");
+    println!(
+        "variant               conns  rss_delta_kib  kib_per_conn  frames  cpu_ms  cpu_us_per_frame  wall_ms"
+    );
     for variant in VARIANTS {
         let line = runtime.block_on(measure(variant, conns, frames))?;
         println!("{line}");
@@ -89,7 +124,16 @@ fn stats() -> (u64, u64) {
 
 async fn serve(variant: String) -> Result<(), Box<dyn std::error::Error>> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
-    println!("port {}", listener.local_addr()?.port());
+    let stats_port = listener.local_addr()?.port();
+    let mut ws_port = stats_port;
+    let mut _target = None;
+    if variant == "surge-target" {
+        let plan = surge_target::CapacityPlan::from_toml_str(TARGET_PLAN, "ws-lib")?;
+        let target = surge_target::serve("127.0.0.1:0".parse()?, plan).await?;
+        ws_port = target.local_addr().port();
+        _target = Some(target);
+    }
+    println!("ports {ws_port} {stats_port}");
     std::io::stdout().flush()?;
     let variant: &'static str = Box::leak(variant.into_boxed_str());
     loop {
@@ -150,8 +194,9 @@ async fn handle(
     });
     let mut response = status(StatusCode::SWITCHING_PROTOCOLS);
     let headers = response.headers_mut();
-    headers.insert("connection", "upgrade".parse().unwrap_or_else(|_| unreachable!()));
-    headers.insert("upgrade", "websocket".parse().unwrap_or_else(|_| unreachable!()));
+    let value = hyper::header::HeaderValue::from_static;
+    headers.insert("connection", value("upgrade"));
+    headers.insert("upgrade", value("websocket"));
     if let Ok(value) = accept.parse() {
         headers.insert("sec-websocket-accept", value);
     }
@@ -208,16 +253,40 @@ async fn measure(
     if let Some(out) = child.stdout.take() {
         BufReader::new(out).read_line(&mut line)?;
     }
-    let port: u16 = line.trim().trim_start_matches("port ").parse()?;
-    let addr = format!("127.0.0.1:{port}");
-    let result = drive(&addr, variant, conns, frames).await;
+    let mut ports = line.split_whitespace().skip(1).map(str::parse::<u16>);
+    let (Some(Ok(ws)), Some(Ok(stats))) = (ports.next(), ports.next()) else {
+        return Err(format!("bad first line from the server: {line:?}").into());
+    };
+    let addrs = (format!("127.0.0.1:{ws}"), format!("127.0.0.1:{stats}"));
+    let probe = if variant == "surge-target" {
+        Probe {
+            token: Some(signup(&addrs.0).await?),
+            frame: PING,
+            reply: PONG_LEN,
+        }
+    } else {
+        Probe {
+            token: None,
+            frame: FRAME,
+            reply: FRAME.len(),
+        }
+    };
+    let result = drive(&addrs, &probe, variant, conns, frames).await;
     let _ = child.kill();
     let _ = child.wait();
     result
 }
 
+/// What the client sends on each connection and how long the answer is.
+struct Probe {
+    token: Option<String>,
+    frame: &'static [u8],
+    reply: usize,
+}
+
 async fn drive(
-    addr: &str,
+    (ws_addr, addr): &(String, String),
+    probe: &Probe,
     variant: &str,
     conns: usize,
     frames: usize,
@@ -226,19 +295,20 @@ async fn drive(
     let (rss0, _) = server_stats(addr).await?;
     let mut streams = Vec::with_capacity(conns);
     for _ in 0..conns {
-        let mut stream = open(addr).await?;
-        echo(&mut stream).await?;
+        let mut stream = open(ws_addr, probe.token.as_deref()).await?;
+        echo(&mut stream, probe.frame, probe.reply).await?;
         streams.push(stream);
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let (rss1, cpu1) = server_stats(addr).await?;
+    let (frame, reply) = (probe.frame, probe.reply);
     let per = frames / ECHOERS.min(conns).max(1);
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for mut stream in streams.drain(..ECHOERS.min(conns)) {
         tasks.spawn(async move {
             for _ in 0..per {
-                echo(&mut stream).await?;
+                echo(&mut stream, frame, reply).await?;
             }
             Ok::<_, std::io::Error>(stream)
         });
@@ -275,15 +345,15 @@ async fn server_stats(addr: &str) -> Result<(u64, u64), Box<dyn std::error::Erro
     }
 }
 
-async fn open(addr: &str) -> std::io::Result<TcpStream> {
+async fn open(addr: &str, token: Option<&str>) -> std::io::Result<TcpStream> {
     let mut stream = TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
-    stream
-        .write_all(
-            b"GET /ws HTTP/1.1\r\nhost: x\r\nupgrade: websocket\r\nconnection: upgrade\r\n\
-              sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n",
-        )
-        .await?;
+    let auth = token.map_or(String::new(), |t| format!("authorization: Bearer {t}\r\n"));
+    let request = format!(
+        "GET /v1/ws HTTP/1.1\r\nhost: x\r\nupgrade: websocket\r\nconnection: upgrade\r\n\
+         sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n{auth}\r\n"
+    );
+    stream.write_all(request.as_bytes()).await?;
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
@@ -296,13 +366,46 @@ async fn open(addr: &str) -> std::io::Result<TcpStream> {
     Ok(stream)
 }
 
-/// Sends one masked (all-zero key) text frame and reads the server's unmasked echo.
-async fn echo(stream: &mut TcpStream) -> std::io::Result<()> {
-    let mut frame = Vec::with_capacity(FRAME.len() + 6);
-    frame.extend_from_slice(&[0x81, 0x80 | FRAME.len() as u8, 0, 0, 0, 0]);
-    frame.extend_from_slice(FRAME);
+/// Sends one masked (all-zero key) text frame (under 126 bytes) and reads the server's unmasked
+/// answer of `reply` payload bytes.
+async fn echo(stream: &mut TcpStream, payload: &[u8], reply: usize) -> std::io::Result<()> {
+    let mut frame = Vec::with_capacity(payload.len() + 6);
+    frame.extend_from_slice(&[0x81, 0x80 | payload.len() as u8, 0, 0, 0, 0]);
+    frame.extend_from_slice(payload);
     stream.write_all(&frame).await?;
-    let mut back = [0u8; 2 + FRAME.len()];
-    stream.read_exact(&mut back).await?;
+    let mut back = [0u8; 2 + 125];
+    stream.read_exact(&mut back[..2 + reply]).await?;
     Ok(())
+}
+
+/// One HTTP/1.1 request on a fresh connection; returns the body.
+async fn http(addr: &str, method: &str, path: &str, body: &str) -> std::io::Result<String> {
+    let mut stream = TcpStream::connect(addr).await?;
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).await?;
+    Ok(text.split("\r\n\r\n").nth(1).unwrap_or("").to_owned())
+}
+
+/// Signs one account up on the reference target and returns its token.
+async fn signup(addr: &str) -> Result<String, Box<dyn std::error::Error>> {
+    let number = "+15550000001";
+    let field = |body: &str, name: &str| -> Option<String> {
+        let rest = body.split(&format!("\"{name}\":\"")).nth(1)?;
+        Some(rest.split('"').next()?.to_owned())
+    };
+    let body = format!("{{\"number\":\"{number}\"}}");
+    let answer = http(addr, "POST", "/v1/verification/code", &body).await?;
+    let session = field(&answer, "session_id").ok_or("no session id")?;
+    let code = surge_target::verification_code(surge_target::DEFAULT_SECRET, number);
+    let body = format!("{{\"session_id\":\"{session}\",\"code\":\"{code}\"}}");
+    http(addr, "PUT", "/v1/verification/code", &body).await?;
+    let body = format!("{{\"session_id\":\"{session}\"}}");
+    let answer = http(addr, "POST", "/v1/accounts", &body).await?;
+    Ok(field(&answer, "token").ok_or("no token")?)
 }
