@@ -340,3 +340,40 @@ async fn metrics_show_connections_handshakes_and_messages() {
     assert!(get("surge_target_ws_delivery_queue_depth", "dc=\"us\"").is_some());
     assert!(get("surge_target_ws_mailboxed", "").is_some());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_fan_out_queue_closes_the_sender_with_1013_and_queued_mail_arrives() {
+    let us = "delivery_slots = 1\ndelivery_queue_limit = 2\n\
+              [dcs.us.service]\ndeliver = { median = \"300ms\", p99 = \"300ms\" }";
+    let (target, api) = start(fast(us, "")).await;
+    let (_, alice_token) = signup(&api, &target, "americas", 1).await;
+    let (bob, bob_token) = signup(&api, &target, "europe", 2).await;
+    let mut a = connected(&target, "americas", &alice_token).await;
+    let mut b = connected(&target, "europe", &bob_token).await;
+    for i in 0..6 {
+        let id = format!("m{i}");
+        send_json(&mut a, json!({"type":"send","id":id,"to":bob,"body":i})).await;
+    }
+    // One message holds the only slot, at most two wait: the sender is closed before six acks.
+    let mut acked = Vec::new();
+    let code = loop {
+        match next(&mut a).await {
+            Some(Message::Text(text)) => {
+                let frame: Value = serde_json::from_str(text.as_str()).expect("json");
+                assert_eq!(frame["type"], "ack");
+                acked.push(frame["id"].as_str().unwrap_or_default().to_owned());
+            }
+            Some(Message::Close(frame)) => break frame.map(|f| f.code),
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(code, Some(CloseCode::Again));
+    assert!((2..=3).contains(&acked.len()), "acked {acked:?}");
+    // Every acknowledged message is still delivered, late and in order.
+    for id in &acked {
+        assert_eq!(next_json(&mut b).await["id"], id.as_str());
+    }
+    let stats = &target.stats().connections["us"];
+    assert_eq!(stats.messages("routed"), acked.len() as u64);
+    assert_eq!(stats.messages("dropped"), 1);
+}
