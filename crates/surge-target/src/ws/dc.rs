@@ -219,6 +219,11 @@ impl WsDc {
                 .store(now_ms.saturating_add(ms), Ordering::Relaxed);
         }
         self.faults.fetch_add(1, Ordering::Relaxed);
+        self.close_all();
+    }
+
+    /// Closes every connection of the data centre with 1001 (a fault, or the server stopping).
+    pub fn close_all(&self) {
         self.drops.send_modify(|n| *n += 1);
     }
 
