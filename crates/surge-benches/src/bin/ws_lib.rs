@@ -77,7 +77,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "variant               conns  rss_delta_kib  kib_per_conn  frames  cpu_ms  cpu_us_per_frame  wall_ms"
     );
-    for variant in VARIANTS {
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|at| args.get(at + 1));
+    for variant in VARIANTS.iter().filter(|v| only.is_none_or(|o| o == *v)) {
         let line = runtime.block_on(measure(variant, conns, frames))?;
         println!("{line}");
     }
