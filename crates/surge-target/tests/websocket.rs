@@ -402,3 +402,66 @@ async fn a_full_fan_out_queue_closes_the_sender_with_1013_and_queued_mail_arrive
     assert_eq!(stats.messages("routed"), acked.len() as u64);
     assert_eq!(stats.messages("dropped"), 1);
 }
+
+/// Performs the handshake by hand and returns the raw socket (for frames no client library sends).
+async fn raw_session(target: &Listening, token: &str) -> TcpStream {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = TcpStream::connect(target.local_addr()).await.expect("tcp");
+    let request = format!(
+        "GET /v1/ws HTTP/1.1\r\nhost: x\r\nupgrade: websocket\r\nconnection: upgrade\r\n\
+         sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\
+         authorization: Bearer {token}\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).await.expect("read head");
+        head.push(byte[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    stream
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_frames_end_the_session_but_never_the_target() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (target, api) = start(fast("", "")).await;
+    let (_, token) = signup(&api, &target, "americas", 1).await;
+    let garbage: [&[u8]; 6] = [
+        b"\x81\x05hello",                                    // unmasked client frame
+        b"\xf1\x80\0\0\0\0",                                 // reserved bits set
+        b"\x83\x80\0\0\0\0",                                 // reserved opcode
+        b"\x81\xff\x7f\xff\xff\xff\xff\xff\xff\xff\0\0\0\0", // 2^63-byte length
+        b"\x81\x84\0\0\0\0\xff\xfe\xfd\xfc",                 // invalid UTF-8 text
+        b"\x01\x81\0\0\0\0{\x81\x81\0\0\0\0}",               // a fragment, then a new message
+    ];
+    for bytes in garbage {
+        let mut stream = raw_session(&target, &token).await;
+        stream.write_all(bytes).await.expect("write");
+        // The server answers (a close frame, possibly) and ends the connection.
+        let mut sink = Vec::new();
+        let read = tokio::time::timeout(WAIT, stream.read_to_end(&mut sink)).await;
+        assert!(read.is_ok(), "the server ends the session after {bytes:?}");
+    }
+    let mut ws = connected(&target, "americas", &token).await;
+    send_json(&mut ws, json!({"type":"ping"})).await;
+    assert_eq!(next_json(&mut ws).await["type"], "pong");
+    assert_eq!(api.get("/healthz").await.status, StatusCode::OK);
+    drop(ws);
+    for _ in 0..1_000 {
+        if target.stats().connections["us"].connections == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        target.stats().connections["us"].connections,
+        0,
+        "every session ended"
+    );
+}
