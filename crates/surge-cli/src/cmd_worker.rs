@@ -42,4 +42,3 @@ pub async fn worker(a: WorkerArgs) -> anyhow::Result<i32> {
         Err(e) => Err(anyhow::anyhow!("surge worker {name}: {e}")),
     }
 }
-

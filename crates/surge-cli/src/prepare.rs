@@ -37,8 +37,8 @@ pub(crate) fn prepare(a: &RunArgs, local_workers: bool) -> anyhow::Result<Prepar
     if let Some(t) = a.timeout {
         plan.client.timeout = t;
     }
-    let slos =
-        resolve_slos(&plan).with_context(|| format!("invalid profile {}", a.profile().display()))?;
+    let slos = resolve_slos(&plan)
+        .with_context(|| format!("invalid profile {}", a.profile().display()))?;
     if let Some(r) = a.abort_on_error_rate {
         anyhow::ensure!(
             r.is_finite() && (0.0..=1.0).contains(&r),

@@ -21,15 +21,28 @@ pub(crate) fn resolve(a: RunArgs) -> anyhow::Result<(RunArgs, Option<ResumePoint
     let mut then = original_args(&info)
         .with_context(|| format!("--resume: the command line in {}", info_path.display()))?;
     let cwd = PathBuf::from(&info.cwd);
-    let at = |p: &Path| if p.is_relative() { cwd.join(p) } else { p.to_path_buf() };
+    let at = |p: &Path| {
+        if p.is_relative() {
+            cwd.join(p)
+        } else {
+            p.to_path_buf()
+        }
+    };
     then.profile = then.profile.as_deref().map(at);
     then.plan = then.plan.as_deref().map(at);
     then.tls_ca = then.tls_ca.as_deref().map(at);
     then.out = Some(dir.clone());
     then.resume = Some(dir.clone());
-    anyhow::ensure!(then.repeat == 1, "--resume: a run of --repeat cannot be resumed; resume each repeat folder");
-    let profile_text = std::fs::read_to_string(then.profile())
-        .with_context(|| format!("--resume: cannot read the profile {}", then.profile().display()))?;
+    anyhow::ensure!(
+        then.repeat == 1,
+        "--resume: a run of --repeat cannot be resumed; resume each repeat folder"
+    );
+    let profile_text = std::fs::read_to_string(then.profile()).with_context(|| {
+        format!(
+            "--resume: cannot read the profile {}",
+            then.profile().display()
+        )
+    })?;
     let point = surge_results::check_resumable(&dir, &profile_text, env!("CARGO_PKG_VERSION"))?;
     Ok((then, Some(point)))
 }

@@ -144,7 +144,10 @@ fn max_rps_is_enforced_at_the_target_and_printed_at_start() {
             || (start_line.contains(" in flight (") && start_line.contains("open files allowed")),
         "{start_line}"
     );
-    assert_eq!(ended.code, Some(0), "{err}");
+    // Capped at a third of the arrivals, people queue behind the cap: those still waiting when the
+    // drain ends are counted as unfinished (an error), not dropped, so the error-rate SLO fails.
+    assert_eq!(ended.code, Some(1), "{err}");
+    assert!(err.contains("drain ended with "), "{err}");
 }
 
 #[test]

@@ -162,3 +162,73 @@ fn ctrl_c_stops_the_load_within_a_second_and_writes_the_final_files() {
         "Ctrl-C: last request {tail:?} after SIGINT, exit after {exited:?}, {started} people started"
     );
 }
+
+/// A run SIGKILLed mid-way and resumed with `surge run --resume DIR` ends with every region's `started`
+/// equal to that region's population, the tally holding (those in flight at the kill are `unknown`),
+/// a `resumed` event and two parts in run.json. Resuming it again, or with a changed profile, is
+/// refused before anything is sent.
+#[test]
+fn a_killed_run_resumed_starts_everyone_exactly_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let prof = tmp.path().join("quickstart.toml");
+    std::fs::copy(profile("quickstart.toml"), &prof).unwrap();
+    // Its capacity plan is named relative to the profile.
+    std::fs::create_dir_all(tmp.path().join("plans")).unwrap();
+    std::fs::copy(
+        profile("plans/baseline.toml"),
+        tmp.path().join("plans/baseline.toml"),
+    )
+    .unwrap();
+    let out = tmp.path().join("resumed");
+    let shape = ["--scale", "0.2", "--duration", "12s"];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_surge"))
+        .args(["run", &prof.display().to_string()])
+        .args(shape)
+        .args(["--out", &out.display().to_string(), "--no-report"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = wait_for(|| complete_intervals(&out) >= 4, Duration::from_secs(20));
+    process::signal(&child, process::SIGKILL).unwrap();
+    let _ = process::wait_with_rss(&mut child, Duration::from_secs(5));
+    assert!(started, "no interval flushed within 20 s");
+    let cut = surge_results::RunData::read(&out).unwrap();
+    assert!(cut.is_cut_short());
+
+    let dir = out.display().to_string();
+    let code = surge(&["run", "--resume", &dir, "--no-report"]);
+    assert!(code == 0 || code == 1, "resume exit {code}");
+    let summary = common::assert_tally(&out);
+    assert!(
+        ["complete", "drain_cut"].contains(&summary["status"].as_str().unwrap()),
+        "{}",
+        summary["status"]
+    );
+    // Everyone of the population started exactly once, across both parts.
+    let shape_args = surge_cli::args::ShapeArgs {
+        scale: Some(0.2),
+        duration: Some(Duration::from_secs(12)),
+        ..Default::default()
+    };
+    let plan = surge_cli::load_plan(&prof, &shape_args).unwrap();
+    let mut per_region = vec![0u64; plan.regions.len()];
+    for u in 0..plan.population {
+        per_region[plan.person(u).region as usize] += 1;
+    }
+    for (r, want) in plan.regions.iter().zip(&per_region) {
+        let j = &summary["journeys"][&r.name];
+        assert_eq!(j["started"].as_u64().unwrap(), *want, "{}: {j}", r.name);
+    }
+    let info = read_json(&out.join("run.json"));
+    assert_eq!(info["parts"].as_array().unwrap().len(), 2, "{info}");
+    let events = std::fs::read_to_string(out.join("events.jsonl")).unwrap();
+    assert!(events.contains("\"resumed\""), "{events}");
+
+    // Not cut short any more: refused. A changed profile: refused.
+    assert_eq!(surge(&["run", "--resume", &dir]), 2);
+    std::fs::remove_file(out.join("summary.json")).unwrap();
+    let text = std::fs::read_to_string(&prof).unwrap();
+    std::fs::write(&prof, format!("{text}\n# edited\n")).unwrap();
+    assert_eq!(surge(&["run", "--resume", &dir]), 2);
+}

@@ -54,6 +54,7 @@ fn config(plan: Arc<Plan>, out: std::path::PathBuf) -> RunConfig {
         slos: Vec::new(),
         versions: Default::default(),
         model: "open".into(),
+        ..RunInfo::default()
     };
     RunConfig {
         plan,
@@ -68,6 +69,7 @@ fn config(plan: Arc<Plan>, out: std::path::PathBuf) -> RunConfig {
         drain: Duration::from_secs(1),
         live: None,
         engine: surge_engine::Engine::new(Default::default()).unwrap(),
+        resume: None,
     }
 }
 

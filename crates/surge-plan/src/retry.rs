@@ -2,60 +2,9 @@
 
 use std::time::Duration;
 
-/// What the client does after a failed attempt.
-#[derive(Debug, Clone, PartialEq)]
-pub enum RetryPolicy {
-    /// Never retry.
-    GiveUp,
-    /// Retry at once (the naive client: a retry storm).
-    Immediate,
-    /// Exponential backoff: `base * 2^(attempt-1)` capped at `cap`; with `jitter`, a uniform draw in
-    /// `[0, that]` ("full jitter").
-    Backoff {
-        /// First delay.
-        base: Duration,
-        /// Largest delay.
-        cap: Duration,
-        /// Full jitter.
-        jitter: bool,
-    },
-    /// Wait what the answer's Retry-After says (or `fallback`), at most `cap`.
-    RetryAfter {
-        /// Delay without a Retry-After header.
-        fallback: Duration,
-        /// Largest delay.
-        cap: Duration,
-    },
-}
-
-impl RetryPolicy {
-    /// Delay before the next attempt after `attempt` failed attempts (1 after the first failure);
-    /// `retry_after` is the answer's Retry-After, `rand01` a uniform draw in [0, 1).
-    /// `None` means give up. This does not count attempts: see [`ClientPolicy::retry_delay`].
-    pub fn delay(
-        &self,
-        attempt: u32,
-        retry_after: Option<Duration>,
-        rand01: f64,
-    ) -> Option<Duration> {
-        match self {
-            RetryPolicy::GiveUp => None,
-            RetryPolicy::Immediate => Some(Duration::ZERO),
-            RetryPolicy::Backoff { base, cap, jitter } => {
-                let exp = attempt.saturating_sub(1).min(30);
-                let d = base.saturating_mul(1u32 << exp).min(*cap);
-                if *jitter {
-                    Some(d.mul_f64(rand01.clamp(0.0, 1.0)))
-                } else {
-                    Some(d)
-                }
-            }
-            RetryPolicy::RetryAfter { fallback, cap } => {
-                Some(retry_after.unwrap_or(*fallback).min(*cap))
-            }
-        }
-    }
-}
+/// What the client does after a failed attempt: the profile's own type (validated there, with its
+/// delays computed there), used as it is; the name says its role in a plan.
+pub use surge_profile::Retry as RetryPolicy;
 
 /// Per-request client behaviour.
 #[derive(Debug, Clone, PartialEq)]
@@ -85,23 +34,9 @@ impl ClientPolicy {
 
 impl From<&surge_profile::Client> for ClientPolicy {
     fn from(c: &surge_profile::Client) -> Self {
-        use surge_profile::Retry;
-        let retry = match &c.retry {
-            Retry::GiveUp => RetryPolicy::GiveUp,
-            Retry::Immediate => RetryPolicy::Immediate,
-            Retry::Backoff { base, cap, jitter } => RetryPolicy::Backoff {
-                base: *base,
-                cap: *cap,
-                jitter: *jitter,
-            },
-            Retry::RetryAfter { fallback, cap } => RetryPolicy::RetryAfter {
-                fallback: *fallback,
-                cap: *cap,
-            },
-        };
         ClientPolicy {
             timeout: c.timeout,
-            retry,
+            retry: c.retry.clone(),
             max_attempts: c.max_attempts.max(1),
         }
     }

@@ -301,6 +301,35 @@ pub enum Retry {
     },
 }
 
+impl Retry {
+    /// Delay before the next attempt after `attempt` failed attempts (1 after the first failure);
+    /// `retry_after` is the answer's Retry-After, `rand01` a uniform draw in [0, 1). `None` means give
+    /// up. This does not count attempts (a plan's `ClientPolicy::retry_delay` does). Backoff is
+    /// `base * 2^(attempt-1)` capped at `cap`; with `jitter`, a uniform draw in `[0, that]` ("full
+    /// jitter").
+    pub fn delay(
+        &self,
+        attempt: u32,
+        retry_after: Option<Duration>,
+        rand01: f64,
+    ) -> Option<Duration> {
+        match self {
+            Retry::GiveUp => None,
+            Retry::Immediate => Some(Duration::ZERO),
+            Retry::Backoff { base, cap, jitter } => {
+                let exp = attempt.saturating_sub(1).min(30);
+                let d = base.saturating_mul(1u32 << exp).min(*cap);
+                if *jitter {
+                    Some(d.mul_f64(rand01.clamp(0.0, 1.0)))
+                } else {
+                    Some(d)
+                }
+            }
+            Retry::RetryAfter { fallback, cap } => Some(retry_after.unwrap_or(*fallback).min(*cap)),
+        }
+    }
+}
+
 /// `[load]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Load {

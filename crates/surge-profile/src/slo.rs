@@ -55,7 +55,11 @@ impl SloOp {
     }
 }
 
-/// One SLO.
+/// One SLO, as the profile wrote it: regions and steps by name. Its twin `surge_metrics::Slo` holds
+/// them as indexes resolved against a compiled plan (`surge_coordinator::resolve_slos`), which is what
+/// the guard and the reports evaluate and what `slos.json` stores; the two are kept apart (with their
+/// own `SloStat`/`SloOp`) so that `surge-metrics`, which the coordinator, results and report share,
+/// never depends on profile parsing.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SloSpec {
     /// Statistic.

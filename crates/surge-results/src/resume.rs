@@ -20,7 +20,9 @@ pub enum ResumeRefused {
     #[error("cannot read the run to resume")]
     Read(#[from] ResultsError),
     /// The run ended by itself (it has a summary.json).
-    #[error("{dir}: the run is not cut short (it ended {status} and wrote summary.json): nothing to resume")]
+    #[error(
+        "{dir}: the run is not cut short (it ended {status} and wrote summary.json): nothing to resume"
+    )]
     NotCutShort {
         /// The folder.
         dir: String,
@@ -44,7 +46,9 @@ pub enum ResumeRefused {
         now: String,
     },
     /// Another surge version wrote the first part.
-    #[error("the run was started by surge {then}; this is surge {now}: resume it with the same version")]
+    #[error(
+        "the run was started by surge {then}; this is surge {now}: resume it with the same version"
+    )]
     VersionChanged {
         /// The version in run.json.
         then: String,
@@ -146,7 +150,12 @@ impl ResultsWriter {
         let mut w = ResultsWriter::append(dir, &info, keep)?;
         let was = before.map_or_else(
             || "the first part".to_string(),
-            |p| format!("the part started {} on {} (surge {})", p.started_at, p.host, p.surge_version),
+            |p| {
+                format!(
+                    "the part started {} on {} (surge {})",
+                    p.started_at, p.host, p.surge_version
+                )
+            },
         );
         w.event(&RunEvent {
             t_s: keep as f64 * info.interval_s,
@@ -180,7 +189,8 @@ fn truncate_csv(
     let cols = Columns::parse(header.trim_end()).map_err(|m| ResultsError::parse(&path, 1, m))?;
     let mut out = String::from(header);
     for (i, line) in lines.enumerate() {
-        let k = interval_of(&cols, line.trim_end()).map_err(|m| ResultsError::parse(&path, i + 2, m))?;
+        let k = interval_of(&cols, line.trim_end())
+            .map_err(|m| ResultsError::parse(&path, i + 2, m))?;
         if k < keep {
             out.push_str(line);
         }

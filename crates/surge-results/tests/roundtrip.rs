@@ -60,8 +60,8 @@ fn snapshot(rec: &mut Recorder, k: u64) -> Snapshot {
             }
         }
         rec.retry(r, 0, Outcome::Timeout);
-        for _ in 0..35 {
-            rec.journey_ended(r, true);
+        for i in 0..40 {
+            rec.journey_ended(r, i < 35);
         }
         rec.discovery(r, 100, 40, if r == 0 { 30 } else { 40 }, 0);
     }
@@ -327,6 +327,60 @@ fn an_empty_start_time_is_set_at_create() -> Result<(), Box<dyn std::error::Erro
     assert!(
         hlog.contains("#[StartTime: ") && hlog.contains("#[BaseTime: "),
         "{hlog}"
+    );
+    Ok(())
+}
+
+/// Files that disagree with each other (edited by hand) are named with what disagrees, never a panic;
+/// a folder whose files agree has no problem.
+#[test]
+fn files_that_disagree_are_reported_with_the_file_and_the_figures()
+-> Result<(), Box<dyn std::error::Error>> {
+    let tmp = tempdir();
+    let dir = tmp.path().join("run");
+    write_run(&dir)?;
+    let clean = RunData::read(&dir)?;
+    assert_eq!(clean.tally_problems(), Vec::<String>::new());
+
+    // summary.json claiming fewer people than regions.csv counted, and a tally that does not add up.
+    let path = dir.join(files::SUMMARY);
+    let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+    v["journeys"]["americas"]["started"] = serde_json::json!(1);
+    std::fs::write(&path, serde_json::to_string(&v)?)?;
+    let problems = RunData::read(&dir)?.tally_problems();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("summary.json") && p.contains("regions.csv")),
+        "{problems:?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("americas: started 1 but")),
+        "{problems:?}"
+    );
+
+    // timeseries.csv counting more than latency.hlog holds.
+    let ts = dir.join(files::TIMESERIES);
+    let text = std::fs::read_to_string(&ts)?;
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let cols: Vec<&str> = lines[0].split(',').collect();
+    let count = cols.iter().position(|c| *c == "count").unwrap();
+    let ok = cols.iter().position(|c| *c == "outcome_ok").unwrap();
+    let mut f: Vec<String> = lines[1].split(',').map(str::to_string).collect();
+    let n: u64 = f[count].parse()?;
+    f[count] = (n + 5).to_string();
+    let o: u64 = f[ok].parse()?;
+    f[ok] = (o + 5).to_string();
+    lines[1] = f.join(",");
+    std::fs::write(&ts, lines.join("\n") + "\n")?;
+    let problems = RunData::read(&dir)?.tally_problems();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("latency.hlog") && p.contains("timeseries.csv")),
+        "{problems:?}"
     );
     Ok(())
 }

@@ -93,6 +93,10 @@ pub(crate) async fn bind(
     })
 }
 
+// This loop and the reference backend's (`surge_target::server`) look alike but are kept apart: the
+// target must not depend on surge's crates (it runs standalone and in its own container), serves
+// HTTP/1.1 and h2c with upgrades to WebSocket, and stops with a watch; this one serves HTTP/1.1 only,
+// optionally behind TLS with a handshake timeout. A shared crate for fifteen lines would couple them.
 async fn accept_loop(
     listener: TcpListener,
     routes: Arc<Routes>,
