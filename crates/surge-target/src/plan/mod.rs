@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-pub use text::{format_duration, parse_duration};
+pub use text::{DurationError, format_duration, parse_duration};
 
 use crate::error::PlanError;
 use raw::RawPlan;
