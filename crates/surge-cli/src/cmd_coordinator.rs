@@ -4,6 +4,7 @@
 use crate::args::{CoordinatorArgs, RunArgs};
 use crate::cmd_run::{Target, capacity_plan, model_name, print_outcome, run_info, start_target};
 use crate::progress;
+use anyhow::Context as _;
 use std::sync::Arc;
 use std::time::Duration;
 use surge_coordinator::remote::EngineSettings;
@@ -22,7 +23,7 @@ pub async fn coordinator(c: CoordinatorArgs) -> anyhow::Result<i32> {
         "--repeat is not available with coordinator (run it again instead)"
     );
     let text = std::fs::read_to_string(&a.profile)
-        .map_err(|e| anyhow::anyhow!("invalid profile: {}: {e}", a.profile.display()))?;
+        .with_context(|| format!("invalid profile: cannot read {}", a.profile.display()))?;
     let (plan, slos) = crate::cmd_run::validated_plan(a)?;
     let capacity = capacity_plan(a, &plan)?;
     let plan = Arc::new(plan);
@@ -31,8 +32,7 @@ pub async fn coordinator(c: CoordinatorArgs) -> anyhow::Result<i32> {
         .tls_ca
         .as_deref()
         .map(|path| {
-            std::fs::read_to_string(path)
-                .map_err(|e| anyhow::anyhow!("--tls-ca {}: {e}", path.display()))
+            std::fs::read_to_string(path).with_context(|| format!("--tls-ca {}", path.display()))
         })
         .transpose()?;
     let origin = a.tls_ca.as_deref().map(|p| p.display().to_string());

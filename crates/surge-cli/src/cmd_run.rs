@@ -186,8 +186,7 @@ pub(crate) fn capacity_plan(
     let path: Option<PathBuf> = a.plan.clone().or_else(|| plan.target_plan.clone());
     match path {
         Some(p) => {
-            let cp = surge_target::CapacityPlan::load(&p)
-                .map_err(|e| anyhow::anyhow!("invalid capacity plan: {e}"))?;
+            let cp = surge_target::CapacityPlan::load(&p).context("invalid capacity plan")?;
             Ok(Some((cp, p.display().to_string())))
         }
         None => Ok(Some((
@@ -213,7 +212,7 @@ pub(crate) async fn start_target(
     let addr = "127.0.0.1:0".parse().context("loopback address")?;
     let l = surge_target::serve(addr, cp)
         .await
-        .map_err(|e| anyhow::anyhow!("embedded target: {e}"))?;
+        .context("embedded target")?;
     let url = l.url();
     Ok(Target {
         label: format!("embedded reference backend ({url}, plan {plan_name})"),

@@ -22,6 +22,7 @@ mod cmd_worker;
 mod health;
 mod progress;
 
+use anyhow::Context as _;
 use args::{Cli, Command, ProfileCommand};
 use std::path::Path;
 
@@ -67,7 +68,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// Loads and compiles a profile with overrides; errors carry file, line, column and field.
 pub fn load_plan(path: &Path, shape: &args::ShapeArgs) -> anyhow::Result<surge_plan::Plan> {
-    let profile = surge_profile::load(path).map_err(|e| anyhow::anyhow!("invalid profile: {e}"))?;
+    let profile = surge_profile::load(path).context("invalid profile")?;
     surge_plan::Plan::compile(&profile, &overrides(shape))
         .map_err(|e| anyhow::anyhow!("invalid profile {}: {e}", path.display()))
 }
@@ -106,7 +107,7 @@ fn read_runs(dir: &Path) -> anyhow::Result<Vec<surge_results::RunData>> {
         return Ok(vec![surge_results::RunData::read(dir)?]);
     }
     let mut dirs: Vec<_> = std::fs::read_dir(dir)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?
+        .with_context(|| dir.display().to_string())?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.join("run.json").exists())
         .collect();

@@ -117,15 +117,35 @@ pub enum WorkerError {
     /// The coordinator declared this worker lost and moved its shards.
     #[error("the coordinator declared this worker lost: {0}")]
     Lost(String),
-    /// The profile sent by the coordinator does not compile here, or compiles differently.
-    #[error("the coordinator's profile: {0}")]
-    Plan(String),
+    /// The profile sent by the coordinator does not parse here.
+    #[error("the coordinator's profile does not parse here")]
+    Profile(#[source] surge_profile::ProfileError),
+    /// The profile sent by the coordinator does not compile here.
+    #[error("the coordinator's profile does not compile here")]
+    Compile(#[source] surge_plan::PlanError),
+    /// The profile compiles here to another plan than on the coordinator (another surge version?).
+    #[error("the coordinator's profile compiles to {here} here but {there} on the coordinator")]
+    Fingerprint {
+        /// This worker's plan fingerprint.
+        here: String,
+        /// The coordinator's.
+        there: String,
+    },
+    /// The coordinator's `--pacing` or `--http1` is not one this worker knows.
+    #[error("the coordinator's engine settings: {0}")]
+    Settings(String),
+    /// The coordinator's `--tls-ca` for the target does not make a TLS configuration here.
+    #[error("the coordinator's --tls-ca for the target")]
+    TargetCa(#[source] surge_engine::http::TlsError),
     /// An answer that is not a protocol message.
-    #[error("unreadable answer from the coordinator: {0}")]
-    Protocol(String),
+    #[error("unreadable answer from the coordinator")]
+    Protocol(#[source] surge_wire::WireError),
+    /// A message to the coordinator could not be encoded.
+    #[error("cannot encode a message for the coordinator")]
+    Encode(#[source] surge_wire::WireError),
     /// An engine thread could not start.
-    #[error("could not start a worker thread: {0}")]
-    Spawn(std::io::Error),
+    #[error("could not start a worker thread")]
+    Spawn(#[source] std::io::Error),
 }
 
 /// Joins, runs and reports until the run ends for this worker, or `stop` resolves (Ctrl-C: load stops,
@@ -171,13 +191,12 @@ async fn join(link: &Link, cfg: &WorkerConfig) -> Result<Assignment, WorkerError
         name: cfg.name.clone(),
         threads: cfg.threads as u32,
     })
-    .map_err(|e| WorkerError::Protocol(e.to_string()))?;
+    .map_err(WorkerError::Encode)?;
     let mut failing_since: Option<Instant> = None;
     loop {
         match link.post(JOIN_PATH, body.clone(), None).await {
             Ok((StatusCode::OK, b)) => {
-                let a: Assignment =
-                    surge_wire::decode(&b).map_err(|e| WorkerError::Protocol(e.to_string()))?;
+                let a: Assignment = surge_wire::decode(&b).map_err(WorkerError::Protocol)?;
                 surge_wire::check_version(a.version).map_err(|e| WorkerError::Refused {
                     status: 409,
                     message: e.to_string(),
@@ -223,19 +242,19 @@ fn failing(
 
 /// Compiles the coordinator's profile with its overrides and checks it is the same plan.
 fn compile(a: &Assignment) -> Result<Plan, WorkerError> {
-    let profile = surge_profile::parse(&a.profile.text, &a.profile.origin)
-        .map_err(|e| WorkerError::Plan(e.to_string()))?;
-    let mut plan = Plan::compile(&profile, &a.overrides.overrides())
-        .map_err(|e| WorkerError::Plan(e.to_string()))?;
+    let profile =
+        surge_profile::parse(&a.profile.text, &a.profile.origin).map_err(WorkerError::Profile)?;
+    let mut plan =
+        Plan::compile(&profile, &a.overrides.overrides()).map_err(WorkerError::Compile)?;
     if let Some(t) = a.overrides.timeout() {
         plan.client.timeout = t;
     }
     let here = PlanFingerprint::of(&plan);
     if here != a.fingerprint {
-        return Err(WorkerError::Plan(format!(
-            "compiles to {here:?} here but {:?} on the coordinator",
-            a.fingerprint
-        )));
+        return Err(WorkerError::Fingerprint {
+            here: format!("{here:?}"),
+            there: format!("{:?}", a.fingerprint),
+        });
     }
     Ok(plan)
 }
@@ -397,7 +416,7 @@ impl Reporter {
         };
         report.registry_cursor = self.cursor;
         report.shards_version = self.crew.shards_version;
-        let body = surge_wire::encode(&report).map_err(|e| WorkerError::Protocol(e.to_string()))?;
+        let body = surge_wire::encode(&report).map_err(WorkerError::Encode)?;
         let link = self.link.clone();
         let timeout = Some((self.dead_man / 2).min(Duration::from_secs(2)));
         Ok((
@@ -455,8 +474,7 @@ impl Reporter {
                 });
             }
         }
-        let reply: Reply =
-            surge_wire::decode(&body).map_err(|e| WorkerError::Protocol(e.to_string()))?;
+        let reply: Reply = surge_wire::decode(&body).map_err(WorkerError::Protocol)?;
         self.last_ok = Instant::now();
         self.last_error.clear();
         if content {
@@ -502,16 +520,16 @@ impl Reporter {
 /// process before its engine threads start. Empty fields (an older coordinator) keep the defaults.
 fn apply_engine_settings(a: &Assignment) -> Result<(), WorkerError> {
     if !a.pacing.is_empty() {
-        let p = a.pacing.parse().map_err(WorkerError::Plan)?;
+        let p = a.pacing.parse().map_err(WorkerError::Settings)?;
         surge_engine::pacing::set_pacing(p);
     }
     if !a.http1.is_empty() {
-        let c = a.http1.parse().map_err(WorkerError::Plan)?;
+        let c = a.http1.parse().map_err(WorkerError::Settings)?;
         surge_engine::pacing::set_http1_client(c);
     }
     if let Some(pem) = &a.target_ca_pem {
         let tls = surge_engine::http::tls_config_pem(Some(pem), "the coordinator's --tls-ca")
-            .map_err(|e| WorkerError::Plan(e.to_string()))?;
+            .map_err(WorkerError::TargetCa)?;
         surge_engine::http::set_run_tls(Some(tls));
     }
     tracing::info!(

@@ -1,6 +1,7 @@
 //! What the coordinator knows about its remote workers, shared by the HTTP handlers (which feed the run
 //! loop [`WorkerEvent`]s) and the run loop (which commands through [`RemotePool`]).
 
+use super::link::causes;
 use super::server::{refuse, respond};
 use crate::pool::Pool;
 use bytes::Bytes;
@@ -125,7 +126,7 @@ impl RemoteState {
     pub async fn join(&self, body: &Bytes, peer: SocketAddr) -> Response<Full<Bytes>> {
         let join: Join = match surge_wire::decode(body) {
             Ok(j) => j,
-            Err(e) => return refuse(StatusCode::BAD_REQUEST, e.to_string()),
+            Err(e) => return refuse(StatusCode::BAD_REQUEST, causes(&e)),
         };
         if let Err(e) = surge_wire::check_version(join.version) {
             return refuse(
@@ -190,7 +191,7 @@ impl RemoteState {
         }
         match surge_wire::encode(&a) {
             Ok(b) => respond(StatusCode::OK, "application/json", b),
-            Err(e) => refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+            Err(e) => refuse(StatusCode::INTERNAL_SERVER_ERROR, causes(&e)),
         }
     }
 
@@ -199,7 +200,7 @@ impl RemoteState {
     pub fn report(&self, body: &Bytes, peer: SocketAddr) -> Response<Full<Bytes>> {
         let report: Report = match surge_wire::decode(body) {
             Ok(r) => r,
-            Err(e) => return refuse(StatusCode::BAD_REQUEST, e.to_string()),
+            Err(e) => return refuse(StatusCode::BAD_REQUEST, causes(&e)),
         };
         if let Err(e) = surge_wire::check_version(report.version) {
             return refuse(
@@ -249,7 +250,7 @@ impl RemoteState {
         let reply = reply_to(&report, remote, log, stop);
         match surge_wire::encode(&reply) {
             Ok(b) => respond(StatusCode::OK, "application/json", b),
-            Err(e) => refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+            Err(e) => refuse(StatusCode::INTERNAL_SERVER_ERROR, causes(&e)),
         }
     }
 
