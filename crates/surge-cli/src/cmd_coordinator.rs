@@ -148,7 +148,7 @@ async fn listen_and_run(
 /// The target's health check, retried for up to 30 s: in docker compose or Kubernetes the coordinator
 /// may start before the target listens.
 async fn wait_healthy(url: &str, path: &str) -> anyhow::Result<()> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         match crate::health::check(url, path, Duration::from_secs(2)).await {
             Ok(status) => {
@@ -158,7 +158,7 @@ async fn wait_healthy(url: &str, path: &str) -> anyhow::Result<()> {
                 );
                 return Ok(());
             }
-            Err(e) if std::time::Instant::now() >= deadline => {
+            Err(e) if tokio::time::Instant::now() >= deadline => {
                 anyhow::bail!(
                     "target does not answer the health check for 30 s (use --no-health-check to skip): {e}"
                 )
