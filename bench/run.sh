@@ -8,7 +8,9 @@
 #   OHA=/path/to/oha bench/run.sh   # use an oha built elsewhere
 #
 # Writes bench/runs/<UTC date-time>[-smoke]/ with commands.txt (every command run), versions.txt,
-# machine.txt (cores, load before/after), raw/ (every tool's output) and results.md (the tables).
+# machine.txt (cores, load before/after), results.md (the tables) and raw.tar.xz (the figures' inputs:
+# every tool's output and summary, without latency logs and server logs; tens of KB). raw/ holds every
+# tool's full output and is git-ignored: commit the four text files and raw.tar.xz only.
 # Load generators are pinned to core 0 and targets to core 1 (taskset) when there are 2+ cores.
 # CPU is user+sys of the generator process tree (bash `times`), per request; the machine's busy share
 # during each measurement is reported beside it, because this machine is shared.
@@ -117,7 +119,7 @@ timed() {
 json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@"; }
 
 start_nginx() {
-  local dir="$OUT/nginx"; mkdir -p "$dir/logs" "$dir/tmp"
+  local dir="$OUT/raw/nginx"; mkdir -p "$dir/logs" "$dir/tmp"
   cat >"$dir/nginx.conf" <<EOF
 worker_processes 1;
 daemon off;
@@ -379,6 +381,15 @@ merge_bench() {
   note ""
 }
 
+# raw.tar.xz: what the tables were computed from, small enough to commit (well under 1 MB): raw/ less the
+# latency logs (.hlog), compressed copies (.gz), build/apt/server logs and nginx's scratch folders.
+archive_raw() {
+  (cd "$OUT" && tar -cJf raw.tar.xz --exclude='*.hlog' --exclude='*.gz' --exclude='*.log' \
+    --exclude='raw/nginx/logs' --exclude='raw/nginx/tmp' --exclude='*.pid' raw)
+  local size; size=$(stat -c %s "$OUT/raw.tar.xz")
+  [ "$size" -lt 1000000 ] || log "raw.tar.xz is $size bytes: too large to commit, look at what raw/ holds"
+}
+
 # ---- run ---------------------------------------------------------------------------------------------
 echo "# surge benchmarks, $STAMP$([ "$SMOKE" = 1 ] && echo ' (smoke: figures are not measurements)' || true)" >"$RESULTS"
 note ""
@@ -396,7 +407,8 @@ want pacing && pacing_bench
 want accuracy && accuracy_bench
 want merge && merge_bench
 echo "loadavg after: $(cat /proc/loadavg)" >>"$OUT/machine.txt"
-note "Load after: $(cat /proc/loadavg). Raw outputs: raw/; commands: commands.txt; versions: versions.txt."
+note "Load after: $(cat /proc/loadavg). Raw outputs: raw/ (not committed), its figures in raw.tar.xz; commands: commands.txt; versions: versions.txt."
+archive_raw
 cat "$RESULTS"
 log "written $OUT"
 if [ "$SMOKE" = 1 ]; then

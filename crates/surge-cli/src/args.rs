@@ -263,7 +263,7 @@ pub struct CompareArgs {
 }
 
 /// Parses "30s", "10m", "24h", "250ms".
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub fn parse_duration(s: &str) -> Result<Duration, surge_profile::duration::DurationError> {
     surge_profile::duration::parse(s)
 }
 

@@ -5,6 +5,7 @@ use crate::args::{CoordinatorArgs, RunArgs};
 use crate::cmd_run::print_outcome;
 use crate::prepare;
 use crate::progress;
+use anyhow::Context as _;
 use std::time::Duration;
 use surge_coordinator::{Coordinator, RemoteConfig, RunConfig};
 use surge_wire::{ProfileSource, WireOverrides};
@@ -22,7 +23,7 @@ pub async fn coordinator(mut c: CoordinatorArgs) -> anyhow::Result<i32> {
         "--repeat is not available with coordinator (run it again instead)"
     );
     let text = std::fs::read_to_string(a.profile())
-        .map_err(|e| anyhow::anyhow!("invalid profile: {}: {e}", a.profile().display()))?;
+        .with_context(|| format!("invalid profile: cannot read {}", a.profile().display()))?;
     // The workers hold the people: their own descriptor budgets apply, not this process's.
     let prep = prepare::prepare(a, false)?;
     let tls = match (&c.tls_cert, &c.tls_key) {

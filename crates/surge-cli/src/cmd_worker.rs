@@ -39,6 +39,6 @@ pub async fn worker(a: WorkerArgs) -> anyhow::Result<i32> {
             eprintln!("surge worker {name}: stopped: {why}");
             Ok(crate::EXIT_OK)
         }
-        Err(e) => Err(anyhow::anyhow!("surge worker {name}: {e}")),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("surge worker {name}"))),
     }
 }

@@ -24,6 +24,7 @@ mod prepare;
 mod progress;
 mod resume;
 
+use anyhow::Context as _;
 use args::{Cli, Command, ProfileCommand};
 use std::path::Path;
 
@@ -65,7 +66,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// Loads and compiles a profile with overrides; errors carry file, line, column and field.
 pub fn load_plan(path: &Path, shape: &args::ShapeArgs) -> anyhow::Result<surge_plan::Plan> {
-    let profile = surge_profile::load(path).map_err(|e| anyhow::anyhow!("invalid profile: {e}"))?;
+    let profile = surge_profile::load(path).context("invalid profile")?;
     surge_plan::Plan::compile(&profile, &overrides(shape))
         .map_err(|e| anyhow::anyhow!("invalid profile {}: {e}", path.display()))
 }

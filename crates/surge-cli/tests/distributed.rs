@@ -2,6 +2,8 @@
 //! coordinator, worker processes and a standalone target. One worker is SIGKILLed mid-run; a
 //! coordinator is SIGKILLed under a worker (the dead-man switch, measured at the target); wrong tokens
 //! and protocol versions are refused.
+// These tests time real processes and real sockets: std's clock is meant.
+#![allow(clippy::disallowed_methods)]
 
 mod common;
 mod distributed_support;

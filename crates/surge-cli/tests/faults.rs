@@ -1,6 +1,8 @@
 //! The fault matrix: `surge run` against targets that fail in every way we know of. Each fault is
 //! classified into its own outcome and counted, every planned person still starts (the run goes on), the
 //! run ends by itself within a bound, memory stays bounded and nothing panics.
+// These tests time real processes and real sockets: std's clock is meant.
+#![allow(clippy::disallowed_methods)]
 
 mod common;
 

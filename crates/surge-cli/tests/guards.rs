@@ -1,5 +1,7 @@
 //! Safety guards: the error-rate abort, the `--max-rps` and `--max-in-flight` caps (measured at the
 //! target, not trusted from surge's own figures) and the pre-flight health check.
+// These tests time real processes and real sockets: std's clock is meant.
+#![allow(clippy::disallowed_methods)]
 
 mod common;
 

@@ -1,6 +1,8 @@
 //! Nothing lost: the real `surge` binary killed with SIGKILL leaves a results folder that `surge report`
 //! renders up to the last interval, saying the run was cut short; Ctrl-C (SIGINT) stops the load within
 //! a second, measured at the target, and still writes the final files.
+// These tests time real processes and real sockets: std's clock is meant.
+#![allow(clippy::disallowed_methods)]
 
 mod common;
 

@@ -1,4 +1,6 @@
 //! `surge run`, end to end, in-process, against real servers on 127.0.0.1:0.
+// These tests time real processes and real sockets: std's clock is meant.
+#![allow(clippy::disallowed_methods)]
 
 mod common;
 

@@ -1,5 +1,7 @@
 //! SLO verdicts decide the exit code: a deliberately slow target fails a latency SLO (exit 1), a fast
 //! one passes it (exit 0), and `--abort-on-fail` stops a run as soon as the SLO can no longer be met.
+// These tests time real processes and real sockets: std's clock is meant.
+#![allow(clippy::disallowed_methods)]
 
 mod common;
 

@@ -39,13 +39,13 @@ use surge_plan::Plan;
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     /// Writing results failed: the run stops rather than lose data silently.
-    #[error("results: {0}")]
+    #[error("results")]
     Results(#[from] surge_results::ResultsError),
     /// A worker thread could not be started.
-    #[error("could not start a worker thread: {0}")]
-    Spawn(std::io::Error),
+    #[error("could not start a worker thread")]
+    Spawn(#[source] std::io::Error),
     /// The coordinator's listener could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         /// The address asked for.
         addr: std::net::SocketAddr,
@@ -66,7 +66,7 @@ pub enum RunError {
     #[error("plan")]
     Plan(#[source] surge_plan::PlanError),
     /// A snapshot did not fit the plan's shape.
-    #[error("snapshot: {0}")]
+    #[error("snapshot")]
     Metrics(#[from] surge_metrics::MetricsError),
     /// An SLO names a region or step that the plan does not have.
     #[error("slo `{slo}`: unknown {what} `{name}`")]

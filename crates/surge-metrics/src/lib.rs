@@ -29,6 +29,9 @@ pub mod sparse;
 
 pub use accumulate::Accumulator;
 pub use codec::{EncodedCell, EncodedSnapshot};
+/// The histogram type every cell records into (`hdrhistogram`'s, re-exported so that no other crate
+/// needs to depend on it).
+pub use hdrhistogram::Histogram;
 pub use outcome::Outcome;
 pub use recorder::{Recorder, StepRecord};
 pub use slo::{Slo, SloOp, SloStat, Verdict};

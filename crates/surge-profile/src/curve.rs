@@ -203,13 +203,19 @@ fn trace_curve(
         .as_ref()
         .map_or(Ok(1.0), |s| cx.float(s, "curve.scale", 0.0, 1e9))?;
     let shift_secs = match &c.shift {
-        Some(s) => duration::parse_signed(s.get_ref())
-            .map_err(|r| cx.err(s.span(), "curve.shift", format!("{:?}", s.get_ref()), r))?,
+        Some(s) => duration::parse_signed(s.get_ref()).map_err(|r| {
+            cx.err(
+                s.span(),
+                "curve.shift",
+                format!("{:?}", s.get_ref()),
+                r.to_string(),
+            )
+        })?,
         None => 0.0,
     };
     let interpolation = interpolation(c, span, cx)?;
-    let series =
-        trace::read(&file).map_err(|r| cx.err(file_s.span(), "curve.file", file_s.get_ref(), r))?;
+    let series = trace::read(&file)
+        .map_err(|r| cx.err(file_s.span(), "curve.file", file_s.get_ref(), r.to_string()))?;
     let values = region_columns(c, regions, &series, &file, scale, cx)?;
     let times = series
         .times

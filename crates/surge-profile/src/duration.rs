@@ -8,17 +8,31 @@ use std::time::Duration;
 /// The longest duration a profile may name (about 10 years): keeps arithmetic finite.
 pub const MAX_SECS: f64 = 10.0 * 366.0 * 86_400.0;
 
-/// Parses a non-negative duration. The error is the rule broken, lowercase.
-pub fn parse(text: &str) -> Result<Duration, String> {
+/// Why a duration does not parse: the rule broken, lowercase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    /// Not a number followed by a unit, part after part.
+    #[error("expected a duration like \"250ms\", \"30s\", \"10m\", \"1.5h\" or \"2d\"")]
+    Malformed,
+    /// Negative where only non-negative durations make sense.
+    #[error("duration must not be negative")]
+    Negative,
+    /// Beyond [`MAX_SECS`].
+    #[error("duration is too long (at most 10 years)")]
+    TooLong,
+}
+
+/// Parses a non-negative duration.
+pub fn parse(text: &str) -> Result<Duration, DurationError> {
     let secs = parse_secs(text.trim())?;
     if secs < 0.0 {
-        return Err("duration must not be negative".into());
+        return Err(DurationError::Negative);
     }
     Ok(Duration::from_secs_f64(secs))
 }
 
 /// Parses a signed duration into seconds, e.g. `"-5h"` -> `-18000.0`, `"+5h30m"` -> `19800.0`.
-pub fn parse_signed(text: &str) -> Result<f64, String> {
+pub fn parse_signed(text: &str) -> Result<f64, DurationError> {
     let t = text.trim();
     let (sign, rest) = match t.as_bytes().first() {
         Some(b'-') => (-1.0, &t[1..]),
@@ -28,10 +42,9 @@ pub fn parse_signed(text: &str) -> Result<f64, String> {
     Ok(sign * parse_secs(rest)?)
 }
 
-fn parse_secs(text: &str) -> Result<f64, String> {
-    const RULE: &str = "expected a duration like \"250ms\", \"30s\", \"10m\", \"1.5h\" or \"2d\"";
+fn parse_secs(text: &str) -> Result<f64, DurationError> {
     if text.is_empty() || text.len() > 64 {
-        return Err(RULE.into());
+        return Err(DurationError::Malformed);
     }
     let bytes = text.as_bytes();
     let mut i = 0;
@@ -43,7 +56,7 @@ fn parse_secs(text: &str) -> Result<f64, String> {
             i += 1;
         }
         let number: String = text[start..i].chars().filter(|c| *c != '_').collect();
-        let value: f64 = number.parse().map_err(|_| RULE.to_string())?;
+        let value: f64 = number.parse().map_err(|_| DurationError::Malformed)?;
         let ustart = i;
         while i < bytes.len() && bytes[i].is_ascii_alphabetic() {
             i += 1;
@@ -55,12 +68,12 @@ fn parse_secs(text: &str) -> Result<f64, String> {
             "m" | "min" => 60.0,
             "h" => 3600.0,
             "d" => 86_400.0,
-            _ => return Err(RULE.into()),
+            _ => return Err(DurationError::Malformed),
         };
         total += value * factor;
     }
     if !total.is_finite() || total > MAX_SECS {
-        return Err("duration is too long (at most 10 years)".into());
+        return Err(DurationError::TooLong);
     }
     Ok(total)
 }

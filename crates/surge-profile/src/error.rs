@@ -80,6 +80,9 @@ impl fmt::Display for ProfileError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(l) = &self.location {
             write!(f, "{}:{}:{}: ", l.file, l.line, l.column)?;
+        } else if self.field.is_empty() && !self.value.is_empty() {
+            // A file that could not be read at all: the value is its path.
+            write!(f, "{}: ", self.value)?;
         }
         if !self.field.is_empty() {
             write!(f, "field `{}`", self.field)?;

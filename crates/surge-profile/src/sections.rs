@@ -155,8 +155,8 @@ pub(crate) fn slos(
     for (i, s) in raw.iter().enumerate() {
         let field = format!("slos[{i}]");
         let text = cx.text_field(s, &field, 256)?;
-        let spec =
-            slo::parse(&text).map_err(|r| cx.err(s.span(), &field, format!("{text:?}"), r))?;
+        let spec = slo::parse(&text)
+            .map_err(|r| cx.err(s.span(), &field, format!("{text:?}"), r.to_string()))?;
         if let Some(r) = &spec.region
             && !regions.contains(r)
         {

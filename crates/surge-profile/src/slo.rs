@@ -76,10 +76,45 @@ pub struct SloSpec {
     pub text: String,
 }
 
-/// Parses one SLO. The error is the rule broken, lowercase.
-pub fn parse(text: &str) -> Result<SloSpec, String> {
+/// Why an SLO does not parse: the rule broken, lowercase.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SloParseError {
+    /// No `<`, `<=`, `>` or `>=`.
+    #[error("expected a comparison (<, <=, > or >=)")]
+    NoComparison,
+    /// The left side does not start with a statistic.
+    #[error("expected pNN, error rate, completeness or rate")]
+    NoStatistic,
+    /// A word where `of STEP` or `in REGION` was expected (or either given twice).
+    #[error("unexpected `{0}` (expected `of STEP` or `in REGION`)")]
+    Keyword(String),
+    /// Words left over on the left side.
+    #[error("unexpected `{0}`")]
+    Trailing(String),
+    /// `pNN` whose NN is not a number.
+    #[error("`{0}` is not a percentile like p99 or p99.9")]
+    NotAPercentile(String),
+    /// `pNN` outside (0, 100).
+    #[error("`{0}`: percentile must be between 0 and 100")]
+    PercentileRange(String),
+    /// The threshold is not a number.
+    #[error("`{0}` is not a number")]
+    NotANumber(String),
+    /// The threshold is negative or not finite.
+    #[error("`{0}` must be a finite, non-negative number")]
+    NotFinite(String),
+    /// A latency threshold without `ms`, `s` or `us`.
+    #[error("latency threshold needs a unit: ms, s or us")]
+    NoUnit,
+    /// A share above 100%.
+    #[error("a share must be at most 100%")]
+    ShareAbove100,
+}
+
+/// Parses one SLO.
+pub fn parse(text: &str) -> Result<SloSpec, SloParseError> {
     let t = text.trim();
-    let (op_at, op, op_len) = find_op(t).ok_or("expected a comparison (<, <=, > or >=)")?;
+    let (op_at, op, op_len) = find_op(t).ok_or(SloParseError::NoComparison)?;
     let (lhs, rhs) = (t[..op_at].trim(), t[op_at + op_len..].trim());
     let words: Vec<&str> = lhs.split_whitespace().collect();
     let (stat, mut rest) = match words.as_slice() {
@@ -87,7 +122,7 @@ pub fn parse(text: &str) -> Result<SloSpec, String> {
         ["completeness", rest @ ..] => (SloStat::Completeness, rest),
         ["rate", rest @ ..] => (SloStat::Rate, rest),
         [p, rest @ ..] if p.starts_with('p') => (SloStat::Percentile(percentile(p)?), rest),
-        _ => return Err("expected pNN, error rate, completeness or rate".into()),
+        _ => return Err(SloParseError::NoStatistic),
     };
     let mut step = None;
     let mut region = None;
@@ -95,16 +130,12 @@ pub fn parse(text: &str) -> Result<SloSpec, String> {
         match *kw {
             "of" if step.is_none() => step = Some(name.to_string()),
             "in" if region.is_none() => region = Some(name.to_string()),
-            _ => {
-                return Err(format!(
-                    "unexpected `{kw}` (expected `of STEP` or `in REGION`)"
-                ));
-            }
+            _ => return Err(SloParseError::Keyword(kw.to_string())),
         }
         rest = tail;
     }
     if !rest.is_empty() {
-        return Err(format!("unexpected `{}`", rest.join(" ")));
+        return Err(SloParseError::Trailing(rest.join(" ")));
     }
     let threshold = threshold(stat, rhs)?;
     Ok(SloSpec {
@@ -130,28 +161,28 @@ fn find_op(t: &str) -> Option<(usize, SloOp, usize)> {
     Some((i, op, if eq { 2 } else { 1 }))
 }
 
-fn percentile(word: &str) -> Result<f64, String> {
+fn percentile(word: &str) -> Result<f64, SloParseError> {
     let v: f64 = word[1..]
         .parse()
-        .map_err(|_| format!("`{word}` is not a percentile like p99 or p99.9"))?;
+        .map_err(|_| SloParseError::NotAPercentile(word.to_string()))?;
     if !(v > 0.0 && v < 100.0) {
-        return Err(format!("`{word}`: percentile must be between 0 and 100"));
+        return Err(SloParseError::PercentileRange(word.to_string()));
     }
     Ok(v)
 }
 
-fn number(s: &str) -> Result<f64, String> {
+fn number(s: &str) -> Result<f64, SloParseError> {
     let v: f64 = s
         .trim()
         .parse()
-        .map_err(|_| format!("`{s}` is not a number"))?;
+        .map_err(|_| SloParseError::NotANumber(s.to_string()))?;
     if !v.is_finite() || v < 0.0 {
-        return Err(format!("`{s}` must be a finite, non-negative number"));
+        return Err(SloParseError::NotFinite(s.to_string()));
     }
     Ok(v)
 }
 
-fn threshold(stat: SloStat, rhs: &str) -> Result<f64, String> {
+fn threshold(stat: SloStat, rhs: &str) -> Result<f64, SloParseError> {
     let s = rhs.replace(' ', "");
     match stat {
         SloStat::Percentile(_) => {
@@ -162,7 +193,7 @@ fn threshold(stat: SloStat, rhs: &str) -> Result<f64, String> {
             } else if let Some(v) = s.strip_suffix('s') {
                 Ok(number(v)? * 1000.0)
             } else {
-                Err("latency threshold needs a unit: ms, s or us".into())
+                Err(SloParseError::NoUnit)
             }
         }
         SloStat::ErrorRate | SloStat::Completeness => {
@@ -171,7 +202,7 @@ fn threshold(stat: SloStat, rhs: &str) -> Result<f64, String> {
                 None => number(&s)?,
             };
             if v > 1.0 {
-                return Err("a share must be at most 100%".into());
+                return Err(SloParseError::ShareAbove100);
             }
             Ok(v)
         }

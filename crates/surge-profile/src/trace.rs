@@ -4,7 +4,7 @@
 //! sample: the time in units of the curve's `step` (from the event start), then for each column the
 //! signups counted over one `step` at that time. Values must be finite and non-negative.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::ProfileError;
 
@@ -22,20 +22,43 @@ pub struct Series {
     pub values: Vec<Vec<f64>>,
 }
 
+/// Why a trace file cannot be used. Each becomes the rule of the profile's `curve.file` error, a
+/// single message: so the I/O error is part of [`TraceError::Read`]'s text, not a `source()`.
+#[derive(Debug, thiserror::Error)]
+pub enum TraceError {
+    /// The file could not be read.
+    #[error("cannot read trace {path}: {cause}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        cause: std::io::Error,
+    },
+    /// The file is larger than [`MAX_TRACE_BYTES`].
+    #[error("trace {path} is larger than {MAX_TRACE_BYTES} bytes")]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The text is not a series (names the trace file, line and column).
+    #[error(transparent)]
+    Invalid(#[from] ProfileError),
+}
+
 /// Reads and parses a trace file.
-pub fn read(path: &Path) -> Result<Series, String> {
-    let meta = std::fs::metadata(path)
-        .map_err(|e| format!("cannot read trace {}: {e}", path.display()))?;
+pub fn read(path: &Path) -> Result<Series, TraceError> {
+    let unreadable = |cause| TraceError::Read {
+        path: path.to_path_buf(),
+        cause,
+    };
+    let meta = std::fs::metadata(path).map_err(unreadable)?;
     if meta.len() > MAX_TRACE_BYTES {
-        return Err(format!(
-            "trace {} is larger than {} bytes",
-            path.display(),
-            MAX_TRACE_BYTES
-        ));
+        return Err(TraceError::TooLarge {
+            path: path.to_path_buf(),
+        });
     }
-    std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read trace {}: {e}", path.display()))
-        .and_then(|text| parse(&text, &path.display().to_string()).map_err(|e| e.to_string()))
+    let text = std::fs::read_to_string(path).map_err(unreadable)?;
+    Ok(parse(&text, &path.display().to_string())?)
 }
 
 /// Where errors point: the trace text and its label.

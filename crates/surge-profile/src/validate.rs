@@ -55,7 +55,7 @@ impl Cx<'_> {
     /// A duration field.
     pub fn dur(&self, s: &S, field: &str) -> Result<Duration, ProfileError> {
         duration::parse(s.get_ref())
-            .map_err(|r| self.err(s.span(), field, format!("{:?}", s.get_ref()), r))
+            .map_err(|r| self.err(s.span(), field, format!("{:?}", s.get_ref()), r.to_string()))
     }
 
     /// An optional duration field with a default.

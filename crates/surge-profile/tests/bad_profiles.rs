@@ -213,4 +213,5 @@ fn a_missing_file_is_an_error_without_location() {
     let e = refused("does-not-exist.toml");
     assert!(e.location.is_none());
     assert!(e.rule.contains("cannot read profile"), "{e}");
+    assert!(e.to_string().contains("does-not-exist.toml"), "{e}");
 }

@@ -36,7 +36,7 @@ use surge_results::RunData;
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     /// A report file could not be written.
-    #[error("{path}: {source}")]
+    #[error("cannot write {path}")]
     Write {
         /// The file.
         path: PathBuf,

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum ResultsError {
     /// A file could not be created, written or read.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The file.
         path: PathBuf,
@@ -40,12 +40,12 @@ pub enum ResultsError {
         message: String,
     },
     /// A histogram could not be encoded or decoded.
-    #[error("{path}: histogram: {message}")]
+    #[error("{path}: histogram")]
     Histogram {
         /// The file.
         path: PathBuf,
         /// What is wrong.
-        message: String,
+        source: surge_metrics::MetricsError,
     },
     /// The snapshot does not match the run's regions and steps.
     #[error("snapshot shape {got:?} does not match run.json's regions x steps {want:?}")]
@@ -60,6 +60,16 @@ pub enum ResultsError {
 impl ResultsError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> ResultsError {
         ResultsError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn histogram(
+        path: impl Into<PathBuf>,
+        source: surge_metrics::MetricsError,
+    ) -> ResultsError {
+        ResultsError::Histogram {
             path: path.into(),
             source,
         }

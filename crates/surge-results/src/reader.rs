@@ -7,11 +7,9 @@ use crate::files;
 use crate::summary::Summary;
 use crate::types::{LostWorker, RunEnd, RunEvent, RunInfo, RunStatus};
 use crate::writer::{INTERVAL_DONE, hlog_tag};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
-use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use surge_metrics::codec::{HlogInterval, parse_hlog_line};
 use surge_metrics::{Measure, Slo, Snapshot};
 
 /// Everything in one results folder.
@@ -338,7 +336,14 @@ impl RunData {
             if line.starts_with('#') {
                 continue;
             }
-            let Some((k, r, s, m, h)) = self.parse_hlog_line(&path, n, line, &tags)? else {
+            let Some(HlogCell {
+                interval: k,
+                region: r,
+                step: s,
+                measure: m,
+                histogram: h,
+            }) = self.hlog_cell(&path, n, line, &tags)?
+            else {
                 continue;
             };
             let snap = match &mut pending {
@@ -353,38 +358,51 @@ impl RunData {
         Ok(())
     }
 
-    #[allow(clippy::type_complexity)]
-    fn parse_hlog_line(
+    fn hlog_cell(
         &self,
         path: &Path,
         n: usize,
         line: &str,
         tags: &HashMap<String, (u16, u16, Measure)>,
-    ) -> Result<Option<(u64, u16, u16, Measure, hdrhistogram::Histogram<u64>)>, ResultsError> {
-        let with_nl = format!("{line}\n");
-        let entry = match IntervalLogIterator::new(with_nl.as_bytes()).next() {
-            Some(Ok(LogEntry::Interval(h))) => h,
-            Some(Ok(_)) | None => return Ok(None),
-            Some(Err(_)) => return Err(ResultsError::parse(path, n, "not an interval log line")),
+    ) -> Result<Option<HlogCell>, ResultsError> {
+        let entry = match parse_hlog_line(line) {
+            Ok(Some(e)) => e,
+            Ok(None) => return Ok(None),
+            Err(e) => return Err(ResultsError::parse(path, n, e.to_string())),
         };
-        let Some(tag) = entry.tag() else {
+        let HlogInterval {
+            tag: Some(tag),
+            start,
+            histogram,
+        } = entry
+        else {
             return Ok(None);
         };
         let Some(&(r, s, m)) = tags.get(tag.as_str()) else {
             return Err(ResultsError::parse(
                 path,
                 n,
-                format!("tag {:?} names no region/step of run.json", tag.as_str()),
+                format!("tag {tag:?} names no region/step of run.json"),
             ));
         };
-        let bytes = B64
-            .decode(entry.encoded_histogram())
-            .map_err(|e| ResultsError::parse(path, n, format!("base64: {e}")))?;
-        let h = surge_metrics::codec::decode_histogram(&bytes)
-            .map_err(|e| ResultsError::parse(path, n, e.to_string()))?;
-        let k = (entry.start_timestamp().as_secs_f64() / self.info.interval_s).round() as u64;
-        Ok(Some((k, r, s, m, h)))
+        let k = (start.as_secs_f64() / self.info.interval_s).round() as u64;
+        Ok(Some(HlogCell {
+            interval: k,
+            region: r,
+            step: s,
+            measure: m,
+            histogram,
+        }))
     }
+}
+
+/// One histogram of `latency.hlog`, placed in its interval and cell.
+struct HlogCell {
+    interval: u64,
+    region: u16,
+    step: u16,
+    measure: Measure,
+    histogram: surge_metrics::Histogram<u64>,
 }
 
 /// The intervals closed by a marker in `latency.hlog`.

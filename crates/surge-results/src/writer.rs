@@ -5,12 +5,11 @@ use crate::error::ResultsError;
 use crate::summary::Summary;
 use crate::types::{RunEnd, RunEvent, RunInfo};
 use crate::{files, parse_rfc3339};
-use hdrhistogram::serialization::V2DeflateSerializer;
-use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
+use surge_metrics::codec::HlogWriter;
 use surge_metrics::{Measure, Slo, Snapshot};
 
 /// The comment that closes each interval in `latency.hlog`; the reader trusts only closed intervals.
@@ -24,7 +23,7 @@ pub struct ResultsWriter {
     timeseries: BufWriter<File>,
     regions: BufWriter<File>,
     events: BufWriter<File>,
-    serializer: V2DeflateSerializer,
+    hlog_writer: HlogWriter,
     scratch: Vec<u8>,
     intervals_written: u64,
 }
@@ -118,20 +117,23 @@ impl ResultsWriter {
         let (tp, mut timeseries) = open(dir, files::TIMESERIES)?;
         let (rp, mut regions) = open(dir, files::REGIONS)?;
         let (ep, mut events) = open(dir, files::EVENTS)?;
-        let mut serializer = V2DeflateSerializer::new();
-        let mut builder = IntervalLogWriterBuilder::new();
-        builder
-            .add_comment(&format!(
-                "surge latency log: run {:?}, started {}",
-                info.name, info.started_at
-            ))
-            .add_comment("values in microseconds (max column in ms); tag = region/step/measure")
-            .add_comment("measures: response (from intended start), service (from send), send_lag")
-            .with_start_time(start)
-            .with_base_time(start)
-            .with_max_value_divisor(1000.0);
-        builder
-            .begin_log_with(&mut hlog, &mut serializer)
+        let mut hlog_writer = HlogWriter::new(1000.0);
+        let mut header = Vec::new();
+        hlog_writer
+            .header(
+                &mut header,
+                &[
+                    &format!(
+                        "surge latency log: run {:?}, started {}",
+                        info.name, info.started_at
+                    ),
+                    "values in microseconds (max column in ms); tag = region/step/measure",
+                    "measures: response (from intended start), service (from send), send_lag",
+                ],
+                start,
+            )
+            .map_err(|e| ResultsError::histogram(&hp, e))?;
+        hlog.write_all(&header)
             .map_err(|e| ResultsError::io(&hp, e))?;
         flush(&hp, &mut hlog)?;
         write_line(&tp, &mut timeseries, &timeseries_header())?;
@@ -146,7 +148,7 @@ impl ResultsWriter {
             timeseries,
             regions,
             events,
-            serializer,
+            hlog_writer,
             scratch: Vec::new(),
             intervals_written: 0,
         })
@@ -171,7 +173,7 @@ impl ResultsWriter {
             timeseries,
             regions,
             events,
-            serializer: V2DeflateSerializer::new(),
+            hlog_writer: HlogWriter::new(1000.0),
             scratch: Vec::new(),
             intervals_written,
         })
@@ -254,35 +256,32 @@ impl ResultsWriter {
         let secs = self.info.interval_s.max(0.0);
         let start = Duration::from_secs_f64(snap.interval as f64 * secs);
         let len = Duration::from_secs_f64(secs);
-        self.scratch.clear();
-        {
-            let mut log = IntervalLogWriterBuilder::new()
-                .begin_log_with(&mut self.scratch, &mut self.serializer)
-                .map_err(|e| ResultsError::io(&hp, e))?;
-            for r in 0..snap.regions {
-                for s in 0..snap.steps {
-                    let Some(c) = snap.cell(r, s) else { continue };
-                    for m in Measure::ALL {
-                        let h = c.histogram(m);
-                        if h.is_empty() {
-                            continue;
-                        }
-                        let tag = hlog_tag(
-                            &self.info.region_name(r.into()),
-                            &self.info.step_name(s.into()),
-                            m,
+        let mut tags = Vec::new();
+        for r in 0..snap.regions {
+            for s in 0..snap.steps {
+                let Some(c) = snap.cell(r, s) else { continue };
+                for m in Measure::ALL {
+                    let h = c.histogram(m);
+                    if !h.is_empty() {
+                        let (rn, sn) = (
+                            self.info.region_name(r.into()),
+                            self.info.step_name(s.into()),
                         );
-                        log.write_histogram(h, start, len, Tag::new(&tag))
-                            .map_err(|e| ResultsError::Histogram {
-                                path: hp.clone(),
-                                message: e.to_string(),
-                            })?;
+                        tags.push((hlog_tag(&rn, &sn, m), h));
                     }
                 }
             }
-            log.write_comment(&format!("{}{}", &INTERVAL_DONE[1..], snap.interval))
-                .map_err(|e| ResultsError::io(&hp, e))?;
         }
+        self.scratch.clear();
+        self.hlog_writer
+            .interval(
+                &mut self.scratch,
+                start,
+                len,
+                tags.iter().map(|(t, h)| (t.as_str(), *h)),
+                &format!("{}{}", &INTERVAL_DONE[1..], snap.interval),
+            )
+            .map_err(|e| ResultsError::histogram(&hp, e))?;
         self.hlog
             .write_all(&self.scratch)
             .map_err(|e| ResultsError::io(&hp, e))?;

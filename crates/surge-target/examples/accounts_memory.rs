@@ -4,6 +4,8 @@
 //! ```text
 //! cargo run --release -p surge-target --example accounts_memory -- 10000000
 //! ```
+// Measures real elapsed time: std's clock is meant.
+#![allow(clippy::disallowed_methods)]
 
 use std::time::Instant;
 

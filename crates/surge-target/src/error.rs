@@ -12,7 +12,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
     /// The plan file could not be read.
-    #[error("cannot read plan {path}: {source}")]
+    #[error("cannot read plan {path}")]
     Read {
         /// The path that was read.
         path: PathBuf,
@@ -58,7 +58,7 @@ impl PlanError {
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
     /// Binding the listening socket failed.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         /// The address asked for.
         addr: SocketAddr,
@@ -67,6 +67,6 @@ pub enum TargetError {
         source: std::io::Error,
     },
     /// The bound socket could not report its address.
-    #[error("cannot read the listening address: {0}")]
+    #[error("cannot read the listening address")]
     LocalAddr(#[source] std::io::Error),
 }

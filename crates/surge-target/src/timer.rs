@@ -57,6 +57,8 @@ impl Timer {
             Timer::Tokio => tokio::time::sleep(duration).await,
             #[cfg(target_os = "linux")]
             Timer::Precise(shared) => {
+                // The timerfd's deadline, on CLOCK_MONOTONIC: std's clock is meant.
+                #[allow(clippy::disallowed_methods)]
                 let deadline = std::time::Instant::now() + duration;
                 let backstop = tokio::time::sleep(duration + Duration::from_millis(5));
                 tokio::select! {
@@ -69,6 +71,8 @@ impl Timer {
     }
 }
 
+// The timerfd counts on CLOCK_MONOTONIC, which is std's clock, not tokio's (possibly paused) one.
+#[allow(clippy::disallowed_methods)]
 #[cfg(target_os = "linux")]
 mod precise {
     use std::cmp::{Ordering, Reverse};
@@ -248,6 +252,8 @@ mod precise {
     }
 }
 
+// These tests measure how late real sleeps wake: std's clock is meant.
+#[allow(clippy::disallowed_methods)]
 #[cfg(test)]
 mod tests {
     use super::*;

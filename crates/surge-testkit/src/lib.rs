@@ -14,6 +14,8 @@
 //! # }
 //! ```
 #![warn(missing_docs)]
+// Test servers record real request spans and wait for real processes: std's clock is meant.
+#![allow(clippy::disallowed_methods)]
 
 pub mod process;
 pub mod profiles;

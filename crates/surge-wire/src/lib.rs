@@ -54,7 +54,7 @@ pub const MAX_REGISTERED_PER_REPLY: usize = 1 << 20;
 #[derive(Debug, thiserror::Error)]
 pub enum WireError {
     /// Not JSON of the expected shape.
-    #[error("malformed message: {0}")]
+    #[error("malformed message")]
     Json(#[from] serde_json::Error),
     /// The peer speaks another protocol version.
     #[error(

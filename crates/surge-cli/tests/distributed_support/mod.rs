@@ -1,5 +1,7 @@
 //! Support for the distributed-mode tests: the built `surge` binary run as real processes (target,
 //! coordinator, workers), their stderr watched, and raw HTTP/1.1 against their listeners.
+// These tests time real processes and real sockets: std's clock is meant.
+#![allow(clippy::disallowed_methods)]
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};

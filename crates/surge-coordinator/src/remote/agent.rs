@@ -121,19 +121,33 @@ pub enum WorkerError {
     /// The coordinator declared this worker lost and moved its shards.
     #[error("the coordinator declared this worker lost: {0}")]
     Lost(String),
-    /// The profile sent by the coordinator does not compile here, or compiles differently.
-    #[error("the coordinator's profile: {0}")]
-    Plan(String),
+    /// The profile sent by the coordinator does not parse here.
+    #[error("the coordinator's profile does not parse here")]
+    Profile(#[source] surge_profile::ProfileError),
+    /// The profile sent by the coordinator does not compile here.
+    #[error("the coordinator's profile does not compile here")]
+    Compile(#[source] surge_plan::PlanError),
+    /// The profile compiles here to another plan than on the coordinator (another surge version?).
+    #[error("the coordinator's profile compiles to {here} here but {there} on the coordinator")]
+    Fingerprint {
+        /// This worker's plan fingerprint.
+        here: String,
+        /// The coordinator's.
+        there: String,
+    },
     /// The coordinator's engine settings cannot be used here (its CA certificates, a source address
     /// that is not local to this worker's host).
     #[error("the coordinator's engine settings")]
     Engine(#[source] surge_engine::ConfigError),
     /// An answer that is not a protocol message.
-    #[error("unreadable answer from the coordinator: {0}")]
-    Protocol(String),
+    #[error("unreadable answer from the coordinator")]
+    Protocol(#[source] surge_wire::WireError),
+    /// A message to the coordinator could not be encoded.
+    #[error("cannot encode a message for the coordinator")]
+    Encode(#[source] surge_wire::WireError),
     /// An engine thread could not start.
-    #[error("could not start a worker thread: {0}")]
-    Spawn(std::io::Error),
+    #[error("could not start a worker thread")]
+    Spawn(#[source] std::io::Error),
 }
 
 /// Joins, runs and reports until the run ends for this worker, or `stop` resolves (Ctrl-C: load stops,
@@ -194,13 +208,12 @@ async fn join(link: &Link, cfg: &WorkerConfig) -> Result<Assignment, WorkerError
         name: cfg.name.clone(),
         threads: cfg.threads as u32,
     })
-    .map_err(|e| WorkerError::Protocol(e.to_string()))?;
+    .map_err(WorkerError::Encode)?;
     let mut failing_since: Option<Instant> = None;
     loop {
         match link.post(JOIN_PATH, body.clone(), None).await {
             Ok((StatusCode::OK, b)) => {
-                let a: Assignment =
-                    surge_wire::decode(&b).map_err(|e| WorkerError::Protocol(e.to_string()))?;
+                let a: Assignment = surge_wire::decode(&b).map_err(WorkerError::Protocol)?;
                 surge_wire::check_version(a.version).map_err(|e| WorkerError::Refused {
                     status: 409,
                     message: e.to_string(),
@@ -246,19 +259,19 @@ fn failing(
 
 /// Compiles the coordinator's profile with its overrides and checks it is the same plan.
 fn compile(a: &Assignment) -> Result<Plan, WorkerError> {
-    let profile = surge_profile::parse(&a.profile.text, &a.profile.origin)
-        .map_err(|e| WorkerError::Plan(e.to_string()))?;
-    let mut plan = Plan::compile(&profile, &a.overrides.overrides())
-        .map_err(|e| WorkerError::Plan(e.to_string()))?;
+    let profile =
+        surge_profile::parse(&a.profile.text, &a.profile.origin).map_err(WorkerError::Profile)?;
+    let mut plan =
+        Plan::compile(&profile, &a.overrides.overrides()).map_err(WorkerError::Compile)?;
     if let Some(t) = a.overrides.timeout() {
         plan.client.timeout = t;
     }
     let here = PlanFingerprint::of(&plan);
     if here != a.fingerprint {
-        return Err(WorkerError::Plan(format!(
-            "compiles to {here:?} here but {:?} on the coordinator",
-            a.fingerprint
-        )));
+        return Err(WorkerError::Fingerprint {
+            here: format!("{here:?}"),
+            there: format!("{:?}", a.fingerprint),
+        });
     }
     Ok(plan)
 }
@@ -425,7 +438,7 @@ impl Reporter {
         };
         report.registry_cursor = self.cursor;
         report.shards_version = self.crew.shards_version;
-        let body = surge_wire::encode(&report).map_err(|e| WorkerError::Protocol(e.to_string()))?;
+        let body = surge_wire::encode(&report).map_err(WorkerError::Encode)?;
         let link = self.link.clone();
         let timeout = Some((self.dead_man / 2).min(Duration::from_secs(2)));
         Ok((
@@ -483,8 +496,7 @@ impl Reporter {
                 });
             }
         }
-        let reply: Reply =
-            surge_wire::decode(&body).map_err(|e| WorkerError::Protocol(e.to_string()))?;
+        let reply: Reply = surge_wire::decode(&body).map_err(WorkerError::Protocol)?;
         self.last_ok = Instant::now();
         self.last_error.clear();
         if content {

@@ -154,8 +154,8 @@ fn empty_tls() -> std::sync::Arc<rustls::ClientConfig> {
     )
 }
 
-/// An error and its causes, on one line.
-fn causes(e: &(dyn std::error::Error + 'static)) -> String {
+/// An error and its causes, on one line (for a message that crosses the wire or a log line).
+pub(crate) fn causes(e: &(dyn std::error::Error + 'static)) -> String {
     let mut parts = vec![e.to_string()];
     let mut cur = e.source();
     while let Some(c) = cur {

@@ -1,6 +1,7 @@
 //! What the coordinator knows about its remote workers, shared by the HTTP handlers (which feed the run
 //! loop [`WorkerEvent`]s) and the run loop (which commands through [`RemotePool`]).
 
+use super::link::causes;
 use super::server::{refuse, respond};
 use crate::pool::Pool;
 use bytes::Bytes;
@@ -8,11 +9,12 @@ use http::{Response, StatusCode};
 use http_body_util::Full;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use surge_engine::{Registry, WorkerEvent};
 use surge_metrics::SparseSnapshot;
 use surge_wire::{Assignment, Join, MAX_REGISTERED_PER_REPLY, PROTOCOL_VERSION, Reply, Report};
 use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
 
 /// A remote worker's standing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,7 +127,7 @@ impl RemoteState {
     pub async fn join(&self, body: &Bytes, peer: SocketAddr) -> Response<Full<Bytes>> {
         let join: Join = match surge_wire::decode(body) {
             Ok(j) => j,
-            Err(e) => return refuse(StatusCode::BAD_REQUEST, e.to_string()),
+            Err(e) => return refuse(StatusCode::BAD_REQUEST, causes(&e)),
         };
         if let Err(e) = surge_wire::check_version(join.version) {
             return refuse(
@@ -190,7 +192,7 @@ impl RemoteState {
         }
         match surge_wire::encode(&a) {
             Ok(b) => respond(StatusCode::OK, "application/json", b),
-            Err(e) => refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+            Err(e) => refuse(StatusCode::INTERNAL_SERVER_ERROR, causes(&e)),
         }
     }
 
@@ -199,7 +201,7 @@ impl RemoteState {
     pub fn report(&self, body: &Bytes, peer: SocketAddr) -> Response<Full<Bytes>> {
         let report: Report = match surge_wire::decode(body) {
             Ok(r) => r,
-            Err(e) => return refuse(StatusCode::BAD_REQUEST, e.to_string()),
+            Err(e) => return refuse(StatusCode::BAD_REQUEST, causes(&e)),
         };
         if let Err(e) = surge_wire::check_version(report.version) {
             return refuse(
@@ -249,7 +251,7 @@ impl RemoteState {
         let reply = reply_to(&report, remote, log, stop);
         match surge_wire::encode(&reply) {
             Ok(b) => respond(StatusCode::OK, "application/json", b),
-            Err(e) => refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+            Err(e) => refuse(StatusCode::INTERNAL_SERVER_ERROR, causes(&e)),
         }
     }
 
@@ -362,4 +364,71 @@ impl Pool for RemotePool {
     }
 
     async fn finish(self) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PROFILE: &str = r#"name = "tiny"
+seed = 3
+journey = "reference"
+
+[event]
+population = 20
+duration = "4s"
+interval = "1s"
+
+[[regions]]
+name = "one"
+share = 1.0
+
+[curve]
+kind = "ramp"
+up = "0s"
+hold = "4s"
+down = "0s"
+"#;
+
+    fn pool(workers: usize) -> Result<RemotePool, Box<dyn std::error::Error>> {
+        let profile = surge_profile::parse(PROFILE, "<tiny>")?;
+        let plan = surge_plan::Plan::compile(&profile, &surge_plan::Overrides::default())?;
+        let state = RemoteState::new("t".into(), workers, &plan, 10, mpsc::unbounded_channel().0);
+        for i in 0..workers {
+            state.lock().workers.push(Remote {
+                name: format!("w{i}"),
+                standing: Standing::Live,
+                last_seen: Instant::now(),
+                last_seq: 0,
+                shards: vec![i as u32],
+                shards_version: 1,
+            });
+        }
+        Ok(RemotePool {
+            state: Arc::new(state),
+        })
+    }
+
+    /// Worker-loss detection on tokio's clock: paused, advanced by hand, no wall-clock sleep.
+    #[tokio::test(start_paused = true)]
+    async fn a_worker_is_silent_only_once_its_last_word_is_older_than_the_limit()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let mut pool = pool(2)?;
+        let limit = Duration::from_secs(3);
+        tokio::time::advance(limit).await;
+        assert_eq!(
+            pool.silent(limit),
+            Vec::<usize>::new(),
+            "exactly at the limit"
+        );
+        // Worker 1 speaks; worker 0 stays silent past the limit.
+        pool.state.lock().workers[1].last_seen = Instant::now();
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert_eq!(pool.silent(limit), vec![0]);
+        assert_eq!(pool.lose(0), vec![0]);
+        // A lost worker is not reported again; worker 1 goes silent in turn.
+        tokio::time::advance(limit).await;
+        assert_eq!(pool.silent(limit), vec![1]);
+        Ok(())
+    }
 }

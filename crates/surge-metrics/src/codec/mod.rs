@@ -3,14 +3,18 @@
 //! V2+DEFLATE, what HdrHistogram's tools read (files); [`SparseSnapshot::encode`] writes surge's packed
 //! bucket lists ([`packed`]), what a coordinator merges fastest (the wire from workers). Either
 //! decodes to a dense [`Snapshot`] ([`EncodedSnapshot::decode`]) or, for merging, straight to a
-//! [`SparseSnapshot`] ([`EncodedSnapshot::decode_sparse`]) without building a histogram.
+//! [`SparseSnapshot`] ([`EncodedSnapshot::decode_sparse`]) without building a histogram. Interval
+//! logs (`.hlog`) are written and read back line by line through [`HlogWriter`] and
+//! [`parse_hlog_line`].
 
 mod histogram;
+mod hlog;
 pub mod packed;
 
 pub use histogram::{
     decode_histogram, decode_histogram_into, decode_histogram_sparse, encode_histogram,
 };
+pub use hlog::{HlogInterval, HlogWriter, parse_hlog_line};
 
 use histogram::Inflater;
 

@@ -182,7 +182,8 @@ pub(super) fn duration(
     s: &Spanned<String>,
     field: &str,
 ) -> Result<Duration, ProfileError> {
-    crate::duration::parse(s.get_ref()).map_err(|why| ck.err(s.span(), field, s.get_ref(), why))
+    crate::duration::parse(s.get_ref())
+        .map_err(|why| ck.err(s.span(), field, s.get_ref(), why.to_string()))
 }
 
 pub(super) fn think_spec(ck: &Ck, t: &Spanned<RawThink>) -> Result<ThinkSpec, ProfileError> {

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-pub use text::{format_duration, parse_duration};
+pub use text::{DurationError, format_duration, parse_duration};
 pub(crate) use ws::WsPlan;
 pub use ws::{DEFAULT_MAILBOX_LIMIT, Fault, FaultAction};
 

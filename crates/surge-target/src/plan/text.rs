@@ -2,11 +2,33 @@
 
 use std::time::Duration;
 
+/// Why a plan duration does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    /// A number without a unit.
+    #[error("duration `{0}` needs a unit (ns, us, ms, s, m, h)")]
+    NoUnit(String),
+    /// A unit that is not one of `ns`, `us`, `ms`, `s`, `m`, `h`.
+    #[error("unknown duration unit `{unit}` in `{text}`")]
+    UnknownUnit {
+        /// The unit as written.
+        unit: String,
+        /// The whole duration as written.
+        text: String,
+    },
+    /// The number is not a non-negative decimal.
+    #[error("`{0}` is not a duration like \"4ms\" or \"1.5s\"")]
+    NotANumber(String),
+    /// More nanoseconds than a `u64` holds.
+    #[error("duration `{0}` is too large")]
+    TooLarge(String),
+}
+
 /// Parses a duration written like `"4ms"`, `"1.5s"`, `"250us"`, `"2m"` or `"0ms"`.
 ///
 /// Units: `ns`, `us` (or `µs`), `ms`, `s`, `m`, `h`. The number may have a fraction; it may not be
 /// negative. The result is rounded to the nanosecond.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     let text = text.trim();
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -19,19 +41,20 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "s" => 1e9,
         "m" => 60e9,
         "h" => 3600e9,
-        "" => {
-            return Err(format!(
-                "duration `{text}` needs a unit (ns, us, ms, s, m, h)"
-            ));
+        "" => return Err(DurationError::NoUnit(text.to_string())),
+        other => {
+            return Err(DurationError::UnknownUnit {
+                unit: other.to_string(),
+                text: text.to_string(),
+            });
         }
-        other => return Err(format!("unknown duration unit `{other}` in `{text}`")),
     };
     let value: f64 = number
         .parse()
-        .map_err(|_| format!("`{text}` is not a duration like \"4ms\" or \"1.5s\""))?;
+        .map_err(|_| DurationError::NotANumber(text.to_string()))?;
     let nanos = value * nanos_per_unit;
     if !nanos.is_finite() || nanos > u64::MAX as f64 {
-        return Err(format!("duration `{text}` is too large"));
+        return Err(DurationError::TooLarge(text.to_string()));
     }
     Ok(Duration::from_nanos(nanos.round() as u64))
 }
