@@ -165,10 +165,106 @@ fn a_run_cut_short_renders_with_a_banner() -> R {
     std::fs::write(dir.join("latency.hlog"), &hlog[..hlog.len() - 3])?;
     let data = surge_results::RunData::read(&dir)?;
     let banner = "run cut short: data up to interval 6";
-    assert!(render_html(&data).contains(&format!("<p class=\"banner\">{banner}</p>")));
-    assert!(render_markdown(&data).contains(&format!("> **{banner}**")));
+    assert!(render_html(&data).contains(&format!(
+        "<li class=\"bad\"><span class=\"topic\">run</span> {banner}</li>"
+    )));
+    assert!(render_markdown(&data).contains(&format!("- **run: {banner}**")));
     assert!(terminal_table(&data, false).contains(banner));
     let (html, md) = write_reports(&data)?;
     assert!(html.ends_with("report.html") && html.is_file() && md.is_file());
+    Ok(())
+}
+
+#[test]
+fn both_reports_lead_with_the_verdict_block() -> R {
+    let tmp = tempdir();
+    let data = write_run(
+        &tmp.path().join("run"),
+        "fixture",
+        "profiles/plans/americas-underprovisioned.toml",
+        Shape::default(),
+    )?;
+    let html = render_html(&data);
+    let after_title = &html[html.find("</h1>").ok_or("no title")? + "</h1>".len()..];
+    assert!(
+        after_title.starts_with("<section id=\"verdict\" class=\"verdict\"><h2>Verdict</h2>"),
+        "the verdict block comes first: {}",
+        &after_title[..200.min(after_title.len())]
+    );
+    let block = &after_title[..after_title.find("</section>").ok_or("unclosed")?];
+    for want in [
+        "FAIL p99 of register in americas &lt; 500ms",
+        "PASS completeness in europe &gt; 99.5%",
+        "p99 in americas is",
+        "http_429",
+        "unfinished",
+        "completeness americas",
+        "send lag p99",
+    ] {
+        assert!(
+            block.contains(want),
+            "verdict block lacks {want:?}: {block}"
+        );
+    }
+    assert!(
+        html.find("id=\"verdict\"") < html.find("<svg"),
+        "verdict before the charts"
+    );
+    assert!(
+        html.find("<svg") < html.find("id=\"summary\""),
+        "charts before the tables"
+    );
+    assert!(html.contains("@media print"), "a print stylesheet");
+    assert!(html.contains("svg.chart{display:block;margin:8px 0;background:#fff;width:100%"));
+    let md = render_markdown(&data);
+    let first_section = md.lines().find(|l| l.starts_with("## "));
+    assert_eq!(first_section, Some("## Verdict"));
+    assert!(
+        md.contains("- **SLO: FAIL p99 of register in americas < 500ms"),
+        "{md}"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_step_never_reached_and_an_slo_without_data_are_shown_as_such() -> R {
+    let tmp = tempdir();
+    let mut data = write_run(&tmp.path().join("run"), "fixture", "plan", Shape::default())?;
+    if let Some(asia) = data.summary.regions.get_mut("asia") {
+        asia.remove("discover");
+    }
+    data.summary.slos.push(surge_metrics::Verdict::new(
+        "p99 of discover in asia < 1s".into(),
+        surge_metrics::SloOp::Lt,
+        None,
+        1000.0,
+    ));
+    data.summary.all_slos_pass = false;
+    let term = terminal_table(&data, false);
+    let line = term
+        .lines()
+        .find(|l| l.starts_with("asia") && l.contains("discover"))
+        .ok_or("asia/discover row omitted")?;
+    assert!(line.ends_with("never reached"), "{line}");
+    assert!(
+        term.contains("NO DATA  p99 of discover in asia < 1s  (observed nothing measured"),
+        "{term}"
+    );
+    assert!(term.contains("no data counts as failed"));
+    let md = render_markdown(&data);
+    assert!(md.contains("| asia | discover | - | - |"), "{md}");
+    assert!(
+        md.contains("| p99 of discover in asia < 1s | **NO DATA** |"),
+        "{md}"
+    );
+    let html = render_html(&data);
+    assert!(html.contains(
+        "<td>asia</td><td>discover</td><td class=\"nr\" colspan=\"8\">never reached</td>"
+    ));
+    assert!(html.contains("<td class=\"NO_DATA\">NO DATA</td>"));
+    assert!(
+        html.contains("NO DATA p99 of discover in asia &lt; 1s"),
+        "in the verdict block"
+    );
     Ok(())
 }
