@@ -124,6 +124,17 @@ fn read_runs(dir: &Path) -> anyhow::Result<Vec<surge_results::RunData>> {
 fn compare(a: &args::CompareArgs) -> anyhow::Result<i32> {
     let (ra, rb) = (read_runs(&a.a)?, read_runs(&a.b)?);
     let cmp = surge_report::compare(&ra, &rb);
+    if let Some(why) = cmp.unrelated() {
+        if !a.force {
+            eprintln!(
+                "surge: refusing to compare {} with {}: {why}; pass --force to compare anyway",
+                a.a.display(),
+                a.b.display()
+            );
+            return Ok(EXIT_ERROR);
+        }
+        eprintln!("surge: warning: {why} (compared anyway: --force)");
+    }
     println!("{}", cmp.to_terminal());
     let out = a.out.clone().unwrap_or_else(|| a.b.clone());
     std::fs::create_dir_all(&out)?;

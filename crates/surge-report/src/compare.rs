@@ -7,6 +7,9 @@ use surge_results::RunData;
 /// The rule that decides significance, printed with every comparison.
 pub const SIGNIFICANCE_RULE: &str = "A change is called significant only when |mean B - mean A| exceeds the spread (max - min) of the repeats on both sides; with a single run on either side, significance is not assessed.";
 
+/// A relative change smaller than this (it prints as +0.0% or -0.0%) is called "same".
+pub const SAME_WITHIN: f64 = 0.0005;
+
 /// One figure over a side's runs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Stat {
@@ -126,12 +129,17 @@ impl Delta {
         }
     }
 
-    /// "better" / "worse" / "higher" / "lower" / "same".
+    /// "better" / "worse" / "higher" / "lower" / "same". A change that rounds to +0.0% (under
+    /// [`SAME_WITHIN`] of A) is "same".
     pub fn direction(&self) -> &'static str {
         let Some((a, b)) = self.a.zip(self.b) else {
             return "-";
         };
-        if a.mean == b.mean {
+        let unchanged = match self.change {
+            Some(c) => c.abs() < SAME_WITHIN,
+            None => a.mean == b.mean,
+        };
+        if unchanged {
             return "same";
         }
         let lower = b.mean < a.mean;
@@ -188,7 +196,12 @@ pub struct Comparison {
     pub deltas: Vec<Delta>,
     /// SLO verdict counts.
     pub slos: Vec<SloCompare>,
-    /// Caveats (cut-short runs, mismatched profiles...).
+    /// How A and B differ in profile, plan, scale, seed or surge version, e.g.
+    /// `profile: americas-surge (A) vs bench-open (B)`; empty when they ran the same thing.
+    pub differs: Vec<String>,
+    /// Region x step cells that both sides measured; none means the runs are unrelated.
+    pub shared_cells: usize,
+    /// Caveats (cut-short runs...).
     pub notes: Vec<String>,
 }
 
@@ -327,18 +340,84 @@ pub fn compare(a: &[RunData], b: &[RunData]) -> Comparison {
             r.dir.display()
         ));
     }
-    if a.first()
-        .zip(b.first())
-        .is_some_and(|(x, y)| x.info.name != y.info.name)
-    {
-        notes.push("A and B ran different profiles: the comparison mixes workloads.".into());
-    }
+    let deltas = all_deltas(a, b);
     Comparison {
         a_label: label("A", a),
         b_label: label("B", b),
-        deltas: all_deltas(a, b),
+        shared_cells: deltas
+            .iter()
+            .filter(|d| d.step != "-" && d.metric == Metric::Rate && d.a.is_some() && d.b.is_some())
+            .count(),
+        deltas,
         slos: slo_compares(a, b),
+        differs: differs(a, b),
         notes,
+    }
+}
+
+/// One property as each side's runs have it: a single value, or every distinct value joined.
+fn side_value(runs: &[RunData], f: &dyn Fn(&RunData) -> String) -> String {
+    let mut seen: Vec<String> = Vec::new();
+    for v in runs.iter().map(f) {
+        if !seen.contains(&v) {
+            seen.push(v);
+        }
+    }
+    seen.join(" / ")
+}
+
+/// What differs between A and B: profile, plan, scale, seed, surge version.
+pub fn differs(a: &[RunData], b: &[RunData]) -> Vec<String> {
+    type Getter = fn(&RunData) -> String;
+    let props: [(&str, Getter); 5] = [
+        ("profile", |r| r.info.name.clone()),
+        ("plan", |r| {
+            r.info.plan.clone().unwrap_or_else(|| "-".into())
+        }),
+        ("scale", |r| format!("{}", r.info.scale)),
+        ("seed", |r| r.info.seed.to_string()),
+        ("surge version", |r| {
+            r.info
+                .versions
+                .get("surge")
+                .cloned()
+                .unwrap_or_else(|| "unknown".into())
+        }),
+    ];
+    if a.is_empty() || b.is_empty() {
+        return Vec::new();
+    }
+    props
+        .iter()
+        .filter_map(|(name, get)| {
+            let (va, vb) = (side_value(a, get), side_value(b, get));
+            (va != vb).then(|| format!("{name}: {va} (A) vs {vb} (B)"))
+        })
+        .collect()
+}
+
+impl Comparison {
+    /// Why the two sides should not be compared at all: they share no region x step. `None` when
+    /// they share at least one.
+    pub fn unrelated(&self) -> Option<String> {
+        (self.shared_cells == 0).then(|| {
+            let mut why = "A and B share no region and step: nothing to compare".to_string();
+            if !self.differs.is_empty() {
+                why.push_str(&format!(" ({})", self.differs.join("; ")));
+            }
+            why
+        })
+    }
+
+    /// The "differs:" block (empty when A and B ran the same thing).
+    fn differs_lines(&self) -> Vec<String> {
+        if self.differs.is_empty() {
+            return Vec::new();
+        }
+        let mut out =
+            vec!["differs: A and B did not run the same test; read changes with care".to_string()];
+        out.extend(self.differs.iter().map(|d| format!("  {d}")));
+        out
     }
 }
 
@@ -375,7 +454,14 @@ impl Comparison {
         let widths: Vec<usize> = (0..7)
             .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
             .collect();
-        let mut out = format!("{}\n{}\n\n", self.a_label, self.b_label);
+        let mut out = String::new();
+        for l in self.differs_lines() {
+            let _ = writeln!(out, "{l}");
+        }
+        if !self.differs.is_empty() {
+            out.push('\n');
+        }
+        let _ = write!(out, "{}\n{}\n\n", self.a_label, self.b_label);
         for r in &rows {
             let line: Vec<String> = r
                 .iter()
@@ -405,8 +491,19 @@ impl Comparison {
 
     /// Markdown.
     pub fn to_markdown(&self) -> String {
-        let mut out = format!(
-            "# surge compare\n\n- {}\n- {}\n\n| region | step | metric | A | B | change | verdict |\n|---|---|---|--:|--:|--:|---|\n",
+        let mut out = "# surge compare\n\n".to_string();
+        if !self.differs.is_empty() {
+            out.push_str(
+                "**differs:** A and B did not run the same test; read changes with care.\n\n",
+            );
+            for d in &self.differs {
+                let _ = writeln!(out, "- {}", md(d));
+            }
+            out.push('\n');
+        }
+        let _ = write!(
+            out,
+            "- {}\n- {}\n\n| region | step | metric | A | B | change | verdict |\n|---|---|---|--:|--:|--:|---|\n",
             md(&self.a_label),
             md(&self.b_label)
         );
@@ -437,8 +534,19 @@ impl Comparison {
     /// One self-contained HTML page.
     pub fn to_html(&self) -> String {
         let mut o = format!(
-            "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>surge compare</title><style>{}</style></head><body><h1>surge compare</h1><ul><li>{}</li><li>{}</li></ul>",
+            "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>surge compare</title><style>{}</style></head><body><h1>surge compare</h1>",
             crate::html::STYLE,
+        );
+        if !self.differs.is_empty() {
+            o.push_str("<div class=\"banner\" id=\"differs\">differs: A and B did not run the same test; read changes with care<ul>");
+            for d in &self.differs {
+                let _ = write!(o, "<li>{}</li>", html(d));
+            }
+            o.push_str("</ul></div>");
+        }
+        let _ = write!(
+            o,
+            "<ul><li>{}</li><li>{}</li></ul>",
             html(&self.a_label),
             html(&self.b_label)
         );
