@@ -105,24 +105,17 @@ fn write_retries(out: &mut String, data: &RunData) {
     }
 }
 
-/// The journeys table's columns on a terminal (found and unexpected are in the reports).
-const JOURNEY_COLUMNS: [&str; 8] = [
-    "region",
-    "started",
-    "succeeded",
-    "failed",
-    "unfinished",
-    "contacts expected",
-    "missing",
-    "completeness",
-];
-
 fn write_journeys(out: &mut String, data: &RunData) {
-    let mut rows = vec![JOURNEY_COLUMNS.map(String::from).to_vec()];
+    // Found and unexpected contacts are in the reports; a terminal keeps to the rest.
+    let columns_shown: Vec<&str> = model::JOURNEY_HEAD
+        .into_iter()
+        .filter(|c| !matches!(*c, "found" | "unexpected"))
+        .collect();
+    let mut rows = vec![columns_shown.iter().map(|c| c.to_string()).collect()];
     rows.extend(
         model::journey_rows(data)
             .iter()
-            .map(|j| j.pick(&JOURNEY_COLUMNS)),
+            .map(|j| j.pick(&columns_shown)),
     );
     let _ = writeln!(out);
     for l in columns(&rows, 1) {

@@ -7,15 +7,22 @@ use surge_report::{render_html, render_markdown, terminal_table, write_reports};
 
 type R = Result<(), Box<dyn std::error::Error>>;
 
-#[test]
-fn html_is_self_contained_and_shows_every_region_step_and_slo() -> R {
-    let tmp = tempdir();
-    let data = write_run(
+/// The fixture run of the under-provisioned plan, written under `tmp`.
+fn underprovisioned(
+    tmp: &tempfile::TempDir,
+) -> Result<surge_results::RunData, surge_results::ResultsError> {
+    write_run(
         &tmp.path().join("run"),
         "fixture",
         "profiles/plans/americas-underprovisioned.toml",
         Shape::default(),
-    )?;
+    )
+}
+
+#[test]
+fn html_is_self_contained_and_shows_every_region_step_and_slo() -> R {
+    let tmp = tempdir();
+    let data = underprovisioned(&tmp)?;
     let html = render_html(&data);
     if let Some(out) = std::env::var_os("SURGE_REPORT_DUMP") {
         std::fs::write(
@@ -127,12 +134,7 @@ fn americas_slowdown_stands_out_in_the_latency_chart() -> R {
 #[test]
 fn terminal_and_markdown_match_their_snapshots() -> R {
     let tmp = tempdir();
-    let data = write_run(
-        &tmp.path().join("run"),
-        "fixture",
-        "profiles/plans/americas-underprovisioned.toml",
-        Shape::default(),
-    )?;
+    let data = underprovisioned(&tmp)?;
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots");
     for (name, got) in [
         ("terminal.txt", terminal_table(&data, false)),
@@ -178,12 +180,7 @@ fn a_run_cut_short_renders_with_a_banner() -> R {
 #[test]
 fn both_reports_lead_with_the_verdict_block() -> R {
     let tmp = tempdir();
-    let data = write_run(
-        &tmp.path().join("run"),
-        "fixture",
-        "profiles/plans/americas-underprovisioned.toml",
-        Shape::default(),
-    )?;
+    let data = underprovisioned(&tmp)?;
     let html = render_html(&data);
     let after_title = &html[html.find("</h1>").ok_or("no title")? + "</h1>".len()..];
     assert!(
