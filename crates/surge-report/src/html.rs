@@ -38,9 +38,9 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#f4f4f4}td
 .PASS{color:#1a7f37;font-weight:bold}.FAIL,.NO_DATA{color:#d62728;font-weight:bold}\
 section.verdict{border:2px solid #444;border-radius:6px;padding:4px 16px 8px;margin:16px 0}\
 section.verdict h2{margin-top:8px}section.verdict ul{list-style:none;padding:0;margin:0;font-size:15px}\
-section.verdict li{padding:4px 0 4px 10px;border-left:5px solid #bbb;margin:4px 0}\
+section.verdict li{display:flex;gap:8px;padding:4px 0 4px 10px;border-left:5px solid #bbb;margin:4px 0}\
 section.verdict li.bad{border-left-color:#d62728;font-weight:bold}section.verdict li.good{border-left-color:#1a7f37}\
-section.verdict .topic{display:inline-block;min-width:88px;color:#555;font-weight:normal}\
+section.verdict .topic{flex:0 0 88px;color:#555;font-weight:normal}\
 svg.chart{display:block;margin:8px 0;background:#fff;width:100%;height:auto}.ct{font-size:14px;font-weight:bold}\
 .tk,.lg{font-size:11px}.al{font-size:12px}.nd{font-size:14px;fill:#888}.ax{stroke:#444}.grid{stroke:#eee}\
 .band{fill:#ffb3b3;opacity:.45}.pass{fill:#7bc97b}.fail{fill:#d62728}.none{fill:#ddd}\
@@ -94,7 +94,7 @@ fn verdict(o: &mut String, findings: &[Finding]) {
     for f in findings {
         let _ = write!(
             o,
-            "<li class=\"{}\"><span class=\"topic\">{}</span> {}</li>",
+            "<li class=\"{}\"><span class=\"topic\">{}</span><span>{}</span></li>",
             f.tone.as_str(),
             html(f.topic),
             html(&f.text)

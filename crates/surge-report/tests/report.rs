@@ -168,7 +168,7 @@ fn a_run_cut_short_renders_with_a_banner() -> R {
     let data = surge_results::RunData::read(&dir)?;
     let banner = "run cut short: data up to interval 6";
     assert!(render_html(&data).contains(&format!(
-        "<li class=\"bad\"><span class=\"topic\">run</span> {banner}</li>"
+        "<li class=\"bad\"><span class=\"topic\">run</span><span>{banner}</span></li>"
     )));
     assert!(render_markdown(&data).contains(&format!("- **run: {banner}**")));
     assert!(terminal_table(&data, false).contains(banner));
