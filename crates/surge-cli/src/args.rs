@@ -165,9 +165,10 @@ pub struct RunArgs {
     /// Safety cap on requests per second to the target, whatever the profile says (0 = none).
     #[arg(long, default_value_t = 0)]
     pub max_rps: u32,
-    /// Hard cap on people in flight; arrivals beyond it wait (and the wait shows as latency).
-    #[arg(long, default_value_t = 50_000)]
-    pub max_in_flight: usize,
+    /// Hard cap on people in flight; arrivals beyond it wait (and the wait shows as latency). Default
+    /// 50,000, held to what this process's open-file limit allows (said at start).
+    #[arg(long)]
+    pub max_in_flight: Option<usize>,
     /// Per-request timeout (overrides the profile's client timeout).
     #[arg(long, value_parser = parse_duration)]
     pub timeout: Option<Duration>,
@@ -208,6 +209,11 @@ pub struct RunArgs {
     /// Client for plain-http HTTP/1.1 steps: `fast` (lean, the default) or `hyper` (hyper-util pool).
     #[arg(long, default_value = "fast")]
     pub http1: surge_engine::Http1Client,
+    /// Bind connections to these local addresses in turn: a list and/or IPv4 ranges, e.g.
+    /// `127.0.0.2-127.0.0.254` (more loopback addresses, more ephemeral ports). Each must be an address
+    /// of this host (checked before anything is sent).
+    #[arg(long, value_name = "ADDRS")]
+    pub source_addresses: Option<String>,
     /// Serve live figures in Prometheus text format at http://ADDR/metrics while running (the
     /// coordinator always serves them on its own listener).
     #[arg(long)]

@@ -28,8 +28,8 @@ pub async fn worker(a: WorkerArgs) -> anyhow::Result<i32> {
             eprintln!(
                 "surge worker {name}: run finished, every interval acknowledged (pacing {}, http1 {}); \
                  report loop woke {} times in {:.1} s",
-                surge_engine::pacing::pacing().as_str(),
-                surge_engine::pacing::http1_client().as_str(),
+                report_loop.pacing.as_str(),
+                report_loop.http1.as_str(),
                 report_loop.wakes,
                 report_loop.millis as f64 / 1000.0
             );

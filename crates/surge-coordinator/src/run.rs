@@ -46,6 +46,8 @@ pub struct RunConfig {
     pub drain: Duration,
     /// Live figures for `/metrics`, updated after every merged interval (None: not served).
     pub live: Option<Arc<LiveMetrics>>,
+    /// The engine settings every worker runs with (remote workers get its config in their assignment).
+    pub engine: Arc<surge_engine::Engine>,
 }
 
 /// What a finished run hands back.
@@ -109,6 +111,7 @@ pub async fn run_local(
             limiter: limiter.clone(),
             report_registrations: false,
             drain: cfg.drain,
+            engine: cfg.engine.clone(),
         };
         handles.push(spawn_worker(spec, tx.clone()).map_err(RunError::Spawn)?);
         sets.push(shards);
@@ -273,6 +276,7 @@ impl Driver {
                 continue;
             }
             let now_interval = (self.t_s() / self.plan.interval.as_secs_f64().max(1e-9)) as u64;
+            let in_flight = self.collector.in_flight_of(w);
             let missing = self.collector.lose(w, now_interval);
             let shards = pool.lose(w);
             let survivors: Vec<usize> = (0..self.names.len())
@@ -286,11 +290,13 @@ impl Driver {
                 .iter()
                 .map(|(s, l)| format!("{} ({} shards)", self.name(*s), l.len()))
                 .collect();
+            let lost_people: u64 = in_flight.iter().sum();
             let detail = format!(
-                "silent for {:.1} s ({} intervals); intervals {:?} never reported; its {} shards moved to {}",
+                "silent for {:.1} s ({} intervals); intervals {:?} never reported; {} people in flight on it lost with it; its {} shards moved to {}",
                 limit.as_secs_f64(),
                 LOST_AFTER_INTERVALS,
                 missing,
+                lost_people,
                 shards.len(),
                 if to.is_empty() {
                     "nobody (no survivor)".to_string()
@@ -304,6 +310,12 @@ impl Driver {
                 worker: self.name(w),
                 lost_at_s: self.t_s(),
                 missing_intervals: missing,
+                in_flight: in_flight
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, n)| **n > 0)
+                    .filter_map(|(r, n)| Some((self.plan.regions.get(r)?.name.clone(), *n)))
+                    .collect(),
             });
             self.publish();
         }
@@ -377,6 +389,19 @@ impl Driver {
             .iter()
             .map(|s| s.evaluate(self.collector.totals(), seconds))
             .collect();
+        let unfinished = self.collector.totals().merged_counters(None).unfinished;
+        if self.status == RunStatus::Complete && unfinished > 0 {
+            self.status = RunStatus::DrainCut;
+            self.reason = Some(format!(
+                "drain ended with {unfinished} people in flight: counted as unfinished (outcome `unfinished`, their wait so far recorded); a longer --drain lets them finish"
+            ));
+        } else if unfinished > 0
+            && let Some(r) = &mut self.reason
+        {
+            r.push_str(&format!(
+                "; {unfinished} people in flight counted as unfinished"
+            ));
+        }
         let end = RunEnd {
             status: self.status,
             duration_s,

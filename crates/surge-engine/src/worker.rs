@@ -42,6 +42,8 @@ pub struct WorkerSpec {
     pub report_registrations: bool,
     /// How long in-flight people may take to finish after the last arrival.
     pub drain: Duration,
+    /// The run's engine settings (pacing, HTTP/1.1 client, TLS, source addresses).
+    pub engine: Arc<crate::Engine>,
 }
 
 /// How often a worker hands on its new registrations between snapshots (remote runs only).
@@ -186,6 +188,8 @@ async fn run(
         }
     }
     ticker.abort();
+    // Everyone still in flight is accounted for: unfinished, with the wait of the step they were in.
+    ctx.record_unfinished(Instant::now());
     let next = rec.borrow().interval() + 1;
     let snap = rec.borrow_mut().take(next);
     let registered = ctx.take_registrations();
@@ -264,7 +268,7 @@ async fn schedule(spec: &WorkerSpec, ctx: Rc<PersonCtx>, start: Instant) {
 async fn schedule_open(spec: &WorkerSpec, ctx: Rc<PersonCtx>, start: Instant) {
     let plan = &spec.plan;
     let slots = Arc::new(Semaphore::new(spec.max_in_flight.max(1)));
-    let pacer = Pacer::new(crate::pacing::pacing(), start);
+    let pacer = Pacer::new(spec.engine.config().pacing, start);
     let unstarted = Rc::new(std::cell::Cell::new(0u64));
     let mut without_wait = 0u32;
     for u in 0..plan.population {

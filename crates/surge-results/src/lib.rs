@@ -52,7 +52,7 @@ pub use error::ResultsError;
 pub use reader::RunData;
 pub use summary::{GeneratorHealth, JourneySummary, StepSummary, Summary};
 pub use time::{default_run_dir, parse_rfc3339, rfc3339_utc};
-pub use types::{LostWorker, RunEnd, RunEvent, RunInfo, RunStatus, SCHEMA_VERSION};
+pub use types::{LostWorker, RunEnd, RunEvent, RunInfo, RunStatus, SCHEMA_VERSION, redact_args};
 pub use writer::{ResultsWriter, hlog_tag};
 
 /// File names inside a results folder.

@@ -109,8 +109,11 @@ pub struct RunEvent {
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
-    /// Ran for its whole duration.
+    /// Ran for its whole duration, and every person finished.
     Complete,
+    /// Ran for its whole duration, but the drain ended with people still in flight (counted as
+    /// `unfinished`).
+    DrainCut,
     /// Stopped by a guard (`--abort-on-fail`, `--abort-on-error-rate`...).
     Aborted,
     /// Stopped by the user (Ctrl-C); the final files were written.
@@ -124,6 +127,7 @@ impl RunStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             RunStatus::Complete => "complete",
+            RunStatus::DrainCut => "drain_cut",
             RunStatus::Aborted => "aborted",
             RunStatus::Interrupted => "interrupted",
             RunStatus::CutShort => "cut_short",
@@ -140,6 +144,10 @@ pub struct LostWorker {
     pub lost_at_s: f64,
     /// Intervals it never reported.
     pub missing_intervals: Vec<u64>,
+    /// Region -> people it had in flight when it was lost (started and never reported ended):
+    /// counted as `lost_with_worker` in that region's tally.
+    #[serde(default)]
+    pub in_flight: BTreeMap<String, u64>,
 }
 
 /// How the run ended, as the coordinator knows it: passed to [`crate::ResultsWriter::finish`].
@@ -155,4 +163,52 @@ pub struct RunEnd {
     pub reason: Option<String>,
     /// Workers lost during the run.
     pub lost_workers: Vec<LostWorker>,
+}
+
+/// The command line with secrets blanked (the value of `--token`, however it is written): no token
+/// ever reaches run.json or a log.
+pub fn redact_args(args: impl Iterator<Item = String>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut hide_next = false;
+    for a in args {
+        if hide_next {
+            out.push("<redacted>".into());
+            hide_next = false;
+        } else if a == "--token" {
+            hide_next = true;
+            out.push(a);
+        } else if a.starts_with("--token=") {
+            out.push("--token=<redacted>".into());
+        } else {
+            out.push(a);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tokens_are_redacted_in_both_spellings() {
+        let args = [
+            "surge",
+            "coordinator",
+            "--token",
+            "s3cret",
+            "--token=s3cret",
+            "x",
+        ];
+        let r = super::redact_args(args.iter().map(|s| s.to_string()));
+        assert_eq!(
+            r,
+            [
+                "surge",
+                "coordinator",
+                "--token",
+                "<redacted>",
+                "--token=<redacted>",
+                "x"
+            ]
+        );
+    }
 }

@@ -33,7 +33,12 @@ pub(crate) struct Crew {
 
 impl Crew {
     /// Starts `threads` engine threads on the assignment's shards (striped over the threads).
-    pub fn spawn(a: &Assignment, plan: Arc<Plan>, threads: usize) -> std::io::Result<Crew> {
+    pub fn spawn(
+        a: &Assignment,
+        plan: Arc<Plan>,
+        threads: usize,
+        engine: Arc<surge_engine::Engine>,
+    ) -> std::io::Result<Crew> {
         let threads = threads.max(1);
         let (tx, rx) = mpsc::unbounded_channel();
         let registry = Arc::new(Registry::new(plan.population));
@@ -65,6 +70,7 @@ impl Crew {
                 limiter: limiter.clone(),
                 report_registrations,
                 drain,
+                engine: engine.clone(),
             };
             handles.push(spawn_worker(spec, tx.clone())?);
             sets.push(set);
