@@ -88,6 +88,9 @@ fn show(a: &args::ShowArgs) -> anyhow::Result<i32> {
 
 fn report(dir: &Path) -> anyhow::Result<i32> {
     let data = surge_results::RunData::read(dir)?;
+    for problem in data.tally_problems() {
+        eprintln!("surge: warning: tally does not hold: {problem}");
+    }
     let (html, md) = surge_report::write_reports(&data)?;
     println!(
         "{}",

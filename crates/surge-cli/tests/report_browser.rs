@@ -187,6 +187,50 @@ fn the_americas_report_leads_with_a_verdict_that_names_the_failing_slo() {
     assert!(bytes.len() > 10_000, "PDF of {} bytes", bytes.len());
 }
 
+/// Issue 19: `surge report` warns, one line per problem, when a folder's people do not add up, and
+/// the report's verdict block says so too.
+#[test]
+fn surge_report_warns_when_the_tally_does_not_hold() {
+    let _serial = common::serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let code = surge(&[
+        "run",
+        &profile("quickstart.toml"),
+        "--duration",
+        "2s",
+        "--scale",
+        "0.02",
+        "--no-report",
+        "--out",
+        &out.display().to_string(),
+    ]);
+    assert_eq!(code, 0);
+    let path = out.join("summary.json");
+    let mut s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let started = s["journeys"]["europe"]["started"].as_u64().unwrap();
+    s["journeys"]["europe"]["started"] = (started + 5).into();
+    std::fs::write(&path, serde_json::to_string(&s).unwrap()).unwrap();
+    let report = Command::new(env!("CARGO_BIN_EXE_surge"))
+        .arg("report")
+        .arg(&out)
+        .output()
+        .expect("run surge report");
+    let stderr = String::from_utf8_lossy(&report.stderr);
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("warning: tally does not hold"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert!(warnings[0].contains("europe: started"), "{stderr}");
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        md.contains("tally does not hold: summary.json: europe"),
+        "{md}"
+    );
+}
+
 /// The screenshot has real content: many distinct colours, not a single flat page.
 fn assert_non_blank(path: &Path) {
     let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));

@@ -62,7 +62,7 @@ pub fn render_html_with(data: &RunData, opts: &HtmlOptions) -> String {
         o,
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title><style>{STYLE}</style></head><body><h1>{title}</h1>"
     );
-    let findings = crate::verdict::verdict(data, &model::tally_problems(data), opts.saturation_ms);
+    let findings = crate::verdict::verdict(data, &data.tally_problems(), opts.saturation_ms);
     verdict(&mut o, &findings);
     latency(&mut o, data);
     arrivals(&mut o, data);

@@ -14,7 +14,7 @@ pub fn render_markdown(data: &RunData) -> String {
     let _ = writeln!(out, "# {}\n", md(&headline(data)));
     let findings = crate::verdict::verdict(
         data,
-        &model::tally_problems(data),
+        &data.tally_problems(),
         crate::analysis::DEFAULT_SATURATION_MS,
     );
     verdict(&mut out, &findings);

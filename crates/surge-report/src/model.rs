@@ -107,17 +107,6 @@ pub const JOURNEY_HEAD: [&str; 10] = [
     "completeness",
 ];
 
-/// People still in flight when the run ended. TEMPORARY until the tally commit lands on main.
-pub fn unfinished(j: &JourneySummary) -> u64 {
-    j.started.saturating_sub(j.succeeded + j.failed)
-}
-
-/// The results reader's complaints about people who do not add up. TEMPORARY until the tally commit
-/// lands on main.
-pub fn tally_problems(_data: &RunData) -> Vec<String> {
-    Vec::new()
-}
-
 /// Journeys and discovery completeness of one region, as text cells in [`JOURNEY_HEAD`] order.
 #[derive(Clone, Debug, PartialEq)]
 pub struct JourneyRow {
@@ -136,7 +125,7 @@ impl JourneyRow {
                 thousands(j.started),
                 thousands(j.succeeded),
                 thousands(j.failed),
-                thousands(unfinished(j)),
+                thousands(j.unfinished),
                 thousands(j.contacts_expected),
                 thousands(j.contacts_found),
                 thousands(j.contacts_missing),

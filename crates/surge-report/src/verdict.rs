@@ -3,7 +3,6 @@
 //! completeness, unfinished people and the tally, and whether the generator kept up.
 
 use crate::analysis::{DEFAULT_SATURATION_MS, cut_short_banner};
-use crate::model::unfinished;
 use crate::units::{ms, pct, thousands};
 use surge_metrics::VerdictStatus;
 use surge_results::RunData;
@@ -227,16 +226,29 @@ fn discovery(data: &RunData) -> Option<Finding> {
 
 fn people(data: &RunData, tally_problems: &[String]) -> Finding {
     let started: u64 = data.summary.journeys.values().map(|j| j.started).sum();
-    let left: u64 = data.summary.journeys.values().map(unfinished).sum();
+    let left = data.summary.unfinished();
+    let lost: u64 = data
+        .summary
+        .journeys
+        .values()
+        .map(|j| j.lost_with_worker)
+        .sum();
+    let unknown: u64 = data.summary.journeys.values().map(|j| j.unknown).sum();
     let mut text = format!(
         "{} of {} people unfinished (in flight when the run ended)",
         thousands(left),
         thousands(started)
     );
+    if lost > 0 {
+        text.push_str(&format!("; {} lost with a worker", thousands(lost)));
+    }
+    if unknown > 0 {
+        text.push_str(&format!("; {} unknown (run killed)", thousands(unknown)));
+    }
     for p in tally_problems {
         text.push_str(&format!("; tally does not hold: {p}"));
     }
-    let tone = if left == 0 && tally_problems.is_empty() {
+    let tone = if left + lost + unknown == 0 && tally_problems.is_empty() {
         Tone::Good
     } else {
         Tone::Bad

@@ -265,3 +265,45 @@ fn a_step_never_reached_and_an_slo_without_data_are_shown_as_such() -> R {
     );
     Ok(())
 }
+
+#[test]
+fn unfinished_people_and_a_broken_tally_are_shown() -> R {
+    let tmp = tempdir();
+    let mut data = underprovisioned(&tmp)?;
+    let am = data
+        .summary
+        .journeys
+        .get_mut("americas")
+        .ok_or("no americas journeys")?;
+    am.unfinished = 4;
+    am.started += 4 + 3; // 3 people nobody accounts for
+    let term = terminal_table(&data, false);
+    let head = term
+        .lines()
+        .find(|l| l.starts_with("region") && l.contains("started"))
+        .ok_or("no journeys table")?;
+    assert!(
+        head.contains("failed  unfinished  contacts expected"),
+        "{head}"
+    );
+    let row = term
+        .lines()
+        .find(|l| l.starts_with("americas") && l.contains("1,448"))
+        .ok_or("no americas journeys row")?;
+    assert!(row.contains("369        362       0           4"), "{row}");
+    let md = render_markdown(&data);
+    assert!(md.contains("| americas | 369 | 362 | 0 | 4 |"), "{md}");
+    assert!(
+        md.contains("**unfinished: 4 of 1,093 people unfinished"),
+        "{md}"
+    );
+    assert!(
+        md.contains("tally does not hold: summary.json: americas: started 369"),
+        "{md}"
+    );
+    let html = render_html(&data);
+    let block = &html[..html.find("</section>").ok_or("no verdict block")?];
+    assert!(block.contains("tally does not hold"), "{block}");
+    assert!(html.contains("<th>unfinished</th>"));
+    Ok(())
+}
