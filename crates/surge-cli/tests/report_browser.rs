@@ -38,22 +38,30 @@ fn headless(browser: &str, tmp: &Path) -> Command {
     cmd
 }
 
+/// A short quickstart run into `out`; returns its exit code.
+fn quickstart(out: &Path, duration: &str, scale: &str, extra: &[&str]) -> i32 {
+    let out = out.display().to_string();
+    let mut args = vec![
+        "run",
+        "--duration",
+        duration,
+        "--scale",
+        scale,
+        "--out",
+        &out,
+    ];
+    args.extend_from_slice(extra);
+    let quickstart = profile("quickstart.toml");
+    args.insert(1, &quickstart);
+    surge(&args)
+}
+
 #[test]
 fn a_real_run_renders_a_self_contained_report_that_a_browser_opens_cleanly() {
     let _serial = common::serial();
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    let code = surge(&[
-        "run",
-        &profile("quickstart.toml"),
-        "--duration",
-        "5s",
-        "--scale",
-        "0.3",
-        "--out",
-        &out.display().to_string(),
-    ]);
-    assert_eq!(code, 0);
+    assert_eq!(quickstart(&out, "5s", "0.3", &[]), 0);
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     for needle in [
         "americas",
@@ -194,18 +202,7 @@ fn surge_report_warns_when_the_tally_does_not_hold() {
     let _serial = common::serial();
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    let code = surge(&[
-        "run",
-        &profile("quickstart.toml"),
-        "--duration",
-        "2s",
-        "--scale",
-        "0.02",
-        "--no-report",
-        "--out",
-        &out.display().to_string(),
-    ]);
-    assert_eq!(code, 0);
+    assert_eq!(quickstart(&out, "2s", "0.02", &["--no-report"]), 0);
     let path = out.join("summary.json");
     let mut s: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
