@@ -57,7 +57,7 @@ pub enum Command {
 }
 
 /// `surge coordinator`: every `run` flag, plus where to listen and the token.
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Clone)]
 pub struct CoordinatorArgs {
     /// Address to listen on for workers and `/metrics` (loopback unless told otherwise).
     #[arg(long, default_value = "127.0.0.1:7700")]
@@ -125,6 +125,13 @@ pub struct ShowArgs {
     pub rows: usize,
 }
 
+impl RunArgs {
+    /// The profile's path (empty before a `--resume` is resolved).
+    pub fn profile(&self) -> &std::path::Path {
+        self.profile.as_deref().unwrap_or(std::path::Path::new(""))
+    }
+}
+
 /// Overrides of the profile's size and time.
 #[derive(Debug, Args, Clone, Default)]
 pub struct ShapeArgs {
@@ -146,10 +153,15 @@ pub struct ShapeArgs {
 }
 
 /// `surge run`
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Clone)]
 pub struct RunArgs {
     /// The profile (TOML).
-    pub profile: PathBuf,
+    #[arg(required_unless_present = "resume")]
+    pub profile: Option<PathBuf>,
+    /// Continue a run that was cut short (killed, host crashed) from its last complete interval, with
+    /// the profile, seed and flags read back from its run.json; results append to the same folder.
+    #[arg(long, value_name = "DIR", conflicts_with = "profile")]
+    pub resume: Option<PathBuf>,
     /// Send the surge to this base URL instead of the embedded reference backend.
     #[arg(long)]
     pub target: Option<String>,

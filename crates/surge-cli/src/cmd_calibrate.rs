@@ -9,7 +9,7 @@ use surge_coordinator::calibrate::{Calibration, calibrate as run_steps, verdict}
 pub async fn calibrate(a: CalibrateArgs) -> anyhow::Result<i32> {
     let run = &a.run;
     let profile =
-        surge_profile::load(&run.profile).map_err(|e| anyhow::anyhow!("invalid profile: {e}"))?;
+        surge_profile::load(run.profile()).map_err(|e| anyhow::anyhow!("invalid profile: {e}"))?;
     let prep = prepare::prepare(run, true)?;
     let target = prepare::start_target(run, &prep).await?;
     eprintln!(

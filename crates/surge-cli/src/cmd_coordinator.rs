@@ -9,7 +9,9 @@ use std::time::Duration;
 use surge_coordinator::{Coordinator, RemoteConfig, RunConfig};
 use surge_wire::{ProfileSource, WireOverrides};
 
-pub async fn coordinator(c: CoordinatorArgs) -> anyhow::Result<i32> {
+pub async fn coordinator(mut c: CoordinatorArgs) -> anyhow::Result<i32> {
+    let (resumed, resume) = crate::resume::resolve(c.run.clone())?;
+    c.run = resumed;
     let a = &c.run;
     // Phase 1: everything the user gave us is validated before any socket opens.
     let token = token(c.token.clone())?;
@@ -19,8 +21,8 @@ pub async fn coordinator(c: CoordinatorArgs) -> anyhow::Result<i32> {
         a.repeat == 1,
         "--repeat is not available with coordinator (run it again instead)"
     );
-    let text = std::fs::read_to_string(&a.profile)
-        .map_err(|e| anyhow::anyhow!("invalid profile: {}: {e}", a.profile.display()))?;
+    let text = std::fs::read_to_string(a.profile())
+        .map_err(|e| anyhow::anyhow!("invalid profile: {}: {e}", a.profile().display()))?;
     // The workers hold the people: their own descriptor budgets apply, not this process's.
     let prep = prepare::prepare(a, false)?;
     let tls = match (&c.tls_cert, &c.tls_key) {
@@ -43,13 +45,14 @@ pub async fn coordinator(c: CoordinatorArgs) -> anyhow::Result<i32> {
         return Err(e);
     }
     let out = prepare::out_dir(a, &prep.plan);
-    let cfg = prepare::run_config(a, &prep, &target, workers, &out);
+    let mut cfg = prepare::run_config(a, &prep, &target, workers, &out);
+    cfg.resume = resume;
     let remote = RemoteConfig {
         listen: c.listen,
         token,
         profile: ProfileSource {
             text,
-            origin: a.profile.display().to_string(),
+            origin: a.profile().display().to_string(),
         },
         overrides: WireOverrides::new(&crate::overrides(&a.shape), a.timeout),
     };

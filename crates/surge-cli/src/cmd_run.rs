@@ -11,6 +11,7 @@ use surge_results::RunStatus;
 
 pub async fn run(a: RunArgs) -> anyhow::Result<i32> {
     // Phase 1: everything the user gave us is validated before any socket opens.
+    let (a, resume) = crate::resume::resolve(a)?;
     let prep = prepare::prepare(&a, true)?;
 
     // Phase 2: the target.
@@ -39,6 +40,15 @@ pub async fn run(a: RunArgs) -> anyhow::Result<i32> {
         },
     );
 
+    if let Some(p) = &resume {
+        eprintln!(
+            "surge: resuming {} at interval {} ({} people in flight at the crash counted as unknown)",
+            p.data.dir.display(),
+            p.next_interval,
+            progress::thousands(p.unknown.values().sum())
+        );
+    }
+
     // Phase 3: run (and repeat).
     let base_out = prepare::out_dir(&a, plan);
     let mut worst = crate::EXIT_OK;
@@ -48,7 +58,7 @@ pub async fn run(a: RunArgs) -> anyhow::Result<i32> {
         } else {
             base_out.join(format!("repeat-{i}"))
         };
-        match one_run(&a, &prep, &target, workers, &out).await {
+        match one_run(&a, &prep, &target, workers, &out, resume.clone()).await {
             Ok(code) => worst = worst.max(code),
             Err(e) => {
                 target.shutdown().await;
@@ -66,10 +76,12 @@ async fn one_run(
     target: &Target,
     workers: usize,
     out: &Path,
+    resume: Option<surge_results::ResumePoint>,
 ) -> anyhow::Result<i32> {
     let (live, metrics_server) = live_metrics(a).await?;
     let mut cfg = prepare::run_config(a, prep, target, workers, out);
     cfg.live = live;
+    cfg.resume = resume;
     let (bar, mut on_progress) = progress::reporter(prep.plan.run_duration);
     let stop = async {
         let _ = tokio::signal::ctrl_c().await;

@@ -10,7 +10,7 @@ pub async fn worker(a: WorkerArgs) -> anyhow::Result<i32> {
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
-    let name = a.name.clone().unwrap_or_else(host_name);
+    let name = a.name.clone().unwrap_or_else(crate::host_name);
     let mut cfg = WorkerConfig::new(&a.join, &token, &name, threads);
     cfg.join_timeout = a.join_timeout;
     cfg.tls_ca = a.tls_ca.clone();
@@ -43,12 +43,3 @@ pub async fn worker(a: WorkerArgs) -> anyhow::Result<i32> {
     }
 }
 
-/// The host name (container id in docker, pod name in Kubernetes), else "worker".
-fn host_name() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "worker".into())
-}

@@ -22,6 +22,7 @@ mod cmd_worker;
 mod health;
 mod prepare;
 mod progress;
+mod resume;
 
 use args::{Cli, Command, ProfileCommand};
 use std::path::Path;
@@ -103,6 +104,16 @@ fn report(dir: &Path) -> anyhow::Result<i32> {
 /// Reads one run, or every run in a folder of repeats.
 fn read_runs(dir: &Path) -> anyhow::Result<Vec<surge_results::RunData>> {
     Ok(surge_results::RunData::read_runs(dir)?)
+}
+
+/// The host name (container id in docker, pod name in Kubernetes), else "worker".
+pub(crate) fn host_name() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "worker".into())
 }
 
 /// Crate -> version of this build (surge's and its main dependencies', from Cargo.lock), for run.json.

@@ -33,12 +33,12 @@ pub(crate) struct Prepared {
 /// capacity plan loaded, and `--max-in-flight` held to what this process's descriptors allow.
 /// `local_workers`: whether this process runs the people itself (its descriptor budget applies).
 pub(crate) fn prepare(a: &RunArgs, local_workers: bool) -> anyhow::Result<Prepared> {
-    let mut plan = crate::load_plan(&a.profile, &a.shape)?;
+    let mut plan = crate::load_plan(a.profile(), &a.shape)?;
     if let Some(t) = a.timeout {
         plan.client.timeout = t;
     }
     let slos =
-        resolve_slos(&plan).with_context(|| format!("invalid profile {}", a.profile.display()))?;
+        resolve_slos(&plan).with_context(|| format!("invalid profile {}", a.profile().display()))?;
     if let Some(r) = a.abort_on_error_rate {
         anyhow::ensure!(
             r.is_finite() && (0.0..=1.0).contains(&r),
@@ -220,13 +220,37 @@ pub(crate) async fn health_check(
 
 /// What run.json says of a run of these flags against `target`.
 pub(crate) fn context(a: &RunArgs, target: &Target) -> RunContext {
+    let cfg = prep_settings(a);
     RunContext {
-        profile_path: a.profile.display().to_string(),
+        profile_path: a.profile().display().to_string(),
+        profile_sha256: std::fs::read(a.profile())
+            .map(|b| surge_results::sha256_hex(&b))
+            .unwrap_or_default(),
+        cwd: std::env::current_dir()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default(),
         args: std::env::args().collect(),
         target_label: target.label.clone(),
         capacity_plan: target.plan.clone(),
         versions: crate::versions(),
+        settings: cfg,
+        host: crate::host_name(),
     }
+}
+
+/// The engine settings of the flags, by name, for run.json.
+fn prep_settings(a: &RunArgs) -> std::collections::BTreeMap<String, String> {
+    let mut m = std::collections::BTreeMap::new();
+    m.insert("pacing".into(), a.pacing.as_str().into());
+    m.insert("http1".into(), a.http1.as_str().into());
+    if let Some(s) = &a.source_addresses {
+        m.insert("source_addresses".into(), s.clone());
+    }
+    if let Some(ca) = &a.tls_ca {
+        m.insert("tls_ca".into(), ca.display().to_string());
+    }
+    m.insert("drain".into(), surge_profile::duration::format(a.drain));
+    m
 }
 
 /// The run's configuration, the same for `run` and `coordinator`.
@@ -253,6 +277,7 @@ pub(crate) fn run_config(
         drain: a.drain,
         live: None,
         engine: prep.engine.clone(),
+        resume: None,
     }
 }
 

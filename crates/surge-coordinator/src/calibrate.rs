@@ -87,6 +87,7 @@ pub async fn calibrate(
             drain: c.drain,
             live: None,
             engine: c.engine.clone(),
+            resume: None,
         };
         let outcome = run_local(cfg, &mut |_| {}, std::future::pending()).await?;
         let s = &outcome.summary;

@@ -62,6 +62,13 @@ impl Collector {
         }
     }
 
+    /// Continues a run cut short: `totals` is what its first part merged, `next` its first interval.
+    pub fn resume_from(&mut self, next: u64, totals: &Snapshot) -> Result<(), MetricsError> {
+        self.totals.merge(totals)?;
+        self.next = next;
+        Ok(())
+    }
+
     /// Adds one worker snapshot. Snapshots of an interval already handed out are merged into the
     /// totals directly (late, but not lost) and reported back as `late = true`. A snapshot of another
     /// shape (or malformed) is refused whole and does not count as the worker's report.

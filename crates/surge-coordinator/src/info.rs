@@ -18,6 +18,14 @@ pub struct RunContext {
     pub capacity_plan: Option<String>,
     /// Crate -> version (surge's own and its main dependencies').
     pub versions: BTreeMap<String, String>,
+    /// SHA-256 of the profile's text.
+    pub profile_sha256: String,
+    /// The working directory.
+    pub cwd: String,
+    /// The engine settings, by name.
+    pub settings: BTreeMap<String, String>,
+    /// This host's name.
+    pub host: String,
 }
 
 /// `run.json`'s content for `plan` run by `workers` workers (named `local-0..`; remote runs rename
@@ -41,6 +49,15 @@ pub fn run_info(plan: &Plan, ctx: &RunContext, workers: usize) -> RunInfo {
         slos: plan.slos.iter().map(|s| s.text.clone()).collect(),
         versions: ctx.versions.clone(),
         model: model_tag(plan),
+        profile_sha256: ctx.profile_sha256.clone(),
+        cwd: ctx.cwd.clone(),
+        settings: ctx.settings.clone(),
+        parts: vec![surge_results::RunPart {
+            started_at: surge_results::rfc3339_utc(std::time::SystemTime::now()),
+            first_interval: 0,
+            host: ctx.host.clone(),
+            surge_version: ctx.versions.get("surge").cloned().unwrap_or_default(),
+        }],
         ..RunInfo::default()
     }
 }

@@ -25,6 +25,7 @@
 //!     report_registrations: false,
 //!     drain: std::time::Duration::from_secs(10),
 //!     engine: surge_engine::Engine::new(surge_engine::EngineConfig::default()).expect("system roots"),
+//!     first_interval: 0,
 //!     plan,
 //! };
 //! let worker = spawn_worker(spec, tx)?;

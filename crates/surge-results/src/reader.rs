@@ -421,5 +421,6 @@ fn cut_short_end(secs: f64, verdicts: &[surge_metrics::Verdict], events: &[RunEv
         verdicts: verdicts.to_vec(),
         reason: None,
         lost_workers,
+        unknown: Default::default(),
     }
 }

@@ -234,9 +234,10 @@ impl Summary {
                 .iter()
                 .filter_map(|w| w.in_flight.get(&rn))
                 .sum();
+            j.unknown = end.unknown.get(&rn).copied().unwrap_or(0);
             if end.status == RunStatus::CutShort {
                 // Killed: whoever was in flight then has no recorded end.
-                j.unknown = j.started.saturating_sub(j.accounted());
+                j.unknown += j.started.saturating_sub(j.accounted());
             }
             journeys.insert(rn, j);
         }

@@ -47,6 +47,31 @@ pub struct RunInfo {
     pub versions: BTreeMap<String, String>,
     /// "open" or "closed(N)".
     pub model: String,
+    /// SHA-256 (hex) of the profile file's text, so that `--resume` refuses a changed profile.
+    #[serde(default)]
+    pub profile_sha256: String,
+    /// The working directory the command ran in (relative paths in `args` are relative to it).
+    #[serde(default)]
+    pub cwd: String,
+    /// The engine settings the run used (pacing, HTTP/1.1 client, source addresses...), by name.
+    #[serde(default)]
+    pub settings: BTreeMap<String, String>,
+    /// The parts of the run: one, or more when it was resumed after a crash (`--resume`).
+    #[serde(default)]
+    pub parts: Vec<RunPart>,
+}
+
+/// One part of a run: the first, or one resumed after a crash.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct RunPart {
+    /// When this part started, RFC 3339 UTC.
+    pub started_at: String,
+    /// The first interval this part wrote.
+    pub first_interval: u64,
+    /// The host it ran on.
+    pub host: String,
+    /// surge's version.
+    pub surge_version: String,
 }
 
 impl Default for RunInfo {
@@ -70,6 +95,10 @@ impl Default for RunInfo {
             slos: Vec::new(),
             versions: BTreeMap::new(),
             model: "open".into(),
+            profile_sha256: String::new(),
+            cwd: String::new(),
+            settings: BTreeMap::new(),
+            parts: Vec::new(),
         }
     }
 }
@@ -163,6 +192,9 @@ pub struct RunEnd {
     pub reason: Option<String>,
     /// Workers lost during the run.
     pub lost_workers: Vec<LostWorker>,
+    /// Region -> people whose end is unknown: in flight when an earlier part of this run was killed
+    /// (a resumed run), counted as `unknown` in the tally.
+    pub unknown: BTreeMap<String, u64>,
 }
 
 /// The command line with secrets blanked (the value of `--token`, however it is written): no token

@@ -170,6 +170,7 @@ fn real_summary() -> Summary {
             missing_intervals: vec![4, 5, 6],
             in_flight: [("americas".to_string(), 1)].into(),
         }],
+        unknown: Default::default(),
     };
     Summary::from_totals(&info, &totals, &end)
 }

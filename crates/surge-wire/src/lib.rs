@@ -246,6 +246,10 @@ pub struct Assignment {
     /// The run's engine settings (`--pacing`, `--http1`, the PEM text of `--tls-ca` for an https target,
     /// `--source-addresses`), typed as the engine takes them: workers need no files.
     pub engine: surge_engine::EngineConfig,
+    /// The first interval of this run (0; more when it resumes a run cut short: people arriving
+    /// before it are skipped).
+    #[serde(default)]
+    pub first_interval: u64,
 }
 
 /// One message from a worker: an interval's figures, its last words, or a heartbeat.

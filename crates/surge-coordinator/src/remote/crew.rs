@@ -71,11 +71,17 @@ impl Crew {
                 report_registrations,
                 drain,
                 engine: engine.clone(),
+                first_interval: a.first_interval,
             };
             handles.push(spawn_worker(spec, tx.clone())?);
             sets.push(set);
         }
-        let collector = Collector::new(threads, plan.regions.len() as u16, plan.steps.len() as u16);
+        let (regions, steps) = (plan.regions.len() as u16, plan.steps.len() as u16);
+        let mut collector = Collector::new(threads, regions, steps);
+        if a.first_interval > 0 {
+            // A resumed run: this process's intervals start where the run continues.
+            let _ = collector.resume_from(a.first_interval, &Snapshot::new(0, regions, steps));
+        }
         Ok(Crew {
             handles,
             sets,

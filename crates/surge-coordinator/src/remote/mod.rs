@@ -122,7 +122,7 @@ impl Coordinator {
         tokio::pin!(stop);
         let expected = cfg.workers.max(1);
         wait_for_workers(&state, expected, on_join, stop.as_mut()).await?;
-        let start = SystemTime::now() + START_LEAD;
+        let start = cfg.common_start(SystemTime::now() + START_LEAD);
         state.start(
             assignment(&cfg, &remote, start, expected),
             stripes(cfg.plan.shards, expected),
@@ -199,5 +199,6 @@ fn assignment(
         concurrency: total_concurrency,
         drain_ms: cfg.drain.as_millis() as u64,
         engine: cfg.engine.config().clone(),
+        first_interval: cfg.first_interval(),
     }
 }
