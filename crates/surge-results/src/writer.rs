@@ -176,6 +176,7 @@ impl ResultsWriter {
             serializer: V2DeflateSerializer::new(),
             scratch: Vec::new(),
             intervals_written,
+            slo_specs: Vec::new(),
         })
     }
 
