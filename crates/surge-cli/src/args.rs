@@ -260,6 +260,9 @@ pub struct CompareArgs {
     /// Where to write compare.md and compare.html (default: B's folder).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Compare even when A and B share no region and step (otherwise refused with exit 2).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Parses "30s", "10m", "24h", "250ms".

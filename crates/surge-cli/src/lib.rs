@@ -90,6 +90,9 @@ fn show(a: &args::ShowArgs) -> anyhow::Result<i32> {
 
 fn report(dir: &Path) -> anyhow::Result<i32> {
     let data = surge_results::RunData::read(dir)?;
+    for problem in data.tally_problems() {
+        eprintln!("surge: warning: tally does not hold: {problem}");
+    }
     let (html, md) = surge_report::write_reports(&data)?;
     println!(
         "{}",
@@ -132,6 +135,17 @@ pub(crate) fn versions() -> std::collections::BTreeMap<String, String> {
 fn compare(a: &args::CompareArgs) -> anyhow::Result<i32> {
     let (ra, rb) = (read_runs(&a.a)?, read_runs(&a.b)?);
     let cmp = surge_report::compare(&ra, &rb);
+    if let Some(why) = cmp.unrelated() {
+        if !a.force {
+            eprintln!(
+                "surge: refusing to compare {} with {}: {why}; pass --force to compare anyway",
+                a.a.display(),
+                a.b.display()
+            );
+            return Ok(EXIT_ERROR);
+        }
+        eprintln!("surge: warning: {why} (compared anyway: --force)");
+    }
     println!("{}", cmp.to_terminal());
     let out = a.out.clone().unwrap_or_else(|| a.b.clone());
     std::fs::create_dir_all(&out)?;

@@ -1,5 +1,6 @@
 //! The report a person opens: rendered from a real run, checked for content, then opened in a real
-//! headless Chromium that must raise no console error and paint a non-blank page.
+//! headless Chromium that must raise no console error and paint a non-blank page. The report of an
+//! under-provisioned Americas surge leads with its verdict, names the failing SLO, and prints to PDF.
 
 mod common;
 
@@ -19,21 +20,48 @@ fn chromium() -> Option<String> {
         .map(str::to_string)
 }
 
+/// Headless Chromium with a throw-away profile under `tmp`.
+fn headless(browser: &str, tmp: &Path) -> Command {
+    let mut cmd = Command::new(browser);
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        "--enable-logging=stderr",
+        "--v=0",
+    ])
+    .arg(format!(
+        "--user-data-dir={}",
+        tmp.join("chrome-profile").display()
+    ));
+    cmd
+}
+
+/// A short quickstart run into `out`; returns its exit code.
+fn quickstart(out: &Path, duration: &str, scale: &str, extra: &[&str]) -> i32 {
+    let out = out.display().to_string();
+    let mut args = vec![
+        "run",
+        "--duration",
+        duration,
+        "--scale",
+        scale,
+        "--out",
+        &out,
+    ];
+    args.extend_from_slice(extra);
+    let quickstart = profile("quickstart.toml");
+    args.insert(1, &quickstart);
+    surge(&args)
+}
+
 #[test]
 fn a_real_run_renders_a_self_contained_report_that_a_browser_opens_cleanly() {
+    let _serial = common::serial();
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    let code = surge(&[
-        "run",
-        &profile("quickstart.toml"),
-        "--duration",
-        "5s",
-        "--scale",
-        "0.3",
-        "--out",
-        &out.display().to_string(),
-    ]);
-    assert_eq!(code, 0);
+    assert_eq!(quickstart(&out, "5s", "0.3", &[]), 0);
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     for needle in [
         "americas",
@@ -75,17 +103,7 @@ fn a_real_run_renders_a_self_contained_report_that_a_browser_opens_cleanly() {
         return;
     };
     let shot = tmp.path().join("shot.png");
-    let profile_dir = tmp.path().join("chrome-profile");
-    let output = Command::new(&browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--hide-scrollbars",
-            "--enable-logging=stderr",
-            "--v=0",
-        ])
-        .arg(format!("--user-data-dir={}", profile_dir.display()))
+    let output = headless(&browser, tmp.path())
         .arg(format!("--screenshot={}", shot.display()))
         .arg("--window-size=1280,2400")
         .arg(format!("file://{}", out.join("report.html").display()))
@@ -102,6 +120,112 @@ fn a_real_run_renders_a_self_contained_report_that_a_browser_opens_cleanly() {
     );
     assert!(shot.is_file(), "no screenshot; chromium said: {log}");
     assert_non_blank(&shot);
+}
+
+/// Issue 20: the under-provisioned Americas surge (scaled down to seconds) fails its americas SLO, and
+/// the report a browser renders opens with the verdict block, which names that SLO; it prints to PDF.
+#[test]
+fn the_americas_report_leads_with_a_verdict_that_names_the_failing_slo() {
+    let _serial = common::serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("under");
+    let code = surge(&[
+        "run",
+        &profile("americas-surge.toml"),
+        "--plan",
+        &profile("plans/americas-underprovisioned.toml"),
+        "--duration",
+        "10s",
+        "--scale",
+        "0.2",
+        "--out",
+        &out.display().to_string(),
+    ]);
+    assert_eq!(code, 1, "the americas SLO fails under this plan");
+    let failing = "FAIL p99 of register in americas &lt; 800ms";
+    let report = out.join("report.html");
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(
+        html.contains(failing),
+        "report.html does not name {failing}"
+    );
+
+    let Some(browser) = chromium() else {
+        assert!(std::env::var_os("CI").is_none(), "CI must install chromium");
+        eprintln!("SKIPPED: no chromium on this machine; content check above ran");
+        return;
+    };
+    let url = format!("file://{}", report.display());
+    let dom = headless(&browser, tmp.path())
+        .arg("--dump-dom")
+        .arg(&url)
+        .output()
+        .expect("run chromium");
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    let body = &dom[dom.find("<body>").expect("no body in the DOM") + "<body>".len()..];
+    let after_title = &body[body.find("</h1>").expect("no title") + "</h1>".len()..];
+    assert!(
+        after_title
+            .trim_start()
+            .starts_with("<section id=\"verdict\""),
+        "the first section after the title is not the verdict: {}",
+        &after_title[..300.min(after_title.len())]
+    );
+    let block = &after_title[..after_title.find("</section>").expect("unclosed verdict")];
+    assert!(
+        block.contains(failing),
+        "the verdict block does not name {failing}: {block}"
+    );
+    assert!(block.contains("register p99 in americas is"), "{block}");
+
+    let pdf = tmp.path().join("report.pdf");
+    let printed = headless(&browser, tmp.path())
+        .arg("--no-pdf-header-footer")
+        .arg(format!("--print-to-pdf={}", pdf.display()))
+        .arg(&url)
+        .output()
+        .expect("run chromium");
+    let bytes = std::fs::read(&pdf).unwrap_or_else(|e| {
+        panic!(
+            "no PDF ({e}); chromium said: {}",
+            String::from_utf8_lossy(&printed.stderr)
+        )
+    });
+    assert!(bytes.starts_with(b"%PDF"), "not a PDF");
+    assert!(bytes.len() > 10_000, "PDF of {} bytes", bytes.len());
+}
+
+/// Issue 19: `surge report` warns, one line per problem, when a folder's people do not add up, and
+/// the report's verdict block says so too.
+#[test]
+fn surge_report_warns_when_the_tally_does_not_hold() {
+    let _serial = common::serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    assert_eq!(quickstart(&out, "2s", "0.02", &["--no-report"]), 0);
+    let path = out.join("summary.json");
+    let mut s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let started = s["journeys"]["europe"]["started"].as_u64().unwrap();
+    s["journeys"]["europe"]["started"] = (started + 5).into();
+    std::fs::write(&path, serde_json::to_string(&s).unwrap()).unwrap();
+    let report = Command::new(env!("CARGO_BIN_EXE_surge"))
+        .arg("report")
+        .arg(&out)
+        .output()
+        .expect("run surge report");
+    let stderr = String::from_utf8_lossy(&report.stderr);
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("warning: tally does not hold"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert!(warnings[0].contains("europe: started"), "{stderr}");
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        md.contains("tally does not hold: summary.json: europe"),
+        "{md}"
+    );
 }
 
 /// The screenshot has real content: many distinct colours, not a single flat page.

@@ -1,11 +1,12 @@
 //! SLO verdicts decide the exit code: a deliberately slow target fails a latency SLO (exit 1), a fast
 //! one passes it (exit 0), and `--abort-on-fail` stops a run as soon as the SLO can no longer be met.
+//! An SLO with nothing to measure is "no data" and fails the run too.
 // These tests time real processes and real sockets: std's clock is meant.
 #![allow(clippy::disallowed_methods)]
 
 mod common;
 
-use common::{read_json, surge};
+use common::{profile, read_json, surge};
 use std::time::{Duration, Instant};
 use surge_testkit::{Fault, FaultServer};
 
@@ -82,4 +83,64 @@ fn a_slow_target_fails_the_latency_slo_and_the_exit_code_says_so() {
         s["reason"]
     );
     assert!(took < Duration::from_secs(4), "abort took {took:?}");
+}
+
+/// Issue 13.8: against a port where nothing listens, `register` is never reached. Its SLO is "no
+/// data", counts as failed (exit 1), and says so in summary.json, slos.json and every report.
+#[test]
+fn an_slo_with_no_samples_is_no_data_and_fails_the_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("dead");
+    let code = surge(&[
+        "run",
+        &profile("quickstart.toml"),
+        "--target",
+        "http://127.0.0.1:1",
+        "--no-health-check",
+        "--duration",
+        "2s",
+        "--scale",
+        "0.02",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "no data counts as failed");
+    let s = read_json(&dir.join("summary.json"));
+    assert_eq!(s["all_slos_pass"], false);
+    let register = s["slos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["slo"] == "p99 of register < 1s")
+        .unwrap();
+    assert_eq!(register["status"], "no_data", "{register}");
+    assert_eq!(register["pass"], false);
+    assert!(register["observed"].is_null());
+    let specs = read_json(&dir.join("slos.json"));
+    let spec = specs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["text"] == "p99 of register < 1s")
+        .unwrap();
+    assert_eq!(spec["status"], "no_data", "{spec}");
+    let data = surge_results::RunData::read(&dir).unwrap();
+    let table = surge_report::terminal_table(&data, false);
+    assert!(
+        table.contains("NO DATA  p99 of register < 1s"),
+        "terminal: {table}"
+    );
+    assert!(!table.contains("PASS  p99 of register"), "{table}");
+    let line = table
+        .lines()
+        .find(|l| l.starts_with("americas") && l.contains("register"))
+        .unwrap_or_else(|| panic!("americas/register omitted: {table}"));
+    assert!(line.ends_with("never reached"), "{line}");
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(
+        md.contains("| p99 of register < 1s | **NO DATA** |"),
+        "{md}"
+    );
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(html.contains("<td class=\"NO_DATA\">NO DATA</td>"));
 }

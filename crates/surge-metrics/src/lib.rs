@@ -34,7 +34,7 @@ pub use codec::{EncodedCell, EncodedSnapshot};
 pub use hdrhistogram::Histogram;
 pub use outcome::Outcome;
 pub use recorder::{Recorder, StepRecord};
-pub use slo::{Slo, SloOp, SloStat, Verdict};
+pub use slo::{Slo, SloOp, SloStat, Verdict, VerdictStatus};
 pub use snapshot::{
     Cell, HIGHEST_US, LOWEST_US, Measure, RegionCounters, SIGFIG, Snapshot, new_histogram,
 };

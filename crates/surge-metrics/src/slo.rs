@@ -59,17 +59,100 @@ pub struct Slo {
     pub threshold: f64,
 }
 
+/// What an SLO's evaluation found: three values, because an SLO with nothing to measure has not
+/// been met.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VerdictStatus {
+    /// The observed value meets the threshold.
+    Pass,
+    /// The observed value breaks the threshold.
+    Fail,
+    /// Nothing was measured (no sample of that region and step): counts as failed.
+    NoData,
+}
+
+impl VerdictStatus {
+    /// `pass`, `fail` or `no_data`, as in `summary.json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerdictStatus::Pass => "pass",
+            VerdictStatus::Fail => "fail",
+            VerdictStatus::NoData => "no_data",
+        }
+    }
+
+    /// `PASS`, `FAIL` or `NO DATA`, as people read it.
+    pub fn label(self) -> &'static str {
+        match self {
+            VerdictStatus::Pass => "PASS",
+            VerdictStatus::Fail => "FAIL",
+            VerdictStatus::NoData => "NO DATA",
+        }
+    }
+}
+
 /// The result of evaluating one SLO.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "StoredVerdict")]
 pub struct Verdict {
     /// The SLO's text.
     pub slo: String,
-    /// Whether it held. An SLO with nothing to measure passes vacuously and says so in `observed`.
+    /// Whether it held: `true` only for [`VerdictStatus::Pass`] (an SLO with no data did not hold).
     pub pass: bool,
+    /// Pass, fail or no data.
+    pub status: VerdictStatus,
     /// The observed value (same unit as the threshold); `None` when there was nothing to measure.
     pub observed: Option<f64>,
     /// The threshold.
     pub threshold: f64,
+}
+
+impl Verdict {
+    /// A verdict from an observation: no data when `observed` is `None`.
+    pub fn new(slo: String, op: SloOp, observed: Option<f64>, threshold: f64) -> Verdict {
+        let status = match observed {
+            None => VerdictStatus::NoData,
+            Some(v) if op.holds(v, threshold) => VerdictStatus::Pass,
+            Some(_) => VerdictStatus::Fail,
+        };
+        Verdict {
+            slo,
+            pass: status == VerdictStatus::Pass,
+            status,
+            observed,
+            threshold,
+        }
+    }
+}
+
+/// A verdict as stored; files written before `status` existed derive it from `pass` and `observed`
+/// (their vacuous passes, with nothing observed, read back as no data).
+#[derive(Deserialize)]
+struct StoredVerdict {
+    slo: String,
+    pass: bool,
+    #[serde(default)]
+    status: Option<VerdictStatus>,
+    observed: Option<f64>,
+    threshold: f64,
+}
+
+impl From<StoredVerdict> for Verdict {
+    fn from(s: StoredVerdict) -> Verdict {
+        let status = s.status.unwrap_or(match (s.observed, s.pass) {
+            (None, _) => VerdictStatus::NoData,
+            (Some(_), true) => VerdictStatus::Pass,
+            (Some(_), false) => VerdictStatus::Fail,
+        });
+        Verdict {
+            slo: s.slo,
+            pass: status == VerdictStatus::Pass,
+            status,
+            observed: s.observed,
+            threshold: s.threshold,
+        }
+    }
 }
 
 impl Slo {
@@ -97,12 +180,7 @@ impl Slo {
     /// Evaluates against `totals`.
     pub fn evaluate(&self, totals: &Snapshot, seconds: f64) -> Verdict {
         let observed = self.observe(totals, seconds);
-        Verdict {
-            slo: self.text.clone(),
-            pass: observed.is_none_or(|v| self.op.holds(v, self.threshold)),
-            observed,
-            threshold: self.threshold,
-        }
+        Verdict::new(self.text.clone(), self.op, observed, self.threshold)
     }
 }
 
@@ -154,6 +232,29 @@ mod tests {
             region: Some(1),
             ..p99
         };
-        assert!(other_region.evaluate(&snap, 1.0).observed.is_none());
+        let v = other_region.evaluate(&snap, 1.0);
+        assert!(v.observed.is_none());
+        assert_eq!(
+            v.status,
+            VerdictStatus::NoData,
+            "nothing measured is no data"
+        );
+        assert!(!v.pass, "no data does not pass");
+    }
+
+    #[test]
+    fn verdicts_round_trip_and_old_files_read_vacuous_passes_as_no_data() {
+        let v = Verdict::new("p99 < 1s".into(), SloOp::Lt, None, 1000.0);
+        let json = serde_json::to_value(&v).unwrap_or_default();
+        assert_eq!(json["status"], "no_data");
+        assert_eq!(json["pass"], false);
+        let back: Verdict = serde_json::from_value(json).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back, v);
+        let old = serde_json::json!({"slo": "x", "pass": true, "observed": null, "threshold": 1.0});
+        let old: Verdict = serde_json::from_value(old).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((old.status, old.pass), (VerdictStatus::NoData, false));
+        let old = serde_json::json!({"slo": "x", "pass": true, "observed": 0.5, "threshold": 1.0});
+        let old: Verdict = serde_json::from_value(old).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(old.status, VerdictStatus::Pass);
     }
 }

@@ -2,12 +2,13 @@
 //! from anywhere).
 
 use crate::analysis::{
-    DEFAULT_SATURATION_MS, Timeline, cells, cut_short_banner, error_classes, headline,
-    retry_classes, slo_figures, timeline,
+    DEFAULT_SATURATION_MS, Timeline, cells, error_classes, headline, retry_classes, timeline,
 };
 use crate::markdown::scenario_pairs;
+use crate::model::{self, JOURNEY_HEAD, SUMMARY_HEAD};
 use crate::svg::{Band, Chart, Series, color, strip_chart};
-use crate::units::{html, ms, pct, rate, thousands};
+use crate::units::{html, ms, pct, thousands};
+use crate::verdict::Finding;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use surge_metrics::Outcome;
@@ -28,16 +29,24 @@ impl Default for HtmlOptions {
     }
 }
 
-pub(crate) const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1100px}\
+pub(crate) const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:24px auto;padding:0 24px;color:#222;max-width:1200px}\
 h1{font-size:22px}h2{font-size:18px;margin-top:32px;border-bottom:1px solid #ddd}\
 table{border-collapse:collapse;margin:8px 0;font-size:13px}td,th{border:1px solid #ddd;padding:3px 8px}\
-td.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#f4f4f4}\
+td.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#f4f4f4}td.nr{color:#d62728;font-style:italic}\
 .banner{background:#fde2e1;border:2px solid #d62728;padding:10px;font-weight:bold}\
 .warn{background:#fff3cd;border:1px solid #e0a800;padding:8px}\
-.PASS{color:#1a7f37;font-weight:bold}.FAIL{color:#d62728;font-weight:bold}\
-svg.chart{display:block;margin:8px 0;background:#fff}.ct{font-size:14px;font-weight:bold}\
+.PASS{color:#1a7f37;font-weight:bold}.FAIL,.NO_DATA{color:#d62728;font-weight:bold}\
+section.verdict{border:2px solid #444;border-radius:6px;padding:4px 16px 8px;margin:16px 0}\
+section.verdict h2{margin-top:8px}section.verdict ul{list-style:none;padding:0;margin:0;font-size:15px}\
+section.verdict li{display:flex;gap:8px;padding:4px 0 4px 10px;border-left:5px solid #bbb;margin:4px 0}\
+section.verdict li.bad{border-left-color:#d62728;font-weight:bold}section.verdict li.good{border-left-color:#1a7f37}\
+section.verdict .topic{flex:0 0 88px;color:#555;font-weight:normal}\
+svg.chart{display:block;margin:8px 0;background:#fff;width:100%;height:auto}.ct{font-size:14px;font-weight:bold}\
 .tk,.lg{font-size:11px}.al{font-size:12px}.nd{font-size:14px;fill:#888}.ax{stroke:#444}.grid{stroke:#eee}\
-.band{fill:#ffb3b3;opacity:.45}.pass{fill:#7bc97b}.fail{fill:#d62728}.none{fill:#ddd}";
+.band{fill:#ffb3b3;opacity:.45}.pass{fill:#7bc97b}.fail{fill:#d62728}.none{fill:#ddd}\
+@media print{@page{margin:12mm}body{margin:0;padding:0;max-width:none;font-size:11px}\
+h2{break-after:avoid;margin-top:16px}svg.chart,table,section.verdict,li{break-inside:avoid}\
+section.verdict{border-width:1px}*{-webkit-print-color-adjust:exact;print-color-adjust:exact}}";
 
 /// The HTML report of one run, with default options.
 pub fn render_html(data: &RunData) -> String {
@@ -53,19 +62,19 @@ pub fn render_html_with(data: &RunData, opts: &HtmlOptions) -> String {
         o,
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title><style>{STYLE}</style></head><body><h1>{title}</h1>"
     );
-    if let Some(b) = cut_short_banner(data) {
-        let _ = write!(o, "<p class=\"banner\">{}</p>", html(&b));
-    }
-    scenario(&mut o, data);
-    summary_table(&mut o, data);
-    arrivals(&mut o, data);
+    let findings = crate::verdict::verdict(data, &data.tally_problems(), opts.saturation_ms);
+    verdict(&mut o, &findings);
     latency(&mut o, data);
+    arrivals(&mut o, data);
     errors_over_time(&mut o, data);
     completeness(&mut o, data);
     distribution(&mut o, data);
     slos(&mut o, data, &tl);
-    taxonomy(&mut o, data);
     generator(&mut o, data, &tl, opts.saturation_ms);
+    summary_table(&mut o, data);
+    journeys(&mut o, data);
+    taxonomy(&mut o, data);
+    scenario(&mut o, data);
     events(&mut o, data);
     o.push_str("</body></html>\n");
     o
@@ -79,33 +88,69 @@ fn scenario(o: &mut String, data: &RunData) {
     o.push_str("</table>");
 }
 
-fn summary_table(o: &mut String, data: &RunData) {
-    o.push_str("<h2 id=\"summary\">Summary</h2><p>Response time from each step's intended start (coordinated-omission free).</p><table><tr><th>region</th><th>step</th><th>count</th><th>rate</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th><th>errors</th></tr>");
-    let mut row = |r: &str, s: &str, c: &surge_results::StepSummary| {
-        let errors = if c.errors == 0 {
-            "0".to_string()
-        } else {
-            format!("{} ({})", thousands(c.errors), error_classes(c))
-        };
-        let nums = [
-            thousands(c.count),
-            rate(c.rate_per_s),
-            ms(c.p50_ms),
-            ms(c.p90_ms),
-            ms(c.p99_ms),
-            ms(c.p999_ms),
-            ms(c.max_ms),
-        ];
-        let _ = write!(o, "<tr><td>{}</td><td>{}</td>", html(r), html(s));
-        for n in nums {
-            let _ = write!(o, "<td class=\"n\">{n}</td>");
-        }
-        let _ = write!(o, "<td>{}</td></tr>", html(&errors));
-    };
-    for (r, s, c) in cells(data) {
-        row(&r, &s, c);
+/// The verdict block: the first section after the title.
+fn verdict(o: &mut String, findings: &[Finding]) {
+    o.push_str("<section id=\"verdict\" class=\"verdict\"><h2>Verdict</h2><ul>");
+    for f in findings {
+        let _ = write!(
+            o,
+            "<li class=\"{}\"><span class=\"topic\">{}</span><span>{}</span></li>",
+            f.tone.as_str(),
+            html(f.topic),
+            html(&f.text)
+        );
     }
-    row("all", "all", &data.summary.totals);
+    o.push_str("</ul></section>");
+}
+
+fn header_row(o: &mut String, head: &[&str]) {
+    o.push_str("<tr>");
+    for h in head {
+        let _ = write!(o, "<th>{}</th>", html(h));
+    }
+    o.push_str("</tr>");
+}
+
+fn summary_table(o: &mut String, data: &RunData) {
+    o.push_str("<h2 id=\"summary\">Summary</h2><p>Response time from each step's intended start (coordinated-omission free).</p><table>");
+    header_row(o, &SUMMARY_HEAD);
+    for r in model::summary_rows(data) {
+        let _ = write!(
+            o,
+            "<tr><td>{}</td><td>{}</td>",
+            html(&r.region),
+            html(&r.step)
+        );
+        match &r.figures {
+            Some(nums) => {
+                for n in nums {
+                    let _ = write!(o, "<td class=\"n\">{}</td>", html(n));
+                }
+                let _ = write!(o, "<td>{}</td></tr>", html(&r.errors_text()));
+            }
+            None => {
+                let _ = write!(
+                    o,
+                    "<td class=\"nr\" colspan=\"8\">{}</td></tr>",
+                    model::NEVER_REACHED
+                );
+            }
+        }
+    }
+    o.push_str("</table>");
+}
+
+fn journeys(o: &mut String, data: &RunData) {
+    o.push_str("<h2 id=\"journeys\">Journeys and discovery completeness</h2><table>");
+    header_row(o, &JOURNEY_HEAD);
+    for j in model::journey_rows(data) {
+        let (region, nums) = j.cells.split_at(1);
+        let _ = write!(o, "<tr><td>{}</td>", html(&region[0]));
+        for n in nums {
+            let _ = write!(o, "<td class=\"n\">{}</td>", html(n));
+        }
+        o.push_str("</tr>");
+    }
     o.push_str("</table>");
 }
 
@@ -352,18 +397,18 @@ fn slos(o: &mut String, data: &RunData, tl: &Timeline) {
         return;
     }
     o.push_str("<table class=\"slos\"><tr><th>SLO</th><th>verdict</th><th>observed</th><th>threshold</th></tr>");
-    for v in &data.summary.slos {
-        let (observed, threshold) = slo_figures(v, &data.slo_specs);
-        let verdict = if v.pass { "PASS" } else { "FAIL" };
+    for v in model::slo_rows(data, tl) {
+        let label = v.status.label();
         let _ = write!(
             o,
-            "<tr><td>{}</td><td class=\"{verdict}\">{verdict}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            "<tr><td>{}</td><td class=\"{}\">{label}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
             html(&v.slo),
-            html(&observed),
-            html(&threshold)
+            label.replace(' ', "_"),
+            html(&v.observed),
+            html(&v.threshold)
         );
     }
-    o.push_str("</table>");
+    let _ = write!(o, "</table><p>{}.</p>", model::slo_conclusion(data));
     if data.slo_specs.is_empty() {
         o.push_str(
             "<p>No slos.json in this folder: the breach timeline needs the SLO specifications.</p>",

@@ -19,15 +19,19 @@ mod analysis;
 mod compare;
 mod html;
 mod markdown;
+pub mod model;
 pub mod svg;
 mod terminal;
 mod units;
+mod verdict;
 
 pub use analysis::{DEFAULT_SATURATION_MS, Timeline, timeline};
 pub use compare::{Comparison, Delta, Metric, SIGNIFICANCE_RULE, SloCompare, Stat, compare};
 pub use html::{HtmlOptions, render_html, render_html_with};
 pub use markdown::render_markdown;
 pub use terminal::terminal_table;
+pub use units::thousands;
+pub use verdict::{Finding, Tone, verdict};
 
 use std::path::{Path, PathBuf};
 use surge_results::RunData;

@@ -1,10 +1,9 @@
 //! `report.md`: the same content as the HTML report, as tables.
 
-use crate::analysis::{
-    Timeline, cells, cut_short_banner, error_classes, headline, retry_classes, slo_figures,
-    timeline,
-};
-use crate::units::{md, ms, pct, rate, thousands};
+use crate::analysis::{Timeline, cells, error_classes, headline, retry_classes, timeline};
+use crate::model::{self, JOURNEY_HEAD, SUMMARY_HEAD};
+use crate::units::{md, ms, thousands};
+use crate::verdict::{Finding, Tone};
 use std::fmt::Write as _;
 use surge_results::RunData;
 
@@ -13,17 +12,52 @@ pub fn render_markdown(data: &RunData) -> String {
     let tl = timeline(data);
     let mut out = String::new();
     let _ = writeln!(out, "# {}\n", md(&headline(data)));
-    if let Some(b) = cut_short_banner(data) {
-        let _ = writeln!(out, "> **{b}**\n");
-    }
-    scenario(&mut out, data);
+    let findings = crate::verdict::verdict(
+        data,
+        &data.tally_problems(),
+        crate::analysis::DEFAULT_SATURATION_MS,
+    );
+    verdict(&mut out, &findings);
     summary_table(&mut out, data);
     journeys(&mut out, data);
     slos(&mut out, data, &tl);
     taxonomy(&mut out, data);
     generator(&mut out, data, &tl, crate::analysis::DEFAULT_SATURATION_MS);
+    scenario(&mut out, data);
     events(&mut out, data);
     out
+}
+
+fn verdict(out: &mut String, findings: &[Finding]) {
+    let _ = writeln!(out, "## Verdict\n");
+    for f in findings {
+        let text = md(&f.text);
+        let _ = match f.tone {
+            Tone::Bad => writeln!(out, "- **{}: {text}**", f.topic),
+            Tone::Good | Tone::Info => writeln!(out, "- {}: {text}", f.topic),
+        };
+    }
+    let _ = writeln!(out);
+}
+
+/// A Markdown table: header, alignment row (`align` has an `l` or `r` per column), rows.
+fn table(
+    out: &mut String,
+    head: &[&str],
+    align: &str,
+    rows: impl IntoIterator<Item = Vec<String>>,
+) {
+    let _ = writeln!(out, "| {} |", head.join(" | "));
+    let align: Vec<&str> = align
+        .chars()
+        .map(|c| if c == 'r' { "--:" } else { "---" })
+        .collect();
+    let _ = writeln!(out, "|{}|", align.join("|"));
+    for r in rows {
+        let cells: Vec<String> = r.iter().map(|c| md(c)).collect();
+        let _ = writeln!(out, "| {} |", cells.join(" | "));
+    }
+    let _ = writeln!(out);
 }
 
 /// The scenario as `(label, value)` pairs, shared with the HTML report.
@@ -78,63 +112,23 @@ fn scenario(out: &mut String, data: &RunData) {
 
 fn summary_table(out: &mut String, data: &RunData) {
     let _ = writeln!(out, "## Summary (response time from intended start)\n");
-    let _ = writeln!(
-        out,
-        "| region | step | count | rate | p50 | p90 | p99 | p99.9 | max | errors |\n|---|---|--:|--:|--:|--:|--:|--:|--:|---|"
-    );
-    let mut row = |r: &str, s: &str, c: &surge_results::StepSummary| {
-        let classes = error_classes(c);
-        let errors = if c.errors == 0 {
-            "0".to_string()
-        } else {
-            format!("{} ({classes})", thousands(c.errors))
-        };
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            md(r),
-            md(s),
-            thousands(c.count),
-            rate(c.rate_per_s),
-            ms(c.p50_ms),
-            ms(c.p90_ms),
-            ms(c.p99_ms),
-            ms(c.p999_ms),
-            ms(c.max_ms),
-            errors
-        );
-    };
-    for (r, s, c) in cells(data) {
-        row(&r, &s, c);
-    }
-    row("**all**", "**all**", &data.summary.totals);
-    let _ = writeln!(out);
+    let rows = model::summary_rows(data).into_iter().map(|r| {
+        let mut cells = r.cells();
+        if r.total {
+            cells[0] = "**all**".into();
+            cells[1] = "**all**".into();
+        }
+        cells
+    });
+    table(out, &SUMMARY_HEAD, "llrrrrrrrl", rows);
 }
 
 fn journeys(out: &mut String, data: &RunData) {
-    let _ = writeln!(
-        out,
-        "## Journeys and discovery completeness\n\n| region | started | succeeded | failed | contacts expected | found | missing | unexpected | completeness |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|"
-    );
-    for r in &data.info.regions {
-        let Some(j) = data.summary.journeys.get(r) else {
-            continue;
-        };
-        let comp = j.completeness.map_or_else(|| "-".to_string(), pct);
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {comp} |",
-            md(r),
-            thousands(j.started),
-            thousands(j.succeeded),
-            thousands(j.failed),
-            thousands(j.contacts_expected),
-            thousands(j.contacts_found),
-            thousands(j.contacts_missing),
-            thousands(j.contacts_unexpected)
-        );
-    }
-    let _ = writeln!(out);
+    let _ = writeln!(out, "## Journeys and discovery completeness\n");
+    let rows = model::journey_rows(data)
+        .into_iter()
+        .map(|j| j.cells.to_vec());
+    table(out, &JOURNEY_HEAD, "lrrrrrrrrr", rows);
 }
 
 fn slos(out: &mut String, data: &RunData, tl: &Timeline) {
@@ -143,65 +137,38 @@ fn slos(out: &mut String, data: &RunData, tl: &Timeline) {
         let _ = writeln!(out, "No SLO in this profile.\n");
         return;
     }
-    let _ = writeln!(
+    let rows = model::slo_rows(data, tl).into_iter().map(|v| {
+        let verdict = match v.status {
+            surge_metrics::VerdictStatus::Pass => "PASS".to_string(),
+            s => format!("**{}**", s.label()),
+        };
+        vec![
+            v.slo,
+            verdict,
+            v.observed,
+            v.threshold,
+            v.breaches.unwrap_or_else(|| "-".into()),
+        ]
+    });
+    table(
         out,
-        "| SLO | verdict | observed | threshold | breached intervals |\n|---|---|--:|--:|---|"
+        &[
+            "SLO",
+            "verdict",
+            "observed",
+            "threshold",
+            "breached intervals",
+        ],
+        "llrrl",
+        rows,
     );
-    for v in &data.summary.slos {
-        let (observed, threshold) = slo_figures(v, &data.slo_specs);
-        let breaches = data
-            .slo_specs
-            .iter()
-            .position(|s| s.text == v.slo)
-            .and_then(|i| tl.slo.get(i))
-            .map_or_else(
-                || "-".to_string(),
-                |per| breach_ranges(per, &tl.t, data.info.interval_s),
-            );
-        let _ = writeln!(
-            out,
-            "| {} | {} | {observed} | {threshold} | {breaches} |",
-            md(&v.slo),
-            if v.pass { "PASS" } else { "**FAIL**" }
-        );
-    }
-    let _ = writeln!(
-        out,
-        "\n{}\n",
-        if data.summary.all_slos_pass {
-            "All SLOs pass."
-        } else {
-            "**An SLO failed.**"
-        }
-    );
-}
-
-/// Breached intervals as time ranges: `1-7 s, 12-13 s` (or `none`).
-pub(crate) fn breach_ranges(per: &[Option<bool>], t: &[f64], secs: f64) -> String {
-    let mut ranges: Vec<(f64, f64)> = Vec::new();
-    for (v, &t) in per.iter().zip(t) {
-        if *v != Some(false) {
-            continue;
-        }
-        match ranges.last_mut() {
-            Some(r) if (r.1 - t).abs() < 1e-9 => r.1 = t + secs,
-            _ => ranges.push((t, t + secs)),
-        }
-    }
-    if ranges.is_empty() {
-        return "none".into();
-    }
-    let shown: Vec<String> = ranges
-        .iter()
-        .take(20)
-        .map(|(a, b)| format!("{a:.0}-{b:.0} s"))
-        .collect();
-    let more = ranges.len().saturating_sub(20);
-    if more > 0 {
-        format!("{} and {more} more", shown.join(", "))
+    let line = model::slo_conclusion(data);
+    let line = format!("{}{}", line[..1].to_uppercase(), &line[1..]);
+    let _ = if data.summary.all_slos_pass {
+        writeln!(out, "{line}.\n")
     } else {
-        shown.join(", ")
-    }
+        writeln!(out, "**{line}.**\n")
+    };
 }
 
 fn taxonomy(out: &mut String, data: &RunData) {

@@ -1,10 +1,9 @@
 //! The table printed at the end of a run and by `surge report`.
 
-use crate::analysis::{
-    cells, cut_short_banner, error_classes, headline, retry_classes, slo_figures,
-};
-use crate::units::{ms, pct, rate, thousands};
+use crate::analysis::{Timeline, cells, cut_short_banner, headline, retry_classes};
+use crate::model::{self, SUMMARY_HEAD, SummaryRow};
 use std::fmt::Write as _;
+use surge_metrics::VerdictStatus;
 use surge_results::RunData;
 
 const GREEN: &str = "\x1b[32m";
@@ -59,7 +58,7 @@ pub fn terminal_table(data: &RunData, color: bool) -> String {
         let _ = writeln!(out, "{}", paint(&format!("!! {b}"), RED, color));
     }
     for l in columns(&summary_rows(data), 2) {
-        let l = if color && l.contains(" (") {
+        let l = if color && (l.contains(" (") || l.ends_with(model::NEVER_REACHED)) {
             paint(&l, RED, true)
         } else {
             l
@@ -90,34 +89,8 @@ pub fn terminal_table(data: &RunData, color: bool) -> String {
 }
 
 fn summary_rows(data: &RunData) -> Vec<Vec<String>> {
-    let head = [
-        "region", "step", "count", "rate", "p50", "p90", "p99", "p99.9", "max", "errors",
-    ];
-    let mut rows = vec![head.map(String::from).to_vec()];
-    let mut line = |r: &str, s: &str, c: &surge_results::StepSummary| {
-        let errors = if c.errors == 0 {
-            "0".to_string()
-        } else {
-            format!("{} ({})", thousands(c.errors), error_classes(c))
-        };
-        let figures = [
-            thousands(c.count),
-            rate(c.rate_per_s),
-            ms(c.p50_ms),
-            ms(c.p90_ms),
-            ms(c.p99_ms),
-            ms(c.p999_ms),
-            ms(c.max_ms),
-        ];
-        let mut row = vec![r.to_string(), s.to_string()];
-        row.extend(figures);
-        row.push(errors);
-        rows.push(row);
-    };
-    for (r, s, c) in cells(data) {
-        line(&r, &s, c);
-    }
-    line("all", "all", &data.summary.totals);
+    let mut rows = vec![SUMMARY_HEAD.map(String::from).to_vec()];
+    rows.extend(model::summary_rows(data).iter().map(SummaryRow::cells));
     rows
 }
 
@@ -133,34 +106,17 @@ fn write_retries(out: &mut String, data: &RunData) {
 }
 
 fn write_journeys(out: &mut String, data: &RunData) {
-    let mut rows = vec![
-        [
-            "region",
-            "started",
-            "succeeded",
-            "failed",
-            "contacts expected",
-            "missing",
-            "completeness",
-        ]
-        .map(String::from)
-        .to_vec(),
-    ];
-    for r in &data.info.regions {
-        let Some(j) = data.summary.journeys.get(r) else {
-            continue;
-        };
-        let comp = j.completeness.map_or_else(|| "-".to_string(), pct);
-        rows.push(vec![
-            r.clone(),
-            thousands(j.started),
-            thousands(j.succeeded),
-            thousands(j.failed),
-            thousands(j.contacts_expected),
-            thousands(j.contacts_missing),
-            comp,
-        ]);
-    }
+    // Found and unexpected contacts are in the reports; a terminal keeps to the rest.
+    let columns_shown: Vec<&str> = model::JOURNEY_HEAD
+        .into_iter()
+        .filter(|c| !matches!(*c, "found" | "unexpected"))
+        .collect();
+    let mut rows = vec![columns_shown.iter().map(|c| c.to_string()).collect()];
+    rows.extend(
+        model::journey_rows(data)
+            .iter()
+            .map(|j| j.pick(&columns_shown)),
+    );
     let _ = writeln!(out);
     for l in columns(&rows, 1) {
         let _ = writeln!(out, "{l}");
@@ -172,23 +128,28 @@ fn write_slos(out: &mut String, data: &RunData, color: bool) {
         return;
     }
     let _ = writeln!(out, "\nSLOs:");
-    for v in &data.summary.slos {
-        let (observed, threshold) = slo_figures(v, &data.slo_specs);
-        let mark = if v.pass {
-            paint("PASS", GREEN, color)
-        } else {
-            paint("FAIL", RED, color)
+    let rows = model::slo_rows(data, &Timeline::default());
+    let width = rows
+        .iter()
+        .map(|r| r.status.label().len())
+        .max()
+        .unwrap_or(4);
+    for v in rows {
+        let label = format!("{:<width$}", v.status.label());
+        let mark = match v.status {
+            VerdictStatus::Pass => paint(&label, GREEN, color),
+            _ => paint(&label, RED, color),
         };
         let _ = writeln!(
             out,
-            "  {mark}  {}  (observed {observed}, threshold {threshold})",
-            v.slo
+            "  {mark}  {}  (observed {}, threshold {})",
+            v.slo, v.observed, v.threshold
         );
     }
-    let all = if data.summary.all_slos_pass {
-        paint("all SLOs pass", GREEN, color)
+    let code = if data.summary.all_slos_pass {
+        GREEN
     } else {
-        paint("an SLO failed", RED, color)
+        RED
     };
-    let _ = writeln!(out, "  {all}");
+    let _ = writeln!(out, "  {}", paint(model::slo_conclusion(data), code, color));
 }

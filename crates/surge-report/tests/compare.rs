@@ -100,3 +100,51 @@ fn single_runs_are_compared_without_a_significance_claim() -> R {
     assert!(compare(&[], &b).a_label.contains("no run"));
     Ok(())
 }
+
+#[test]
+fn an_unchanged_figure_is_same_and_differences_in_what_ran_are_named() -> R {
+    let tmp = tempdir();
+    let a = side(tmp.path(), "under", 900_000, 1)?;
+    let b = side(tmp.path(), "doubled", 60_000, 1)?;
+    let c = compare(&a, &b);
+    let eu = c
+        .find("europe", "register", Metric::Rate)
+        .ok_or("no europe rate row")?;
+    assert_eq!(eu.change.map(|x| x.abs() < 1e-3), Some(true), "{eu:?}");
+    assert_eq!(eu.direction(), "same", "+0.0% is not 'higher'");
+    assert_eq!(
+        c.differs,
+        vec!["plan: under (A) vs doubled (B)".to_string()]
+    );
+    assert!(c.unrelated().is_none(), "same regions and steps");
+    let text = c.to_terminal();
+    assert!(text.starts_with("differs: "), "{text}");
+    assert!(text.contains("  plan: under (A) vs doubled (B)"));
+    assert!(c.to_markdown().contains("**differs:**"));
+    assert!(c.to_html().contains("id=\"differs\""));
+    let same = compare(&a, &a);
+    assert!(same.differs.is_empty() && !same.to_terminal().contains("differs:"));
+    Ok(())
+}
+
+#[test]
+fn runs_that_share_no_region_or_step_are_unrelated() -> R {
+    let tmp = tempdir();
+    let a = side(tmp.path(), "under", 900_000, 1)?;
+    let mut b = side(tmp.path(), "other", 60_000, 1)?;
+    for r in &mut b {
+        r.info.name = "bench-open".into();
+        r.info.regions = vec!["all".into()];
+        r.summary.regions = [("all".to_string(), r.summary.regions["americas"].clone())].into();
+        r.summary.journeys.clear();
+    }
+    let c = compare(&a, &b);
+    assert_eq!(c.shared_cells, 0);
+    let why = c.unrelated().ok_or("not called unrelated")?;
+    assert!(why.contains("share no region and step"), "{why}");
+    assert!(
+        why.contains("profile: americas-surge (A) vs bench-open (B)"),
+        "{why}"
+    );
+    Ok(())
+}

@@ -10,7 +10,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 use surge_metrics::codec::HlogWriter;
-use surge_metrics::{Measure, Slo, Snapshot};
+use surge_metrics::{Measure, Slo, Snapshot, Verdict, VerdictStatus};
 
 /// The comment that closes each interval in `latency.hlog`; the reader trusts only closed intervals.
 pub(crate) const INTERVAL_DONE: &str = "# surge interval complete: ";
@@ -26,6 +26,7 @@ pub struct ResultsWriter {
     hlog_writer: HlogWriter,
     scratch: Vec<u8>,
     intervals_written: u64,
+    slo_specs: Vec<Slo>,
 }
 
 impl std::fmt::Debug for ResultsWriter {
@@ -151,6 +152,7 @@ impl ResultsWriter {
             hlog_writer,
             scratch: Vec::new(),
             intervals_written: 0,
+            slo_specs: Vec::new(),
         })
     }
 
@@ -176,6 +178,7 @@ impl ResultsWriter {
             hlog_writer: HlogWriter::new(1000.0),
             scratch: Vec::new(),
             intervals_written,
+            slo_specs: Vec::new(),
         })
     }
 
@@ -191,7 +194,9 @@ impl ResultsWriter {
 
     /// Writes `slos.json`: the SLOs with their region/step indexes resolved, so that a report can
     /// re-evaluate each SLO per interval (breach timeline) and for a run cut short. Optional.
+    /// [`ResultsWriter::finish`] writes it again with each SLO's final `status` and `observed`.
     pub fn write_slo_specs(&mut self, slos: &[Slo]) -> Result<(), ResultsError> {
+        self.slo_specs = slos.to_vec();
         write_json_atomic(&self.dir, files::SLOS, &slos)
     }
 
@@ -315,7 +320,36 @@ impl ResultsWriter {
         let mut summary = Summary::from_totals(&self.info, totals, end);
         summary.intervals = self.intervals_written;
         write_json_atomic(&self.dir, files::SUMMARY, &summary)?;
+        if !self.slo_specs.is_empty() {
+            let judged: Vec<JudgedSlo<'_>> = self
+                .slo_specs
+                .iter()
+                .map(|spec| JudgedSlo::new(spec, &end.verdicts))
+                .collect();
+            write_json_atomic(&self.dir, files::SLOS, &judged)?;
+        }
         Ok(summary)
+    }
+}
+
+/// One entry of the final `slos.json`: the spec (read back as a [`Slo`], which ignores the rest)
+/// with its verdict at the end of the run.
+#[derive(serde::Serialize)]
+struct JudgedSlo<'a> {
+    #[serde(flatten)]
+    spec: &'a Slo,
+    status: Option<VerdictStatus>,
+    observed: Option<f64>,
+}
+
+impl<'a> JudgedSlo<'a> {
+    fn new(spec: &'a Slo, verdicts: &[Verdict]) -> JudgedSlo<'a> {
+        let v = verdicts.iter().find(|v| v.slo == spec.text);
+        JudgedSlo {
+            spec,
+            status: v.map(|v| v.status),
+            observed: v.and_then(|v| v.observed),
+        }
     }
 }
 

@@ -157,6 +157,13 @@ fn files_exist_and_parse() -> Result<(), Box<dyn std::error::Error>> {
         summary["all_slos_pass"], false,
         "americas register p99 reaches ~710 ms"
     );
+    let slos: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join(files::SLOS))?)?;
+    assert_eq!(
+        slos[0]["status"], "fail",
+        "slos.json carries the final verdict"
+    );
+    assert_eq!(slos[0]["text"], "p99 of register in americas < 500ms");
     // The hlog reads with the standard iterator, every line tagged region/step/measure.
     let hlog = std::fs::read(dir.join(files::HLOG))?;
     let mut tagged = 0;

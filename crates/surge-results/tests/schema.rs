@@ -7,7 +7,7 @@
 
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use surge_metrics::{Outcome, Recorder, StepRecord, Verdict};
+use surge_metrics::{Outcome, Recorder, SloOp, StepRecord, Verdict};
 use surge_results::{LostWorker, RunEnd, RunInfo, RunStatus, Summary};
 
 const ANNOTATIONS: [&str; 5] = ["$schema", "$id", "title", "description", "$defs"];
@@ -155,18 +155,13 @@ fn real_summary() -> Summary {
         status: RunStatus::Aborted,
         duration_s: 12.5,
         verdicts: vec![
-            Verdict {
-                slo: "p99 of register < 800ms".into(),
-                pass: true,
-                observed: Some(7.9),
-                threshold: 800.0,
-            },
-            Verdict {
-                slo: "completeness > 99.5%".into(),
-                pass: true,
-                observed: None,
-                threshold: 0.995,
-            },
+            Verdict::new(
+                "p99 of register < 800ms".into(),
+                SloOp::Lt,
+                Some(7.9),
+                800.0,
+            ),
+            Verdict::new("completeness > 99.5%".into(), SloOp::Gt, None, 0.995),
         ],
         reason: Some("guard: error rate".into()),
         lost_workers: vec![LostWorker {
@@ -192,6 +187,13 @@ fn a_real_summary_validates_against_the_committed_schema() -> Result<(), Box<dyn
         v["regions"]["americas"]["register"]["retries"],
         json!({"http_429": 1})
     );
+    assert_eq!(v["slos"][0]["status"], "pass");
+    assert_eq!(
+        v["slos"][1]["status"], "no_data",
+        "nothing observed is no data"
+    );
+    assert_eq!(v["slos"][1]["pass"], false);
+    assert_eq!(v["all_slos_pass"], false, "no data counts as failed");
     // One succeeded, one unfinished, one lost with worker w2: the tally holds.
     assert_eq!(v["journeys"]["americas"]["unfinished"], json!(1));
     assert_eq!(v["journeys"]["americas"]["lost_with_worker"], json!(1));
@@ -215,6 +217,7 @@ fn the_validator_catches_drift() -> Result<(), Box<dyn std::error::Error>> {
         cell.insert("p95_ms".into(), json!(1.0));
     }
     v["generator"]["samples"] = json!(-1);
+    v["slos"][0]["status"] = json!("vacuous");
     let errs: BTreeMap<String, ()> = check(&schema, &v).into_iter().map(|e| (e, ())).collect();
     let text = format!("{:?}", errs.keys().collect::<Vec<_>>());
     for want in [
@@ -222,6 +225,7 @@ fn the_validator_catches_drift() -> Result<(), Box<dyn std::error::Error>> {
         "missing p99_ms",
         "p95_ms: not allowed",
         "$.generator.samples",
+        "$.slos[0].status",
     ] {
         assert!(text.contains(want), "{want} not reported in {text}");
     }

@@ -1,11 +1,15 @@
 //! `surge compare A B`: two runs (or two sets of repeats) side by side per region and step.
 
-use crate::units::{change, html, md, ms, pct, rate};
-use std::fmt::Write as _;
+mod render;
+
+use crate::units::{ms, pct, rate};
 use surge_results::RunData;
 
 /// The rule that decides significance, printed with every comparison.
 pub const SIGNIFICANCE_RULE: &str = "A change is called significant only when |mean B - mean A| exceeds the spread (max - min) of the repeats on both sides; with a single run on either side, significance is not assessed.";
+
+/// A relative change smaller than this (it prints as +0.0% or -0.0%) is called "same".
+pub const SAME_WITHIN: f64 = 0.0005;
 
 /// One figure over a side's runs.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -126,12 +130,17 @@ impl Delta {
         }
     }
 
-    /// "better" / "worse" / "higher" / "lower" / "same".
+    /// "better" / "worse" / "higher" / "lower" / "same". A change that rounds to +0.0% (under
+    /// [`SAME_WITHIN`] of A) is "same".
     pub fn direction(&self) -> &'static str {
         let Some((a, b)) = self.a.zip(self.b) else {
             return "-";
         };
-        if a.mean == b.mean {
+        let unchanged = match self.change {
+            Some(c) => c.abs() < SAME_WITHIN,
+            None => a.mean == b.mean,
+        };
+        if unchanged {
             return "same";
         }
         let lower = b.mean < a.mean;
@@ -141,28 +150,6 @@ impl Delta {
             None if lower => "lower",
             None => "higher",
         }
-    }
-
-    fn stat_text(&self, s: Option<Stat>) -> String {
-        match s {
-            None => "-".into(),
-            Some(s) if s.n > 1 => format!(
-                "{} ({}..{})",
-                self.metric.fmt(s.mean),
-                self.metric.fmt(s.min),
-                self.metric.fmt(s.max)
-            ),
-            Some(s) => self.metric.fmt(s.mean),
-        }
-    }
-
-    fn verdict_text(&self) -> String {
-        let sig = match self.significant {
-            Some(true) => ", significant",
-            Some(false) => ", within spread",
-            None => "",
-        };
-        format!("{}{sig}", self.direction())
     }
 }
 
@@ -188,7 +175,12 @@ pub struct Comparison {
     pub deltas: Vec<Delta>,
     /// SLO verdict counts.
     pub slos: Vec<SloCompare>,
-    /// Caveats (cut-short runs, mismatched profiles...).
+    /// How A and B differ in profile, plan, scale, seed or surge version, e.g.
+    /// `profile: americas-surge (A) vs bench-open (B)`; empty when they ran the same thing.
+    pub differs: Vec<String>,
+    /// Region x step cells that both sides measured; none means the runs are unrelated.
+    pub shared_cells: usize,
+    /// Caveats (cut-short runs...).
     pub notes: Vec<String>,
 }
 
@@ -327,18 +319,73 @@ pub fn compare(a: &[RunData], b: &[RunData]) -> Comparison {
             r.dir.display()
         ));
     }
-    if a.first()
-        .zip(b.first())
-        .is_some_and(|(x, y)| x.info.name != y.info.name)
-    {
-        notes.push("A and B ran different profiles: the comparison mixes workloads.".into());
-    }
+    let deltas = all_deltas(a, b);
     Comparison {
         a_label: label("A", a),
         b_label: label("B", b),
-        deltas: all_deltas(a, b),
+        shared_cells: deltas
+            .iter()
+            .filter(|d| d.step != "-" && d.metric == Metric::Rate && d.a.is_some() && d.b.is_some())
+            .count(),
+        deltas,
         slos: slo_compares(a, b),
+        differs: differs(a, b),
         notes,
+    }
+}
+
+/// One property as each side's runs have it: a single value, or every distinct value joined.
+fn side_value(runs: &[RunData], f: &dyn Fn(&RunData) -> String) -> String {
+    let mut seen: Vec<String> = Vec::new();
+    for v in runs.iter().map(f) {
+        if !seen.contains(&v) {
+            seen.push(v);
+        }
+    }
+    seen.join(" / ")
+}
+
+/// What differs between A and B: profile, plan, scale, seed, surge version.
+pub fn differs(a: &[RunData], b: &[RunData]) -> Vec<String> {
+    type Getter = fn(&RunData) -> String;
+    let props: [(&str, Getter); 5] = [
+        ("profile", |r| r.info.name.clone()),
+        ("plan", |r| {
+            r.info.plan.clone().unwrap_or_else(|| "-".into())
+        }),
+        ("scale", |r| format!("{}", r.info.scale)),
+        ("seed", |r| r.info.seed.to_string()),
+        ("surge version", |r| {
+            r.info
+                .versions
+                .get("surge")
+                .cloned()
+                .unwrap_or_else(|| "unknown".into())
+        }),
+    ];
+    if a.is_empty() || b.is_empty() {
+        return Vec::new();
+    }
+    props
+        .iter()
+        .filter_map(|(name, get)| {
+            let (va, vb) = (side_value(a, get), side_value(b, get));
+            (va != vb).then(|| format!("{name}: {va} (A) vs {vb} (B)"))
+        })
+        .collect()
+}
+
+impl Comparison {
+    /// Why the two sides should not be compared at all: they share no region x step. `None` when
+    /// they share at least one.
+    pub fn unrelated(&self) -> Option<String> {
+        (self.shared_cells == 0).then(|| {
+            let mut why = "A and B share no region and step: nothing to compare".to_string();
+            if !self.differs.is_empty() {
+                why.push_str(&format!(" ({})", self.differs.join("; ")));
+            }
+            why
+        })
     }
 }
 
@@ -348,139 +395,5 @@ impl Comparison {
         self.deltas
             .iter()
             .find(|d| d.region == region && d.step == step && d.metric == metric)
-    }
-
-    fn table(&self) -> Vec<[String; 7]> {
-        self.deltas
-            .iter()
-            .map(|d| {
-                [
-                    d.region.clone(),
-                    d.step.clone(),
-                    d.metric.name().into(),
-                    d.stat_text(d.a),
-                    d.stat_text(d.b),
-                    d.change.map_or("-".into(), change),
-                    d.verdict_text(),
-                ]
-            })
-            .collect()
-    }
-
-    /// Plain-text table for the terminal.
-    pub fn to_terminal(&self) -> String {
-        let mut rows =
-            vec![["region", "step", "metric", "A", "B", "change", "verdict"].map(String::from)];
-        rows.extend(self.table());
-        let widths: Vec<usize> = (0..7)
-            .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
-            .collect();
-        let mut out = format!("{}\n{}\n\n", self.a_label, self.b_label);
-        for r in &rows {
-            let line: Vec<String> = r
-                .iter()
-                .enumerate()
-                .map(|(i, c)| {
-                    if (3..6).contains(&i) {
-                        format!("{c:>w$}", w = widths[i])
-                    } else {
-                        format!("{c:<w$}", w = widths[i])
-                    }
-                })
-                .collect();
-            let _ = writeln!(out, "{}", line.join("  ").trim_end());
-        }
-        for s in &self.slos {
-            let _ = writeln!(
-                out,
-                "SLO {}: A {}/{} pass, B {}/{} pass",
-                s.slo, s.a.0, s.a.1, s.b.0, s.b.1
-            );
-        }
-        for n in &self.notes {
-            let _ = writeln!(out, "note: {n}");
-        }
-        out
-    }
-
-    /// Markdown.
-    pub fn to_markdown(&self) -> String {
-        let mut out = format!(
-            "# surge compare\n\n- {}\n- {}\n\n| region | step | metric | A | B | change | verdict |\n|---|---|---|--:|--:|--:|---|\n",
-            md(&self.a_label),
-            md(&self.b_label)
-        );
-        for r in self.table() {
-            let _ = writeln!(out, "| {} |", r.map(|c| md(&c)).join(" | "));
-        }
-        if !self.slos.is_empty() {
-            out.push_str("\n| SLO | A pass | B pass |\n|---|--:|--:|\n");
-            for s in &self.slos {
-                let _ = writeln!(
-                    out,
-                    "| {} | {}/{} | {}/{} |",
-                    md(&s.slo),
-                    s.a.0,
-                    s.a.1,
-                    s.b.0,
-                    s.b.1
-                );
-            }
-        }
-        out.push('\n');
-        for n in &self.notes {
-            let _ = writeln!(out, "> {}\n", md(n));
-        }
-        out
-    }
-
-    /// One self-contained HTML page.
-    pub fn to_html(&self) -> String {
-        let mut o = format!(
-            "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>surge compare</title><style>{}</style></head><body><h1>surge compare</h1><ul><li>{}</li><li>{}</li></ul>",
-            crate::html::STYLE,
-            html(&self.a_label),
-            html(&self.b_label)
-        );
-        o.push_str("<table><tr><th>region</th><th>step</th><th>metric</th><th>A</th><th>B</th><th>change</th><th>verdict</th></tr>");
-        for (d, r) in self.deltas.iter().zip(self.table()) {
-            let class = match d.direction() {
-                "better" if d.significant != Some(false) => " class=\"PASS\"",
-                "worse" if d.significant != Some(false) => " class=\"FAIL\"",
-                _ => "",
-            };
-            let _ = write!(
-                o,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td{class}>{}</td></tr>",
-                html(&r[0]),
-                html(&r[1]),
-                html(&r[2]),
-                html(&r[3]),
-                html(&r[4]),
-                html(&r[5]),
-                html(&r[6])
-            );
-        }
-        o.push_str("</table>");
-        if !self.slos.is_empty() {
-            o.push_str("<table><tr><th>SLO</th><th>A pass</th><th>B pass</th></tr>");
-            for s in &self.slos {
-                let _ = write!(
-                    o,
-                    "<tr><td>{}</td><td class=\"n\">{}/{}</td><td class=\"n\">{}/{}</td></tr>",
-                    html(&s.slo),
-                    s.a.0,
-                    s.a.1,
-                    s.b.0,
-                    s.b.1
-                );
-            }
-            o.push_str("</table>");
-        }
-        for n in &self.notes {
-            let _ = write!(o, "<p class=\"warn\">{}</p>", html(n));
-        }
-        o.push_str("</body></html>\n");
-        o
     }
 }
