@@ -20,6 +20,7 @@
 
 pub mod accumulate;
 pub mod codec;
+pub mod conn;
 mod layout;
 pub mod outcome;
 pub mod recorder;
@@ -29,6 +30,7 @@ pub mod sparse;
 
 pub use accumulate::Accumulator;
 pub use codec::{EncodedCell, EncodedSnapshot};
+pub use conn::ConnCounters;
 pub use outcome::Outcome;
 pub use recorder::{Recorder, StepRecord};
 pub use slo::{Slo, SloOp, SloStat, Verdict};

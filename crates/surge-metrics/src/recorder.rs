@@ -91,6 +91,14 @@ impl Recorder {
         }
     }
 
+    /// The connected phase's counters of `region` in the current interval (None: no such region).
+    pub fn conn(&mut self, region: u16) -> Option<&mut crate::ConnCounters> {
+        self.current
+            .counters
+            .get_mut(region as usize)
+            .map(|c| &mut c.conn)
+    }
+
     /// People in flight right now.
     pub fn in_flight(&self) -> u64 {
         self.in_flight

@@ -142,6 +142,9 @@ pub struct RegionCounters {
     pub contacts_unexpected: u64,
     /// Contacts uploaded in total (registered or not).
     pub contacts_uploaded: u64,
+    /// The connected phase's counters (all zero without one).
+    #[serde(default)]
+    pub conn: crate::ConnCounters,
 }
 
 impl RegionCounters {
@@ -157,6 +160,7 @@ impl RegionCounters {
             .contacts_unexpected
             .saturating_add(o.contacts_unexpected);
         self.contacts_uploaded = self.contacts_uploaded.saturating_add(o.contacts_uploaded);
+        self.conn.merge(&o.conn);
     }
 
     /// found / expected, or `None` when nothing was expected.

@@ -3,7 +3,7 @@
 //! Hand-written (the values are numbers and names): a field holding a comma, a quote or a newline is
 //! quoted with `"` and inner quotes doubled, as RFC 4180 says.
 
-use surge_metrics::{Cell, Measure, Outcome, RegionCounters};
+use surge_metrics::{Cell, ConnCounters, Measure, Outcome, RegionCounters};
 
 /// One row of `timeseries.csv`: one (interval, region, step) with samples.
 #[derive(Clone, Debug, PartialEq)]
@@ -126,9 +126,12 @@ pub(crate) fn timeseries_header() -> String {
     cols.join(",")
 }
 
-/// The header line of `regions.csv` (no newline).
+/// The header line of `regions.csv` (no newline): the fixed columns, then the connected phase's
+/// counters ([`surge_metrics::ConnCounters::NAMES`]).
 pub(crate) fn regions_header() -> String {
-    REGION_COLS.join(",")
+    let mut cols = REGION_COLS.to_vec();
+    cols.extend(ConnCounters::NAMES);
+    cols.join(",")
 }
 
 fn ms(us: u64) -> f64 {
@@ -269,18 +272,26 @@ impl RegionRow {
             format!("{:.3}", self.intended_arrivals),
         ];
         f.extend(ints.iter().map(u64::to_string));
+        f.extend(c.conn.values().iter().map(u64::to_string));
         f.join(",")
     }
 
-    /// Parses a line written by [`RegionRow::to_line`].
+    /// Parses a line written by [`RegionRow::to_line`] (or by a surge from before the connected
+    /// phase's columns, which then read as zero).
     pub(crate) fn parse(line: &str) -> Result<RegionRow, String> {
         let f = split(line)?;
-        if f.len() != REGION_COLS.len() {
-            return Err(format!(
-                "want {} fields, got {}",
-                REGION_COLS.len(),
-                f.len()
-            ));
+        let (old, new) = (
+            REGION_COLS.len(),
+            REGION_COLS.len() + ConnCounters::NAMES.len(),
+        );
+        if f.len() != old && f.len() != new {
+            return Err(format!("want {new} fields, got {}", f.len()));
+        }
+        let mut conn = [0u64; 17];
+        for (i, (v, name)) in conn.iter_mut().zip(ConnCounters::NAMES).enumerate() {
+            if f.len() == new {
+                *v = int(&f, old + i, name)?;
+            }
         }
         Ok(RegionRow {
             interval: int(&f, 0, "interval")?,
@@ -296,6 +307,7 @@ impl RegionRow {
                 contacts_found: int(&f, 9, "contacts_found")?,
                 contacts_missing: int(&f, 10, "contacts_missing")?,
                 contacts_unexpected: int(&f, 11, "contacts_unexpected")?,
+                conn: ConnCounters::from_values(conn),
             },
             in_flight: int(&f, 12, "in_flight")?,
         })
@@ -371,6 +383,9 @@ mod tests {
             TS_FIXED.len() + 2 * Outcome::COUNT
         );
         assert!(timeseries_header().contains("outcome_http_429,"));
-        assert_eq!(regions_header().split(',').count(), REGION_COLS.len());
+        assert_eq!(
+            regions_header().split(',').count(),
+            REGION_COLS.len() + ConnCounters::NAMES.len()
+        );
     }
 }

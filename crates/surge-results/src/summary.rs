@@ -109,6 +109,12 @@ pub struct JourneySummary {
     pub contacts_unexpected: u64,
     /// found / expected; `None` when nothing was expected.
     pub completeness: Option<f64>,
+    /// Messages of the connected phase, sent from this region (absent without the phase).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages: Option<crate::conn_summary::MessageSummary>,
+    /// Connections of this region's people (absent without the connected phase).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connections: Option<crate::conn_summary::ConnectionSummary>,
 }
 
 impl From<&RegionCounters> for JourneySummary {
@@ -123,6 +129,8 @@ impl From<&RegionCounters> for JourneySummary {
             contacts_missing: c.contacts_missing,
             contacts_unexpected: c.contacts_unexpected,
             completeness: c.completeness(),
+            messages: crate::conn_summary::MessageSummary::from_counters(&c.conn),
+            connections: crate::conn_summary::ConnectionSummary::from_counters(&c.conn),
         }
     }
 }
@@ -198,7 +206,11 @@ impl Summary {
                 .get(usize::from(r))
                 .copied()
                 .unwrap_or_default();
-            journeys.insert(rn, JourneySummary::from(&counters));
+            let mut journey = JourneySummary::from(&counters);
+            if let Some(c) = journey.connections.as_mut() {
+                c.set_reconnect_times(info, totals, r);
+            }
+            journeys.insert(rn, journey);
         }
         let all = totals.merged_cell(None, None);
         let lag = &all.send_lag;

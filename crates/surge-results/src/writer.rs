@@ -27,6 +27,8 @@ pub struct ResultsWriter {
     serializer: V2DeflateSerializer,
     scratch: Vec<u8>,
     intervals_written: u64,
+    /// Open connections per region at interval ends (for `connections.peak`).
+    level: crate::conn_summary::ConnectionLevel,
 }
 
 impl std::fmt::Debug for ResultsWriter {
@@ -128,6 +130,7 @@ impl ResultsWriter {
             serializer,
             scratch: Vec::new(),
             intervals_written: 0,
+            level: Default::default(),
         })
     }
 
@@ -200,6 +203,7 @@ impl ResultsWriter {
             write_line(&rp, &mut self.regions, &row.to_line())?;
         }
         flush(&rp, &mut self.regions)?;
+        self.level.add(snap);
         self.write_hlog(snap)
     }
 
@@ -269,6 +273,7 @@ impl ResultsWriter {
         }
         let mut summary = Summary::from_totals(&self.info, totals, end);
         summary.intervals = self.intervals_written;
+        self.level.raise(&self.info, &mut summary);
         write_json_atomic(&self.dir, files::SUMMARY, &summary)?;
         Ok(summary)
     }
