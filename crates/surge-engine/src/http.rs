@@ -188,6 +188,14 @@ pub fn set_run_tls(tls: Option<Arc<rustls::ClientConfig>>) {
     }
 }
 
+/// The TLS configuration WebSocket sessions use: the run's ([`set_run_tls`]), offering only
+/// `http/1.1` (an upgrade needs HTTP/1.1).
+pub fn websocket_tls() -> Arc<rustls::ClientConfig> {
+    let mut c = (*default_tls()).clone();
+    c.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(c)
+}
+
 /// The run's TLS configuration, else the system's roots (loaded once per process).
 fn default_tls() -> Arc<rustls::ClientConfig> {
     if let Some(t) = RUN_TLS.read().ok().and_then(|t| t.clone()) {

@@ -37,6 +37,7 @@ pub mod http;
 pub mod pacing;
 pub mod person;
 pub mod registry;
+pub mod session;
 pub mod worker;
 
 pub use pacing::{Http1Client, Pacing};

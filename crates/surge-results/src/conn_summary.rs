@@ -80,7 +80,7 @@ impl ConnectionSummary {
         .filter(|(_, n)| *n > 0)
         .map(|(k, n)| (k.to_string(), n))
         .collect();
-        (!c.is_empty()).then(|| ConnectionSummary {
+        (!c.is_empty()).then_some(ConnectionSummary {
             peak: c.connections_peak,
             opened: c.connections_opened,
             reconnects: c.reconnects,
