@@ -27,6 +27,12 @@
 //! surge cannot attribute (an id or `sent_at` it did not send, an unknown region) counts
 //! `deliveries_unknown`.
 //!
+//! # In flight
+//! A connected person is still in flight (the worker's drain waits for them, `--max-in-flight` caps
+//! them), and their journey ends, ok unless a permanent refusal ended the phase, when the dwell or
+//! the run ends. At the run's end people stop sending and stay connected for the delivery deadline
+//! (at most 5 s) to receive what is still on its way; what does not arrive counts lost.
+//!
 //! # Memory
 //! A held connection owns its socket, its [`surge_ws::Decoder`] (empty between frames), the remainder
 //! of a partial frame (usually none) and its extracted values; reads go through one scratch buffer per
@@ -91,7 +97,7 @@ struct Session<'a> {
 pub(crate) enum Ended {
     /// The dwell (or the run) is over; the client closed.
     Done,
-    /// The server or the network ended it; a hint from the server, if any.
+    /// The server or the network ended it (or surge did, on bad input or a missing heartbeat).
     Dropped,
 }
 
