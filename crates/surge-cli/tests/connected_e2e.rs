@@ -92,7 +92,10 @@ fn a_drop_connections_fault_shows_as_closes_1001_and_measured_reconnects() {
     assert!(c["reconnects"].as_u64().unwrap_or(0) > 0, "{c}");
     assert!(c["reconnect_p99_ms"].as_f64().is_some(), "{c}");
     let e = &summary["journeys"]["europe"]["connections"];
-    assert!(e["closes"].get("1001").is_none(), "the fault is the Americas' only: {e}");
+    assert!(
+        e["closes"].get("1001").is_none(),
+        "the fault is the Americas' only: {e}"
+    );
     let m = &summary["journeys"]["americas"]["messages"];
     let n = |k: &str| m[k].as_u64().unwrap_or(0);
     assert_eq!(n("sent"), n("delivered") + n("late") + n("lost"), "{m}");
