@@ -24,6 +24,8 @@
 //!     limiter: None,
 //!     report_registrations: false,
 //!     drain: std::time::Duration::from_secs(10),
+//!     engine: surge_engine::Engine::new(surge_engine::EngineConfig::default()).expect("system roots"),
+//!     first_interval: 0,
 //!     plan,
 //! };
 //! let worker = spawn_worker(spec, tx)?;
@@ -32,14 +34,18 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod config;
 pub mod h1;
 pub mod http;
+mod inflight;
+pub mod limits;
 pub mod pacing;
 pub mod person;
 pub mod registry;
 pub mod session;
 pub mod worker;
 
+pub use config::{ConfigError, Engine, EngineConfig};
 pub use pacing::{Http1Client, Pacing};
 pub use registry::Registry;
 pub use worker::{REGISTRATION_FLUSH, WorkerEvent, WorkerHandle, WorkerSpec, spawn_worker};

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 use surge_engine::{Registry, ShardSet, Targets, WorkerEvent, WorkerSpec, spawn_worker};
-use surge_metrics::{ConnCounters, Outcome, Snapshot};
+use surge_metrics::{Outcome, RegionCounters, Snapshot};
 use surge_plan::{Overrides, Plan};
 use surge_testkit::ws::{WsMode, WsServer};
 
@@ -63,8 +63,8 @@ struct Run {
 }
 
 impl Run {
-    fn counters(&self) -> ConnCounters {
-        self.totals.merged_counters(None).conn
+    fn counters(&self) -> RegionCounters {
+        self.totals.merged_counters(None)
     }
 
     fn step(&self, name: &str) -> surge_metrics::Cell {
@@ -90,6 +90,9 @@ async fn run(server_url: &str, text: &str) -> Run {
         limiter: None,
         report_registrations: false,
         drain: Duration::from_secs(10),
+        engine: surge_engine::Engine::new(surge_engine::EngineConfig::default())
+            .unwrap_or_else(|e| panic!("{e}")),
+        first_interval: 0,
         plan: plan.clone(),
     };
     let worker = spawn_worker(spec, tx).unwrap_or_else(|e| panic!("{e}"));
@@ -123,7 +126,6 @@ async fn people_connect_message_each_other_and_deliveries_add_up() {
     let c = r.counters();
     assert_eq!(c.connections_opened, 40, "{c:?}");
     assert_eq!(c.connections_closed, 40, "every connection ends: {c:?}");
-    assert!(c.connections_peak > 1 && c.connections_peak <= 40, "{c:?}");
     assert!(c.messages_sent > 0, "{c:?}");
     assert!(c.messages_delivered + c.messages_late > 0, "{c:?}");
     assert!(

@@ -30,7 +30,6 @@ pub mod sparse;
 
 pub use accumulate::Accumulator;
 pub use codec::{EncodedCell, EncodedSnapshot};
-pub use conn::ConnCounters;
 pub use outcome::Outcome;
 pub use recorder::{Recorder, StepRecord};
 pub use slo::{Slo, SloOp, SloStat, Verdict};

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use surge_metrics::{ConnCounters, Snapshot};
+use surge_metrics::{RegionCounters, Snapshot};
 
 use crate::types::RunInfo;
 
@@ -30,8 +30,8 @@ pub struct MessageSummary {
 /// Connections of one region's people.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 pub struct ConnectionSummary {
-    /// Most connections open at once: the highest of the cross-worker level at interval ends and any
-    /// one worker's peak within an interval.
+    /// Most connections open at once, across workers, at an interval's end (`opened - closed`
+    /// cumulated; a peak within an interval is not seen).
     pub peak: u64,
     /// Connections established.
     pub opened: u64,
@@ -51,12 +51,12 @@ pub struct ConnectionSummary {
 
 impl MessageSummary {
     /// The figures of `c`, `None` when the connected phase counted nothing.
-    pub fn from_counters(c: &ConnCounters) -> Option<MessageSummary> {
-        (!c.is_empty()).then(|| MessageSummary {
+    pub fn from_counters(c: &RegionCounters) -> Option<MessageSummary> {
+        c.has_connections().then(|| MessageSummary {
             sent: c.messages_sent,
             delivered: c.messages_delivered,
             late: c.messages_late,
-            lost: c.lost(),
+            lost: c.messages_lost(),
             completeness: (c.messages_sent > 0)
                 .then(|| c.messages_delivered as f64 / c.messages_sent as f64),
             refused: c.messages_refused,
@@ -67,21 +67,14 @@ impl MessageSummary {
 
 impl ConnectionSummary {
     /// The figures of `c`, `None` when the connected phase counted nothing.
-    pub fn from_counters(c: &ConnCounters) -> Option<ConnectionSummary> {
-        let closes = [
-            ("1000", c.closes_1000),
-            ("1001", c.closes_1001),
-            ("1008", c.closes_1008),
-            ("1009", c.closes_1009),
-            ("1013", c.closes_1013),
-            ("other", c.closes_other),
-        ]
-        .into_iter()
-        .filter(|(_, n)| *n > 0)
-        .map(|(k, n)| (k.to_string(), n))
-        .collect();
-        (!c.is_empty()).then_some(ConnectionSummary {
-            peak: c.connections_peak,
+    pub fn from_counters(c: &RegionCounters) -> Option<ConnectionSummary> {
+        let closes = c
+            .closes()
+            .into_iter()
+            .map(|(k, n)| (k.to_string(), n))
+            .collect();
+        c.has_connections().then_some(ConnectionSummary {
+            peak: 0,
             opened: c.connections_opened,
             reconnects: c.reconnects,
             reconnect_p50_ms: None,
@@ -122,8 +115,7 @@ impl ConnectionLevel {
         self.level.resize(n.max(self.level.len()), 0);
         self.peak.resize(n.max(self.peak.len()), 0);
         for (r, c) in snap.counters.iter().enumerate() {
-            self.level[r] +=
-                i128::from(c.conn.connections_opened) - i128::from(c.conn.connections_closed);
+            self.level[r] += i128::from(c.connections_opened) - i128::from(c.connections_closed);
             let now = u64::try_from(self.level[r].max(0)).unwrap_or(u64::MAX);
             self.peak[r] = self.peak[r].max(now);
         }

@@ -146,6 +146,9 @@ fn real_summary() -> Summary {
     rec.retry(0, 0, Outcome::Http429);
     rec.journey_started(0);
     rec.journey_ended(0, true);
+    rec.journey_started(0);
+    rec.journey_unfinished(0);
+    rec.journey_started(0);
     rec.discovery(0, 10, 4, 3, 0);
     // The connected phase in region 0: messages, connections, a reconnect, closes by code.
     if let Some(c) = rec.conn(0) {
@@ -153,7 +156,6 @@ fn real_summary() -> Summary {
         c.messages_delivered = 7;
         c.messages_late = 1;
         c.connections_opened = 3;
-        c.connections_peak = 2;
         c.reconnects = 1;
         c.close(Some(1001));
     }
@@ -188,7 +190,9 @@ fn real_summary() -> Summary {
             worker: "w2".into(),
             lost_at_s: 4.0,
             missing_intervals: vec![4, 5, 6],
+            in_flight: [("americas".to_string(), 1)].into(),
         }],
+        unknown: Default::default(),
     };
     Summary::from_totals(&info, &totals, &end)
 }
@@ -211,9 +215,17 @@ fn a_real_summary_validates_against_the_committed_schema() -> Result<(), Box<dyn
         (&json!(10), &json!(7), &json!(1), &json!(2))
     );
     let c = &v["journeys"]["americas"]["connections"];
-    assert_eq!((&c["peak"], &c["closes"]), (&json!(2), &json!({"1001": 1})));
+    assert_eq!(&c["closes"], &json!({"1001": 1}));
     assert!(c["reconnect_p99_ms"].as_f64().is_some_and(|ms| ms > 200.0));
     assert!(v["journeys"]["europe"].get("messages").is_none());
+    // One succeeded, one unfinished, one lost with worker w2: the tally holds.
+    assert_eq!(v["journeys"]["americas"]["unfinished"], json!(1));
+    assert_eq!(v["journeys"]["americas"]["lost_with_worker"], json!(1));
+    assert!(
+        summary.tally_problems().is_empty(),
+        "{:?}",
+        summary.tally_problems()
+    );
     let back: Summary = serde_json::from_value(v)?;
     assert_eq!(back, summary);
     Ok(())

@@ -157,9 +157,8 @@ impl Listening {
         if let Some(faults) = self.faults.take() {
             faults.abort();
         }
-        let now = self.backend.now_ms();
         for ws in &self.backend.ws {
-            ws.fault(now, None);
+            ws.close_all();
         }
     }
 }

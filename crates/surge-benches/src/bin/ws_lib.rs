@@ -37,6 +37,7 @@ const PING: &[u8] = br#"{"type":"ping"}"#;
 const PONG_LEN: usize = r#"{"type":"pong"}"#.len();
 /// The reference target's plan for the `surge-target` variant: no service times, no accept limit.
 const TARGET_PLAN: &str = r#"
+mailbox_limit = 100000
 default_region = "americas"
 timer = "tokio"
 [regions.americas]
@@ -49,6 +50,7 @@ register = { median = "0ms", p99 = "0ms" }
 keys = { median = "0ms", p99 = "0ms" }
 discovery = { median = "0ms", p99 = "0ms" }
 connect = { median = "0ms", p99 = "0ms" }
+deliver = { median = "0ms", p99 = "0ms" }
 [dcs.us]
 regions = ["americas"]
 slots = 64
@@ -77,7 +79,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "variant               conns  rss_delta_kib  kib_per_conn  frames  cpu_ms  cpu_us_per_frame  wall_ms"
     );
-    for variant in VARIANTS {
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|at| args.get(at + 1));
+    for variant in VARIANTS.iter().filter(|v| only.is_none_or(|o| o == *v)) {
         let line = runtime.block_on(measure(variant, conns, frames))?;
         println!("{line}");
     }
@@ -260,7 +266,7 @@ async fn measure(
     let addrs = (format!("127.0.0.1:{ws}"), format!("127.0.0.1:{stats}"));
     let probe = if variant == "surge-target" {
         Probe {
-            token: Some(signup(&addrs.0).await?),
+            token: Some(signup(&addrs.0, SENDER).await?),
             frame: PING,
             reply: PONG_LEN,
         }
@@ -271,7 +277,11 @@ async fn measure(
             reply: FRAME.len(),
         }
     };
-    let result = drive(&addrs, &probe, variant, conns, frames).await;
+    let mut result = drive(&addrs, &probe, variant, conns, frames).await;
+    if let (Ok(line), Some(token)) = (&result, &probe.token) {
+        let flowed = flow(&addrs, token, frames).await;
+        result = flowed.map(|flow| format!("{line}\n{flow}"));
+    }
     let _ = child.kill();
     let _ = child.wait();
     result
@@ -378,6 +388,89 @@ async fn echo(stream: &mut TcpStream, payload: &[u8], reply: usize) -> std::io::
     Ok(())
 }
 
+/// The account of the `surge-target` variant's connections, and the one its messages go to.
+const SENDER: &str = "+15550000001";
+const RECEIVER: &str = "+15550000002";
+const SEND: &[u8] =
+    br#"{"type":"send","id":"m0000001","to":"+15550000002","body":{"sent_at":1764745891123456}}"#;
+
+/// The `surge-target` variant's second phase: `messages` sends from 100 connections of one
+/// account (each waits for its ack) to one connection of another, which reads every delivery.
+/// Prints the target's CPU per message (send parsed, acked, routed through a delivery slot and
+/// written to the receiver).
+async fn flow(
+    (ws_addr, addr): &(String, String),
+    token: &str,
+    messages: usize,
+) -> Result<String, Box<dyn std::error::Error>> {
+    let receiver_token = signup(ws_addr, RECEIVER).await?;
+    let mut receiver = open(ws_addr, Some(&receiver_token)).await?;
+    let mut senders = Vec::with_capacity(ECHOERS);
+    for _ in 0..ECHOERS {
+        senders.push(open(ws_addr, Some(token)).await?);
+    }
+    let per = messages / ECHOERS;
+    let sent = per * ECHOERS;
+    let (_, cpu0) = server_stats(addr).await?;
+    let started = Instant::now();
+    let reading = tokio::spawn(async move {
+        let mut delivered = 0;
+        while delivered < sent {
+            let frame = tokio::time::timeout(Duration::from_secs(10), read_frame(&mut receiver));
+            match frame.await {
+                Ok(Ok(payload)) if payload.starts_with(br#"{"type":"message""#) => delivered += 1,
+                Ok(Ok(_)) => {}
+                _ => break,
+            }
+        }
+        delivered
+    });
+    let mut tasks = tokio::task::JoinSet::new();
+    for mut stream in senders {
+        tasks.spawn(async move {
+            let mut frame = vec![0x81, 0x80 | SEND.len() as u8, 0, 0, 0, 0];
+            frame.extend_from_slice(SEND);
+            for _ in 0..per {
+                stream.write_all(&frame).await?;
+                read_frame(&mut stream).await?;
+            }
+            Ok::<_, std::io::Error>(stream)
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done??;
+    }
+    let delivered = reading.await?;
+    let wall = started.elapsed();
+    let (_, cpu1) = server_stats(addr).await?;
+    let cpu = cpu1.saturating_sub(cpu0);
+    Ok(format!(
+        "surge-target messages: {sent} sent (acked), {delivered} delivered, {:.0} ms CPU, \
+         {:.2} us CPU per message, {} ms wall",
+        cpu as f64 / 1e3,
+        cpu as f64 / sent.max(1) as f64,
+        wall.as_millis()
+    ))
+}
+
+/// Reads one unmasked server frame and returns its payload.
+async fn read_frame(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+    let mut head = [0u8; 2];
+    stream.read_exact(&mut head).await?;
+    let len = match head[1] & 0x7f {
+        126 => {
+            let mut ext = [0u8; 2];
+            stream.read_exact(&mut ext).await?;
+            usize::from(u16::from_be_bytes(ext))
+        }
+        127 => return Err(std::io::Error::other("frame too large for this client")),
+        n => usize::from(n),
+    };
+    let mut payload = vec![0u8; len];
+    stream.read_exact(&mut payload).await?;
+    Ok(payload)
+}
+
 /// One HTTP/1.1 request on a fresh connection; returns the body.
 async fn http(addr: &str, method: &str, path: &str, body: &str) -> std::io::Result<String> {
     let mut stream = TcpStream::connect(addr).await?;
@@ -393,8 +486,7 @@ async fn http(addr: &str, method: &str, path: &str, body: &str) -> std::io::Resu
 }
 
 /// Signs one account up on the reference target and returns its token.
-async fn signup(addr: &str) -> Result<String, Box<dyn std::error::Error>> {
-    let number = "+15550000001";
+async fn signup(addr: &str, number: &str) -> Result<String, Box<dyn std::error::Error>> {
     let field = |body: &str, name: &str| -> Option<String> {
         let rest = body.split(&format!("\"{name}\":\"")).nth(1)?;
         Some(rest.split('"').next()?.to_owned())

@@ -1,7 +1,6 @@
 //! Opening a WebSocket: the URL, TCP, optional TLS, and the RFC 6455 upgrade.
 
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -115,11 +114,6 @@ pub(crate) struct Ws {
 
 type Failure = (Outcome, Option<Duration>);
 
-fn tls_config() -> Arc<rustls::ClientConfig> {
-    static TLS: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
-    TLS.get_or_init(crate::http::websocket_tls).clone()
-}
-
 /// Connects and upgrades; the failure's outcome and a `Retry-After` hint.
 pub(super) async fn open(s: &Session<'_>) -> Result<Ws, Failure> {
     let base = match &s.c.base {
@@ -134,7 +128,7 @@ pub(super) async fn open(s: &Session<'_>) -> Result<Ws, Failure> {
     let mut io = if url.tls {
         let name = rustls_pki_types::ServerName::try_from(url.host.clone())
             .map_err(|_| (Outcome::Tls, None))?;
-        let tls = tokio_rustls::TlsConnector::from(tls_config())
+        let tls = tokio_rustls::TlsConnector::from(s.p.tls.clone())
             .connect(name, tcp)
             .await
             .map_err(|e| (tls_outcome(&e), None))?;

@@ -14,8 +14,8 @@
 //! | `ack` | the send | the ack frame | the sender's |
 //! | `deliver` | the sender's `sent_at` (µs since the run's common start, every worker's clock) | receipt | the sender's |
 //!
-//! Counters ([`surge_metrics::ConnCounters`]): messages sent, delivered within the deadline or late,
-//! connections opened and closed, the live peak, reconnects, missed heartbeats, bad frames, and
+//! Counters (in [`surge_metrics::RegionCounters`]): messages sent, delivered within the deadline or
+//! late, connections opened and closed (their difference is the open level), reconnects, missed heartbeats, bad frames, and
 //! server closes by code.
 //!
 //! # Bad input
@@ -47,7 +47,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use surge_metrics::{ConnCounters, Outcome, Recorder, StepRecord};
+use surge_metrics::{Outcome, Recorder, RegionCounters, StepRecord};
 use surge_plan::journey::connect::{Connect, Reconnect};
 use surge_plan::{Person, Plan};
 use tokio::time::Instant;
@@ -70,13 +70,13 @@ pub(crate) struct Parts<'a> {
     pub(crate) targets: &'a Arc<Targets>,
     /// The run's common start on this worker's clock.
     pub(crate) start: Instant,
+    /// TLS for `wss://` (the run's roots and `--tls-ca`, ALPN `http/1.1`).
+    pub(crate) tls: &'a Arc<rustls::ClientConfig>,
 }
 
 thread_local! {
     /// The worker thread's read buffer, borrowed only between a read and the decoding of its bytes.
     static SCRATCH_BUF: RefCell<Vec<u8>> = RefCell::new(vec![0; SCRATCH]);
-    /// Live connections per region on this worker.
-    static LIVE: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
 }
 
 /// A person's session state that outlives one connection.
@@ -211,32 +211,17 @@ impl Session<'_> {
     fn opened(&self) {
         let r = self.person.region;
         self.p.registry.set_connected(self.person.index, true);
-        let live = LIVE.with_borrow_mut(|l| {
-            if l.len() <= usize::from(r) {
-                l.resize(usize::from(r) + 1, 0);
-            }
-            l[usize::from(r)] += 1;
-            l[usize::from(r)]
-        });
-        self.count(r, |k| {
-            k.connections_opened += 1;
-            k.connections_peak = k.connections_peak.max(live);
-        });
+        self.count(r, |k| k.connections_opened += 1);
     }
 
     fn closed(&self) {
         let r = self.person.region;
         self.p.registry.set_connected(self.person.index, false);
-        LIVE.with_borrow_mut(|l| {
-            if let Some(n) = l.get_mut(usize::from(r)) {
-                *n = n.saturating_sub(1);
-            }
-        });
         self.count(r, |k| k.connections_closed += 1);
     }
 
     /// Adds to region `r`'s connected-phase counters.
-    fn count(&self, r: u16, f: impl FnOnce(&mut ConnCounters)) {
+    fn count(&self, r: u16, f: impl FnOnce(&mut RegionCounters)) {
         if let Some(k) = self.p.rec.borrow_mut().conn(r) {
             f(k);
         }

@@ -2,14 +2,17 @@
 //! the accept-rate limiter, the delivery slots with their fan-out queue, the fault state (down
 //! until, and a watch that tells every session of the DC to close with 1001), and its counters.
 
+use std::future::Future;
 use std::num::NonZeroU32;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use governor::clock::Clock;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{AcquireError, OwnedSemaphorePermit, Semaphore, watch};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::hub::Handed;
@@ -100,7 +103,7 @@ pub(crate) struct WsDc {
     peak_connections: AtomicUsize,
     accept: DefaultDirectRateLimiter,
     pub handshake: ServiceTime,
-    delivery: Semaphore,
+    delivery: Arc<Semaphore>,
     delivery_waiting: AtomicUsize,
     delivery_queue_limit: usize,
     pub deliver: ServiceTime,
@@ -144,7 +147,7 @@ impl WsDc {
             peak_connections: AtomicUsize::new(0),
             accept: RateLimiter::direct(quota),
             handshake: plan.handshake,
-            delivery: Semaphore::new(plan.delivery_slots as usize),
+            delivery: Arc::new(Semaphore::new(plan.delivery_slots as usize)),
             delivery_waiting: AtomicUsize::new(0),
             delivery_queue_limit: plan.delivery_queue_limit,
             deliver: plan.deliver,
@@ -186,13 +189,23 @@ impl WsDc {
     }
 
     /// Joins the fan-out queue of data centre `dc`, unless `delivery_queue_limit` messages
-    /// already wait there.
+    /// already wait there. The place in the (FIFO) queue is taken now, so messages start delivery
+    /// in the order they were sent, whichever delivery task runs first.
     pub fn enqueue(backend: &Arc<crate::backend::Backend>, dc: usize) -> Option<Queued> {
         let this = &backend.ws[dc];
         let before = this.delivery_waiting.fetch_add(1, Ordering::Relaxed);
+        let mut slot: SlotFuture = Box::pin(Arc::clone(&this.delivery).acquire_owned());
+        // Polling once registers the waiter in the semaphore's queue (or takes a free slot).
+        let mut cx = Context::from_waker(Waker::noop());
+        let ready = match slot.as_mut().poll(&mut cx) {
+            Poll::Ready(permit) => Some(permit),
+            Poll::Pending => None,
+        };
         let queued = Queued {
             backend: Arc::clone(backend),
             dc,
+            slot,
+            ready,
         };
         (before < this.delivery_queue_limit).then_some(queued)
     }
@@ -206,6 +219,11 @@ impl WsDc {
                 .store(now_ms.saturating_add(ms), Ordering::Relaxed);
         }
         self.faults.fetch_add(1, Ordering::Relaxed);
+        self.close_all();
+    }
+
+    /// Closes every connection of the data centre with 1001 (a fault, or the server stopping).
+    pub fn close_all(&self) {
         self.drops.send_modify(|n| *n += 1);
     }
 
@@ -259,15 +277,23 @@ impl WsDc {
 pub(crate) struct Queued {
     backend: Arc<crate::backend::Backend>,
     dc: usize,
+    slot: SlotFuture,
+    ready: Option<Result<OwnedSemaphorePermit, AcquireError>>,
 }
+
+type SlotFuture = Pin<Box<dyn Future<Output = Result<OwnedSemaphorePermit, AcquireError>> + Send>>;
 
 impl Queued {
     /// Waits for a delivery slot, holds it for the `deliver` service time at quantile `z`, then
     /// hands `message` to `recipient`'s connections or mailbox and counts the outcome.
-    pub async fn deliver(self, z: f64, recipient: u64, message: Utf8Bytes) {
+    pub async fn deliver(mut self, z: f64, recipient: u64, message: Utf8Bytes) {
         let backend = Arc::clone(&self.backend);
         let dc = &backend.ws[self.dc];
-        let Ok(permit) = dc.delivery.acquire().await else {
+        let acquired = match self.ready.take() {
+            Some(ready) => ready,
+            None => self.slot.as_mut().await,
+        };
+        let Ok(permit) = acquired else {
             dc.count(Outcome::Dropped, 1);
             return;
         };

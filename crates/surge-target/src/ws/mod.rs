@@ -12,7 +12,9 @@
 //! queue, waits for one of its `delivery_slots`, holds it for the `deliver` service time, then is
 //! handed to every live connection of the recipient, or to the recipient's mailbox (at most
 //! `mailbox_limit` messages; more are dropped and counted) which is emptied into the recipient's
-//! next connection. So overload shows as late delivery. The frames are in [`protocol`].
+//! next connection. So overload shows as late delivery. Messages take their place in the queue in
+//! the order they were sent, but with several slots and drawn service times they may finish (and
+//! arrive) out of order, as with parallel delivery workers. The frames are in [`protocol`].
 
 mod dc;
 mod faults;

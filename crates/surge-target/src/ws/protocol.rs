@@ -135,4 +135,26 @@ mod tests {
             Some(ClientFrame::Ping)
         ));
     }
+
+    proptest::proptest! {
+        /// Any text at all parses to a frame or to `None`; a send's body renders back verbatim.
+        #[test]
+        fn any_text_parses_without_panicking(text in "\\PC{0,64}") {
+            let _ = ClientFrame::parse(&text);
+        }
+
+        #[test]
+        fn any_send_round_trips(id in "\\PC{0,16}", to in "\\PC{0,16}", n in proptest::num::i64::ANY) {
+            let text = serde_json::json!({"type":"send","id":id,"to":to,"body":{"n":n}}).to_string();
+            let Some(ClientFrame::Send { id: got_id, to: got_to, body }) = ClientFrame::parse(&text) else {
+                panic!("a send frame: {text}");
+            };
+            proptest::prop_assert_eq!(got_id.as_ref(), id.as_str());
+            proptest::prop_assert_eq!(got_to.as_ref(), to.as_str());
+            let message = ServerFrame::Message { id: &got_id, from: "+15550000001", body }.render();
+            let back: serde_json::Value = serde_json::from_str(&message).unwrap_or_default();
+            proptest::prop_assert_eq!(&back["id"], &serde_json::json!(id));
+            proptest::prop_assert_eq!(&back["body"]["n"], &serde_json::json!(n));
+        }
+    }
 }

@@ -61,6 +61,10 @@ pub(crate) async fn run(backend: Arc<Backend>, io: Upgraded, account: u64, held:
     backend.ws[dc].count(Outcome::Delivered, conn.from_mailbox);
     let mut drops = backend.ws[dc].drops();
     drops.borrow_and_update();
+    // A handshake admitted just before a restart began must not outlive it.
+    if backend.ws[dc].down_for(backend.now_ms()).is_some() {
+        drops.mark_changed();
+    }
     let session = Session {
         from: unpack_number(backend.numbers.get(account)),
         rng: ConnRng::new(seed ^ DELIVERY_SALT, conn.id),
