@@ -11,7 +11,8 @@
 # Exploration for new findings is the long, unseeded run above.
 #
 # Targets: profile (surge_profile::parse), wire (surge-wire messages and the snapshot a report
-# carries), snapshot (EncodedSnapshot JSON + V2+DEFLATE histograms). Seeds: fuzz/corpus/<target>/,
+# carries), snapshot (EncodedSnapshot JSON + V2+DEFLATE histograms),
+# ws_frames (surge_ws::Decoder in both roles, and the upgrade answer check). Seeds: fuzz/corpus/<target>/,
 # copied to a scratch folder so the run never rewrites the committed corpus. A crash leaves its input
 # in fuzz/artifacts/<target>/ and fails the script.
 set -euo pipefail
@@ -20,7 +21,7 @@ cd "$(dirname "$0")"
 secs=${FUZZ_SECONDS:-30}
 sanitizer=${FUZZ_SANITIZER:-none}   # "address" works too (slower); surge's decoders have no unsafe code
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(profile wire snapshot)
+[ ${#targets[@]} -gt 0 ] || targets=(profile wire snapshot ws_frames)
 
 if ! cargo fuzz --version > /dev/null 2>&1; then
   echo "fuzz: installing cargo-fuzz" >&2

@@ -187,6 +187,13 @@ fn announced_len(h: &http::HeaderMap) -> Option<u64> {
         .ok()
 }
 
+/// `tls` offering only `http/1.1`, as a WebSocket upgrade needs.
+pub fn websocket_tls(tls: &rustls::ClientConfig) -> Arc<rustls::ClientConfig> {
+    let mut c = tls.clone();
+    c.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(c)
+}
+
 /// The system's roots (loaded once per process).
 fn system_tls() -> Arc<rustls::ClientConfig> {
     static DEFAULT: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();

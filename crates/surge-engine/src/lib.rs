@@ -42,6 +42,7 @@ pub mod limits;
 pub mod pacing;
 pub mod person;
 pub mod registry;
+pub mod session;
 pub mod worker;
 
 pub use config::{ConfigError, Engine, EngineConfig};

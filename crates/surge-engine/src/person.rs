@@ -38,6 +38,8 @@ pub struct PersonCtx {
     register_step: usize,
     rng: Cell<u64>,
     start: Instant,
+    /// The run's TLS configuration offering only HTTP/1.1, for WebSocket upgrades.
+    ws_tls: Arc<rustls::ClientConfig>,
 }
 
 impl PersonCtx {
@@ -69,6 +71,7 @@ impl PersonCtx {
                     ^ 0xD1B5_4A32_D192_ED03,
             ),
             start,
+            ws_tls: crate::http::websocket_tls(&spec.engine.tls()),
         }
     }
 
@@ -163,11 +166,33 @@ pub async fn run(ctx: &PersonCtx, u: u64, intended: Instant) {
         s,
     };
     let ok = j.all_steps(intended).await;
+    // The connected phase holds only the values it renders: the HTTP buffers go back first.
+    let values = (ok && ctx.plan.journey.connect.is_some()).then(|| j.s.values.clone());
+    {
+        let mut pool = ctx.scratch.borrow_mut();
+        if pool.len() < MAX_IDLE_SCRATCH {
+            pool.push(j.s);
+        }
+    }
+    let ok = match values {
+        Some(values) => crate::session::run(ctx.session_parts(), person, values).await,
+        None => ok,
+    };
     ctx.in_flight.borrow_mut().leave(slot);
     ctx.rec.borrow_mut().journey_ended(region, ok);
-    let mut pool = ctx.scratch.borrow_mut();
-    if pool.len() < MAX_IDLE_SCRATCH {
-        pool.push(j.s);
+}
+
+impl PersonCtx {
+    /// What the connected phase ([`crate::session`]) needs.
+    pub(crate) fn session_parts(&self) -> crate::session::Parts<'_> {
+        crate::session::Parts {
+            plan: &self.plan,
+            rec: &self.rec,
+            registry: &self.registry,
+            targets: &self.targets,
+            start: self.start,
+            tls: &self.ws_tls,
+        }
     }
 }
 

@@ -20,6 +20,7 @@
 
 pub mod accumulate;
 pub mod codec;
+pub mod conn;
 mod layout;
 pub mod outcome;
 pub mod recorder;

@@ -101,6 +101,12 @@ impl Recorder {
         }
     }
 
+    /// The counters of `region` in the current interval, for the connected phase's counts (None: no
+    /// such region).
+    pub fn conn(&mut self, region: u16) -> Option<&mut crate::RegionCounters> {
+        self.current.counters.get_mut(region as usize)
+    }
+
     /// People in flight right now.
     pub fn in_flight(&self) -> u64 {
         self.in_flight

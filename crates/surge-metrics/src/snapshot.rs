@@ -179,6 +179,40 @@ region_counters! {
     /// Numbers the answer called registered that the tester never saw registered and that are not people
     /// of the population (a wrong answer), or that were never uploaded.
     contacts_unexpected,
+    /// Connected phase (see [`crate::conn`]): messages sent, under the sender's region.
+    messages_sent,
+    /// Delivered within the deadline (sender's region).
+    messages_delivered,
+    /// Delivered after the deadline (sender's region).
+    messages_late,
+    /// Sends the server refused with an error frame.
+    messages_refused,
+    /// Deliveries surge cannot attribute (an id, `sent_at` or region it did not send), under the
+    /// receiver's region.
+    deliveries_unknown,
+    /// Connections established (handshake answered 101).
+    connections_opened,
+    /// Established connections that ended (any reason). The open level at an interval's end, across
+    /// workers, is `opened - closed` cumulated.
+    connections_closed,
+    /// Connections re-established after a drop or a refused handshake.
+    reconnects,
+    /// Heartbeats whose reply did not come within the timeout.
+    heartbeats_missed,
+    /// Frames the server sent that break RFC 6455 or the limits, and text frames that are not JSON.
+    frames_bad,
+    /// Server closes with code 1000.
+    closes_1000,
+    /// Server closes with code 1001 (going away).
+    closes_1001,
+    /// Server closes with code 1008 (policy).
+    closes_1008,
+    /// Server closes with code 1009 (too big).
+    closes_1009,
+    /// Server closes with code 1013 (try again later).
+    closes_1013,
+    /// Server closes with any other code or none, and connections cut without a close frame.
+    closes_other,
 }
 
 impl RegionCounters {

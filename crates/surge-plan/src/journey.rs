@@ -18,6 +18,7 @@
 //! }
 //! ```
 
+pub mod connect;
 mod discovery;
 mod think;
 
@@ -46,6 +47,8 @@ pub struct Journey {
     pub think: Option<ThinkTime>,
     /// Periodic repeat of the discovery step(s).
     pub resync: Option<Resync>,
+    /// The connected phase after the steps.
+    pub connect: Option<connect::Connect>,
 }
 
 /// One compiled step.
@@ -157,6 +160,10 @@ pub fn compile(
             compile_step(s, u16::try_from(metric).unwrap_or(u16::MAX))
         })
         .collect();
+    let connect = spec
+        .connect
+        .as_ref()
+        .map(|c| connect::Connect::compile(c, steps_out));
     Ok(Journey {
         name: spec.name.clone(),
         steps,
@@ -166,6 +173,7 @@ pub fn compile(
             every: r.every,
             times: r.times,
         }),
+        connect,
     })
 }
 

@@ -211,6 +211,9 @@ fn write_var(var: Var, mode: Mode, ctx: &Ctx, batch: Batch, out: &mut Vec<u8>) {
             }
         }
         Var::Contacts => write_contacts(mode, ctx, batch, out),
+        // Message variables exist only in `[journey.connect] messages.frame`, which
+        // `journey::connect::MessageFrame` renders itself; validation keeps them out of steps.
+        Var::To | Var::MsgId | Var::SentAt => {}
         Var::Contact => {
             let mut buf = [0u8; CONTACT_MAX];
             match batch {
@@ -260,7 +263,7 @@ fn write_contacts(mode: Mode, ctx: &Ctx, batch: Batch, out: &mut Vec<u8>) {
 }
 
 /// Writes a number (already decimal digits).
-fn write_num(mode: Mode, digits: &[u8], out: &mut Vec<u8>) {
+pub(crate) fn write_num(mode: Mode, digits: &[u8], out: &mut Vec<u8>) {
     match mode {
         Mode::JsonVal | Mode::JsonStr | Mode::Url | Mode::Header => out.extend_from_slice(digits),
     }

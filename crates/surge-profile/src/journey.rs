@@ -74,11 +74,20 @@
 //! `{ kind = "log-normal", median, sigma, max }`. `resync = { every, times }` repeats the discovery
 //! step(s) `times` more times, `every` apart.
 //!
+//! # Connected phase
+//! `[journey.connect]` keeps the person connected over a WebSocket after the last step: dwell,
+//! heartbeats, Poisson messages to connected contacts, ack and delivery recognition, reconnects. Its
+//! fields are in [`connect`]. `[journey] builtin = "reference"` takes `connect = true` for the
+//! reference backend's phase; `journey = "reference"` alone stays without it (a run's length is then
+//! what it was: the phase holds people for minutes).
+//!
 //! Validation ([`validate`]) resolves every template variable at load, so an unknown variable, a value
 //! used before the step that extracts it, a malformed JSON body, an invalid header or a bad pointer is
 //! refused with file:line:column and the step's name.
 
 mod builtin;
+pub mod connect;
+mod connect_raw;
 mod fields;
 mod holes;
 mod raw;
@@ -87,6 +96,13 @@ mod validate;
 
 use std::time::Duration;
 
+pub use connect::{
+    AckSpec, ConnectSpec, DeliverSpec, FrameMatch, HeartbeatSpec, MessagesSpec, ReconnectSpec,
+};
+pub use connect_raw::{
+    RawAck, RawConnect, RawConnectField, RawDeliver, RawDwell, RawHeartbeat, RawMatch, RawMessages,
+    RawReconnect,
+};
 pub use raw::{
     RawDiscovery, RawExpect, RawJourney, RawJourneyKind, RawJourneyTable, RawResync, RawRound,
     RawStep, RawThink,
@@ -199,6 +215,8 @@ pub struct JourneySpec {
     pub think: Option<ThinkSpec>,
     /// Periodic repeat of the discovery step(s).
     pub resync: Option<ResyncSpec>,
+    /// The connected phase after the steps (see [`connect`]).
+    pub connect: Option<ConnectSpec>,
 }
 
 /// A validated step.
@@ -323,7 +341,7 @@ pub struct ResyncSpec {
 pub fn validate(raw: &RawJourney, ctx: &ValidateCtx) -> Result<JourneySpec, ProfileError> {
     let span = raw.0.span();
     match raw.0.get_ref() {
-        RawJourneyKind::Builtin(name) => builtin::spec(name, false).ok_or_else(|| {
+        RawJourneyKind::Builtin(name) => builtin::spec(name, false, false).ok_or_else(|| {
             ProfileError::at(
                 ctx.file,
                 ctx.text,
@@ -344,7 +362,7 @@ pub fn validate(raw: &RawJourney, ctx: &ValidateCtx) -> Result<JourneySpec, Prof
 /// journey's `upload_keys` step. This is also the default journey when a profile names none
 /// (`builtin_journey("reference", false)`).
 pub fn builtin_journey(name: &str, keys: bool) -> Option<JourneySpec> {
-    builtin::spec(name, keys)
+    builtin::spec(name, keys, false)
 }
 
 /// The declarative TOML text of a built-in journey (what `journey = "<name>"` stands for).

@@ -39,6 +39,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod conn_summary;
 mod csv;
 mod error;
 mod reader;

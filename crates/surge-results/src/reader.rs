@@ -221,7 +221,9 @@ impl RunData {
         };
         let mut totals = data.totals.clone();
         let mut last_in_flight = 0;
+        let mut level = crate::conn_summary::ConnectionLevel::default();
         data.replay(|snap| {
+            level.add(snap);
             // Same shape by construction, so the merge cannot fail.
             let _ = totals.merge(snap);
             last_in_flight = snap.in_flight;
@@ -230,11 +232,14 @@ impl RunData {
         totals.in_flight = last_in_flight;
         totals.interval = data.intervals.last().copied().unwrap_or(0);
         data.totals = totals;
-        data.summary = data.read_or_rebuild_summary()?;
+        data.summary = data.read_or_rebuild_summary(&level)?;
         Ok(data)
     }
 
-    fn read_or_rebuild_summary(&self) -> Result<Summary, ResultsError> {
+    fn read_or_rebuild_summary(
+        &self,
+        level: &crate::conn_summary::ConnectionLevel,
+    ) -> Result<Summary, ResultsError> {
         let path = self.dir.join(files::SUMMARY);
         if let Some(text) = read_optional(&path)? {
             return serde_json::from_str(&text).map_err(|e| ResultsError::json(&path, &e));
@@ -248,6 +253,7 @@ impl RunData {
         let end = cut_short_end(secs, &verdicts, &self.events);
         let mut s = Summary::from_totals(&self.info, &self.totals, &end);
         s.intervals = self.intervals.len() as u64;
+        level.raise(&self.info, &mut s);
         s.reason = Some(match self.intervals.last() {
             Some(n) => format!("run cut short: no summary.json; data up to interval {n}"),
             None => "run cut short: no summary.json and no complete interval".to_string(),

@@ -119,6 +119,12 @@ pub struct JourneySummary {
     pub contacts_unexpected: u64,
     /// found / expected; `None` when nothing was expected.
     pub completeness: Option<f64>,
+    /// Messages of the connected phase, sent from this region (absent without the phase).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages: Option<crate::conn_summary::MessageSummary>,
+    /// Connections of this region's people (absent without the connected phase).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connections: Option<crate::conn_summary::ConnectionSummary>,
 }
 
 impl From<&RegionCounters> for JourneySummary {
@@ -136,6 +142,8 @@ impl From<&RegionCounters> for JourneySummary {
             contacts_missing: c.contacts_missing,
             contacts_unexpected: c.contacts_unexpected,
             completeness: c.completeness(),
+            messages: crate::conn_summary::MessageSummary::from_counters(c),
+            connections: crate::conn_summary::ConnectionSummary::from_counters(c),
         }
     }
 }
@@ -238,6 +246,9 @@ impl Summary {
             if end.status == RunStatus::CutShort {
                 // Killed: whoever was in flight then has no recorded end.
                 j.unknown += j.started.saturating_sub(j.accounted());
+            }
+            if let Some(c) = j.connections.as_mut() {
+                c.set_reconnect_times(info, totals, r);
             }
             journeys.insert(rn, j);
         }

@@ -27,6 +27,8 @@ pub struct ResultsWriter {
     scratch: Vec<u8>,
     intervals_written: u64,
     slo_specs: Vec<Slo>,
+    /// Open connections per region at interval ends (for `connections.peak`).
+    level: crate::conn_summary::ConnectionLevel,
 }
 
 impl std::fmt::Debug for ResultsWriter {
@@ -153,6 +155,7 @@ impl ResultsWriter {
             scratch: Vec::new(),
             intervals_written: 0,
             slo_specs: Vec::new(),
+            level: Default::default(),
         })
     }
 
@@ -179,6 +182,9 @@ impl ResultsWriter {
             scratch: Vec::new(),
             intervals_written,
             slo_specs: Vec::new(),
+            // Connections do not survive a resume (a new process connects afresh): the level starts
+            // at 0; a peak before the resume is not carried over (TODO: replay it from regions.csv).
+            level: Default::default(),
         })
     }
 
@@ -253,6 +259,7 @@ impl ResultsWriter {
             write_line(&rp, &mut self.regions, &row.to_line())?;
         }
         flush(&rp, &mut self.regions)?;
+        self.level.add(snap);
         self.write_hlog(snap)
     }
 
@@ -319,6 +326,7 @@ impl ResultsWriter {
         }
         let mut summary = Summary::from_totals(&self.info, totals, end);
         summary.intervals = self.intervals_written;
+        self.level.raise(&self.info, &mut summary);
         write_json_atomic(&self.dir, files::SUMMARY, &summary)?;
         if !self.slo_specs.is_empty() {
             let judged: Vec<JudgedSlo<'_>> = self

@@ -124,10 +124,10 @@ fn real_summary() -> Summary {
     let info = RunInfo {
         name: "quickstart".into(),
         regions: vec!["americas".into(), "europe".into()],
-        steps: vec!["register".into(), "discover".into()],
+        steps: vec!["register".into(), "discover".into(), "reconnect".into()],
         ..RunInfo::default()
     };
-    let mut rec = Recorder::new(2, 2);
+    let mut rec = Recorder::new(2, 3);
     for i in 0..200u64 {
         let outcome = if i % 50 == 0 {
             Outcome::Timeout
@@ -150,6 +150,23 @@ fn real_summary() -> Summary {
     rec.journey_unfinished(0);
     rec.journey_started(0);
     rec.discovery(0, 10, 4, 3, 0);
+    // The connected phase in region 0: messages, connections, a reconnect, closes by code.
+    if let Some(c) = rec.conn(0) {
+        c.messages_sent = 10;
+        c.messages_delivered = 7;
+        c.messages_late = 1;
+        c.connections_opened = 3;
+        c.reconnects = 1;
+        c.close(Some(1001));
+    }
+    rec.step(StepRecord {
+        region: 0,
+        step: 2,
+        outcome: Outcome::Ok,
+        response_us: 250_000,
+        service_us: 1_000,
+        send_lag_us: 0,
+    });
     let totals = rec.take(1);
     let end = RunEnd {
         status: RunStatus::Aborted,
@@ -194,6 +211,15 @@ fn a_real_summary_validates_against_the_committed_schema() -> Result<(), Box<dyn
     );
     assert_eq!(v["slos"][1]["pass"], false);
     assert_eq!(v["all_slos_pass"], false, "no data counts as failed");
+    let m = &v["journeys"]["americas"]["messages"];
+    assert_eq!(
+        (&m["sent"], &m["delivered"], &m["late"], &m["lost"]),
+        (&json!(10), &json!(7), &json!(1), &json!(2))
+    );
+    let c = &v["journeys"]["americas"]["connections"];
+    assert_eq!(&c["closes"], &json!({"1001": 1}));
+    assert!(c["reconnect_p99_ms"].as_f64().is_some_and(|ms| ms > 200.0));
+    assert!(v["journeys"]["europe"].get("messages").is_none());
     // One succeeded, one unfinished, one lost with worker w2: the tally holds.
     assert_eq!(v["journeys"]["americas"]["unfinished"], json!(1));
     assert_eq!(v["journeys"]["americas"]["lost_with_worker"], json!(1));

@@ -20,6 +20,7 @@
 pub mod process;
 pub mod profiles;
 pub mod tls;
+pub mod ws;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,6 +1,7 @@
 //! The built-in journeys, written in the same declarative form a profile uses.
 //!
-//! `journey = "reference"` stands exactly for [`REFERENCE`] (minus `upload_keys` unless `keys = true`),
+//! `journey = "reference"` stands exactly for [`REFERENCE`] (minus `upload_keys` unless `keys = true`,
+//! minus `[journey.connect]` unless `connect = true`),
 //! so a profile that spells the text out gets the same journey.
 
 use serde::Deserialize;
@@ -55,6 +56,16 @@ headers = { authorization = "Bearer {token}" }
 body = '{"hashes":{contacts}}'
 expect = 200
 discovery = { batch = 2048, encoding = "sha256-hex16", answer = "/found", check = true }
+
+[journey.connect]
+path = "/v1/ws"
+headers = { authorization = "Bearer {token}", "x-surge-region" = "{region}" }
+dwell = { median = "60s", p99 = "10m" }
+heartbeat = { every = "15s", frame = '{"type":"ping"}', reply = { pointer = "/type", equals = "pong" }, timeout = "10s" }
+messages = { per_minute = 2.0, frame = '{"type":"send","id":"{msg_id}","to":"{to}","body":{"sent_at":{sent_at},"region":"{region}"}}' }
+ack = { pointer = "/type", equals = "ack", id = "/id" }
+deliver = { pointer = "/type", equals = "message", id = "/id", sent_at = "/body/sent_at", region = "/body/region", deadline = "5s" }
+reconnect = { policy = "backoff", base = "500ms", max = "30s" }
 "#;
 
 /// Matrix client-server API: registration with the dummy auth stage (two rounds: the first answers
@@ -113,8 +124,9 @@ struct Doc {
     journey: RawJourney,
 }
 
-/// Builtin `name` validated; `keys` keeps the reference journey's `upload_keys` step.
-pub(crate) fn spec(name: &str, keys: bool) -> Option<JourneySpec> {
+/// Builtin `name` validated; `keys` keeps the reference journey's `upload_keys` step, `connect` its
+/// connected phase (`[journey.connect]`). The `matrix` journey has no connected phase (yet).
+pub(crate) fn spec(name: &str, keys: bool, connect: bool) -> Option<JourneySpec> {
     let text = text(name)?;
     let doc: Doc = toml::from_str(text).ok()?;
     let span = doc.journey.0.span();
@@ -123,6 +135,9 @@ pub(crate) fn spec(name: &str, keys: bool) -> Option<JourneySpec> {
     };
     if !keys && let Some(steps) = table.steps.as_mut() {
         steps.retain(|s| s.get_ref().name.get_ref() != "upload_keys");
+    }
+    if !connect {
+        table.connect = None;
     }
     let file = format!("<builtin journey {name}>");
     let ctx = ValidateCtx {
@@ -159,12 +174,18 @@ mod tests {
     #[test]
     fn reference_steps_and_keys_option() {
         let names = |s: &JourneySpec| s.steps.iter().map(|s| s.name.clone()).collect::<Vec<_>>();
-        let plain = spec("reference", false).unwrap_or_else(|| panic!("reference"));
+        let plain = spec("reference", false, false).unwrap_or_else(|| panic!("reference"));
+        assert!(plain.connect.is_none());
+        let connected = spec("reference", false, true).unwrap_or_else(|| panic!("connected"));
+        let c = connected
+            .connect
+            .unwrap_or_else(|| panic!("no connect phase"));
+        assert!(c.messages.is_some() && c.deliver.is_some() && c.heartbeat.is_some());
         assert_eq!(
             names(&plain),
             ["request_code", "verify_code", "register", "discover"]
         );
-        let keys = spec("reference", true).unwrap_or_else(|| panic!("reference+keys"));
+        let keys = spec("reference", true, false).unwrap_or_else(|| panic!("reference+keys"));
         assert_eq!(
             names(&keys),
             [
@@ -176,6 +197,6 @@ mod tests {
             ]
         );
         assert_eq!(plain.values, ["session_id", "token"]);
-        assert!(spec("nope", false).is_none());
+        assert!(spec("nope", false, false).is_none());
     }
 }

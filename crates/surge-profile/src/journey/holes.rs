@@ -3,6 +3,7 @@
 
 use toml::Spanned;
 
+use super::connect::MESSAGE_VARS;
 use super::template::{self, Part, RawPart, Var};
 use super::validate::{Ck, Pos, Scope};
 use crate::error::ProfileError;
@@ -108,6 +109,14 @@ fn resolve(
 ) -> Result<Var, ProfileError> {
     let span = ck.hole_span(&s.span(), name);
     let hole = format!("{{{name}}}");
+    if let Some((_, v)) = MESSAGE_VARS.iter().find(|(n, _)| *n == name) {
+        if at.message_vars {
+            return Ok(*v);
+        }
+        let rule =
+            "only `[journey.connect] messages.frame` knows `{to}`, `{msg_id}` and `{sent_at}`";
+        return Err(ck.err(span, field, &hole, rule));
+    }
     if let Some(v) = template::builtin_var(name) {
         if matches!(v, Var::Contacts | Var::Contact | Var::BatchLen) && at.discovery.is_none() {
             return Err(ck.err(

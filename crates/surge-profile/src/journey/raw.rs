@@ -74,6 +74,8 @@ pub struct RawJourneyTable {
     pub think: Option<Spanned<RawThink>>,
     /// Periodic repeat of the discovery step(s).
     pub resync: Option<Spanned<RawResync>>,
+    /// The connected phase after the steps (`[journey.connect]`, or `connect = true` with a built-in).
+    pub connect: Option<Spanned<super::connect_raw::RawConnectField>>,
 }
 
 /// One `[[journey.steps]]` entry.

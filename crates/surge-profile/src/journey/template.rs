@@ -43,6 +43,12 @@ pub enum Var {
     BatchLen,
     /// `{<name>}`: a value extracted by an earlier step or round; the slot index.
     Value(u16),
+    /// `{to}` (`[journey.connect] messages.frame` only): the E.164 of a connected contact.
+    To,
+    /// `{msg_id}` (`messages.frame` only): the message's id, unique in the run.
+    MsgId,
+    /// `{sent_at}` (`messages.frame` only): µs since the run's common start, a number.
+    SentAt,
 }
 
 /// Names of the built-in variables, for error messages and lookup.
@@ -165,7 +171,7 @@ pub(crate) fn json_placeholder(parts: &[Part]) -> String {
                 var,
                 in_string: false,
             } => out.push_str(match var {
-                Var::UserId | Var::BatchLen => "0",
+                Var::UserId | Var::BatchLen | Var::SentAt => "0",
                 Var::Contacts => "[]",
                 _ => "\"\"",
             }),

@@ -5,6 +5,7 @@ use std::ops::Range;
 
 use toml::Spanned;
 
+use super::connect_raw::RawConnectField;
 use super::fields::{
     check_header_name, discovery_spec, duration, expect_list, extract_source, resync_spec,
     think_spec,
@@ -96,6 +97,12 @@ pub(super) fn table(
                 let rule = "`keys` only applies to `builtin = \"reference\"`";
                 return Err(ck.err(span, "journey.keys", "", rule));
             }
+            if let Some(c) = &t.connect
+                && matches!(c.get_ref(), RawConnectField::On(true))
+            {
+                let rule = "`connect = true` takes a built-in's connected phase: spell out [journey.connect]";
+                return Err(ck.err(c.span(), "journey.connect", "true", rule));
+            }
             steps_spec(&ck, t, steps, span)?
         }
     };
@@ -112,6 +119,14 @@ pub(super) fn table(
         }
         spec.resync = Some(resync_spec(&ck, resync)?);
     }
+    match t.connect.as_ref().map(|c| (c, c.get_ref())) {
+        None | Some((_, RawConnectField::On(true))) => {}
+        Some((_, RawConnectField::On(false))) => spec.connect = None,
+        Some((c, RawConnectField::Table(raw))) => {
+            let raw = Spanned::new(c.span(), (**raw).clone());
+            spec.connect = Some(super::connect::spec(&ck, &raw, &spec.values)?);
+        }
+    }
     Ok(spec)
 }
 
@@ -125,7 +140,11 @@ fn builtin_table(
     if !t.headers.is_empty() {
         return Err(ck.err(span, "journey.headers", "", "not allowed with `builtin`"));
     }
-    super::builtin::spec(b.get_ref(), t.keys.unwrap_or(false)).ok_or_else(|| {
+    let connect = t
+        .connect
+        .as_ref()
+        .is_some_and(|c| matches!(c.get_ref(), RawConnectField::On(true)));
+    super::builtin::spec(b.get_ref(), t.keys.unwrap_or(false), connect).ok_or_else(|| {
         let known = super::builtin::NAMES.join(", ");
         let rule = format!("unknown built-in journey (known: {known})");
         ck.err(b.span(), "journey.builtin", b.get_ref(), rule)
@@ -184,6 +203,7 @@ fn steps_spec(
         values,
         think: None,
         resync: None,
+        connect: None,
     })
 }
 
@@ -383,6 +403,7 @@ fn step_spec(
             step: index,
             round: r,
             discovery: discovery.as_ref(),
+            message_vars: false,
         };
         rounds.push(round_spec(ck, view, &at, scope)?);
     }
@@ -465,6 +486,8 @@ pub(super) struct Pos<'a> {
     pub(super) step: usize,
     pub(super) round: usize,
     pub(super) discovery: Option<&'a DiscoverySpec>,
+    /// `{to}`, `{msg_id}` and `{sent_at}` are known (`[journey.connect] messages.frame`).
+    pub(super) message_vars: bool,
 }
 
 fn body_spec(ck: &Ck, v: &RoundView, at: &Pos, scope: &Scope) -> Result<BodySpec, ProfileError> {

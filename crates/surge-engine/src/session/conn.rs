@@ -1,0 +1,232 @@
+//! Opening a WebSocket: the URL, TCP, optional TLS, and the RFC 6455 upgrade.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use surge_metrics::Outcome;
+use surge_ws::{Decoder, HandshakeError, Limits, Role, handshake};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+
+use super::Session;
+use crate::http::classify_io;
+
+/// A `ws://` or `wss://` endpoint, parsed from a URL (`http(s)://` reads as `ws(s)://`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WsUrl {
+    /// TLS (`wss`/`https`).
+    pub tls: bool,
+    /// `host[:port]` as written (the `host` header).
+    pub authority: String,
+    /// Host name or address.
+    pub host: String,
+    /// Port (default 80 / 443).
+    pub port: u16,
+    /// Path prefix without a trailing `/` (often empty).
+    pub prefix: String,
+}
+
+impl WsUrl {
+    /// Parses `base`; `None` when it is not a ws/wss/http/https URL with a host.
+    pub fn parse(base: &str) -> Option<WsUrl> {
+        let (tls, rest) = if let Some(r) = base.strip_prefix("ws://") {
+            (false, r)
+        } else if let Some(r) = base.strip_prefix("wss://") {
+            (true, r)
+        } else if let Some(r) = base.strip_prefix("http://") {
+            (false, r)
+        } else {
+            (true, base.strip_prefix("https://")?)
+        };
+        let (authority, prefix) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => (h, p.parse().ok()?),
+            _ => (authority, if tls { 443 } else { 80 }),
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() {
+            return None;
+        }
+        Some(WsUrl {
+            tls,
+            authority: authority.to_string(),
+            host: host.to_string(),
+            port,
+            prefix: prefix.trim_end_matches('/').to_string(),
+        })
+    }
+}
+
+/// The byte stream under a WebSocket.
+pub(crate) enum Io {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Io {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Io::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Io {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Io::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Io::Plain(s) => Pin::new(s).poll_flush(cx),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Io::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// An open WebSocket: the stream, the decoder, and the bytes of a partial frame (usually none).
+pub(crate) struct Ws {
+    pub(crate) io: Io,
+    pub(crate) dec: Decoder,
+    pub(crate) rem: Vec<u8>,
+}
+
+type Failure = (Outcome, Option<Duration>);
+
+/// Connects and upgrades; the failure's outcome and a `Retry-After` hint.
+pub(super) async fn open(s: &Session<'_>) -> Result<Ws, Failure> {
+    let base = match &s.c.base {
+        Some(b) => b.as_str(),
+        None => s.p.targets.base_for(s.person.region, None),
+    };
+    let url = WsUrl::parse(base).ok_or((Outcome::Connect, None))?;
+    let tcp = TcpStream::connect((url.host.as_str(), url.port))
+        .await
+        .map_err(|e| (classify_io(&e), None))?;
+    let _ = tcp.set_nodelay(true);
+    let mut io = if url.tls {
+        let name = rustls_pki_types::ServerName::try_from(url.host.clone())
+            .map_err(|_| (Outcome::Tls, None))?;
+        let tls = tokio_rustls::TlsConnector::from(s.p.tls.clone())
+            .connect(name, tcp)
+            .await
+            .map_err(|e| (tls_outcome(&e), None))?;
+        Io::Tls(Box::new(tls))
+    } else {
+        Io::Plain(tcp)
+    };
+    let mut nonce = [0u8; 16];
+    nonce[..8].copy_from_slice(&s.next_u64().to_le_bytes());
+    nonce[8..].copy_from_slice(&s.next_u64().to_le_bytes());
+    let key = handshake::key(nonce);
+    let mut req = Vec::with_capacity(512);
+    write_request(s, &url, &key, &mut req);
+    io.write_all(&req)
+        .await
+        .map_err(|e| (classify_io(&e), None))?;
+    let rem = read_answer(&mut io, &key, req).await?;
+    let limits = Limits {
+        max_frame: s.c.max_frame,
+        max_message: s.c.max_frame,
+    };
+    Ok(Ws {
+        io,
+        dec: Decoder::new(Role::Client, limits),
+        rem,
+    })
+}
+
+/// A TLS handshake that failed on the network is that network failure; anything else is `tls`.
+fn tls_outcome(e: &std::io::Error) -> Outcome {
+    match classify_io(e) {
+        o @ (Outcome::Connect | Outcome::Timeout) => o,
+        _ => Outcome::Tls,
+    }
+}
+
+fn write_request(s: &Session<'_>, url: &WsUrl, key: &str, out: &mut Vec<u8>) {
+    let ctx = s.ctx();
+    let (mut path, mut headers) = (Vec::new(), Vec::new());
+    s.c.upgrade(&ctx, &mut path, &mut headers);
+    let mut full = url.prefix.clone();
+    full.push_str(&String::from_utf8_lossy(&path));
+    let hs: Vec<(&str, &[u8])> = headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_slice()))
+        .collect();
+    handshake::request(&url.authority, &full, key, &hs, out);
+}
+
+/// Reads the upgrade answer into `buf` (reused); returns the bytes after its head (frames already
+/// sent), or the refusal.
+async fn read_answer(io: &mut Io, key: &str, mut buf: Vec<u8>) -> Result<Vec<u8>, Failure> {
+    use tokio::io::AsyncReadExt;
+    buf.clear();
+    let mut chunk = [0u8; 1024];
+    loop {
+        let n = io
+            .read(&mut chunk)
+            .await
+            .map_err(|e| (classify_io(&e), None))?;
+        if n == 0 {
+            return Err((Outcome::Reset, None));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        match handshake::check(&buf, key) {
+            Ok(None) => continue,
+            Ok(Some(head)) => return Ok(buf[head..].to_vec()),
+            Err(HandshakeError::Refused {
+                status,
+                retry_after,
+            }) => {
+                let hint = retry_after.map(|s| Duration::from_secs(u64::from(s.min(3600))));
+                return Err((Outcome::from_status(status), hint));
+            }
+            Err(_) => return Err((Outcome::Protocol, None)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::WsUrl;
+
+    #[test]
+    fn urls() {
+        let u = WsUrl::parse("http://127.0.0.1:8080").unwrap_or_else(|| panic!("parse"));
+        assert_eq!(
+            (u.tls, u.host.as_str(), u.port, u.prefix.as_str()),
+            (false, "127.0.0.1", 8080, "")
+        );
+        let u = WsUrl::parse("wss://example.com/api/").unwrap_or_else(|| panic!("parse"));
+        assert_eq!(
+            (u.tls, u.port, u.authority.as_str(), u.prefix.as_str()),
+            (true, 443, "example.com", "/api")
+        );
+        let u = WsUrl::parse("ws://[::1]:9/").unwrap_or_else(|| panic!("parse"));
+        assert_eq!((u.host.as_str(), u.port), ("::1", 9));
+        assert!(WsUrl::parse("ftp://x").is_none());
+        assert!(WsUrl::parse("ws://:80").is_none());
+    }
+}

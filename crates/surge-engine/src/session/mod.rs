@@ -1,0 +1,311 @@
+//! The connected phase of a person's journey (`[journey.connect]`): a WebSocket held for the dwell
+//! time, with heartbeats, Poisson messages to connected contacts, and reconnects by the profile's
+//! policy.
+//!
+//! [`run`] is called once at the end of a person's journey when the plan has a connected phase. It
+//! loops: connect ([`conn`]: TCP, optional TLS, the RFC 6455 upgrade), hold ([`hold`]: until the dwell
+//! ends, the run ends, or the connection drops), and on a drop wait as the reconnect policy says.
+//!
+//! # What is measured
+//! | step | from | to | region |
+//! |---|---|---|---|
+//! | `connect` | the intended start (end of the journey, or of the reconnect wait) | 101 answered | the person's |
+//! | `reconnect` | the drop (or the first refused handshake after one) | re-established | the person's |
+//! | `ack` | the send | the ack frame | the sender's |
+//! | `deliver` | the sender's `sent_at` (µs since the run's common start, every worker's clock) | receipt | the sender's |
+//!
+//! Counters (in [`surge_metrics::RegionCounters`]): messages sent, delivered within the deadline or
+//! late, connections opened and closed (their difference is the open level), reconnects, missed heartbeats, bad frames, and
+//! server closes by code.
+//!
+//! # Bad input
+//! Nothing a server sends panics or stops the run: a refused upgrade is the `connect` step's outcome
+//! (HTTP classes; TLS failure `tls`; a malformed answer `protocol`), a close frame is counted by code,
+//! a malformed or oversized frame counts `frames_bad` and is answered with close 1002/1007/1009, a
+//! missing heartbeat reply counts `heartbeats_missed`; each of these drops the connection and the
+//! reconnect policy applies. A permanent refusal (4xx other than 429) ends the phase. A delivery
+//! surge cannot attribute (an id or `sent_at` it did not send, an unknown region) counts
+//! `deliveries_unknown`.
+//!
+//! # In flight
+//! A connected person is still in flight (the worker's drain waits for them, `--max-in-flight` caps
+//! them), and their journey ends, ok unless a permanent refusal ended the phase, when the dwell or
+//! the run ends. At the run's end people stop sending and stay connected for the delivery deadline
+//! (at most 5 s) to receive what is still on its way; what does not arrive counts lost.
+//!
+//! # Memory
+//! A held connection owns its socket, its [`surge_ws::Decoder`] (empty between frames), the remainder
+//! of a partial frame (usually none) and its extracted values; reads go through one scratch buffer per
+//! worker thread. The person's HTTP scratch buffers are back in the worker's pool before [`run`]
+//! starts.
+
+mod conn;
+mod hold;
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use surge_metrics::{Outcome, Recorder, RegionCounters, StepRecord};
+use surge_plan::journey::connect::{Connect, Reconnect};
+use surge_plan::{Person, Plan};
+use tokio::time::Instant;
+
+use crate::Targets;
+use crate::registry::Registry;
+
+pub use conn::WsUrl;
+
+/// Size of the per-worker read buffer (frames larger than this are assembled across reads).
+const SCRATCH: usize = 64 * 1024;
+/// How long after the run's end connections stay open to receive messages still in flight.
+const END_GRACE: Duration = Duration::from_secs(5);
+
+/// What a session needs from its worker.
+pub(crate) struct Parts<'a> {
+    pub(crate) plan: &'a Arc<Plan>,
+    pub(crate) rec: &'a Rc<RefCell<Recorder>>,
+    pub(crate) registry: &'a Arc<Registry>,
+    pub(crate) targets: &'a Arc<Targets>,
+    /// The run's common start on this worker's clock.
+    pub(crate) start: Instant,
+    /// TLS for `wss://` (the run's roots and `--tls-ca`, ALPN `http/1.1`).
+    pub(crate) tls: &'a Arc<rustls::ClientConfig>,
+}
+
+thread_local! {
+    /// The worker thread's read buffer, borrowed only between a read and the decoding of its bytes.
+    static SCRATCH_BUF: RefCell<Vec<u8>> = RefCell::new(vec![0; SCRATCH]);
+}
+
+/// A person's session state that outlives one connection.
+struct Session<'a> {
+    p: &'a Parts<'a>,
+    c: &'a Connect,
+    person: Person,
+    values: Vec<Option<String>>,
+    rng: Cell<u64>,
+    /// Messages sent so far (the id's sequence number).
+    seq: Cell<u64>,
+    /// When to stop sending and close.
+    end: Instant,
+}
+
+/// Why a held connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ended {
+    /// The dwell (or the run) is over; the client closed.
+    Done,
+    /// The server or the network ended it (or surge did, on bad input or a missing heartbeat).
+    Dropped,
+}
+
+/// Runs the connected phase of `person` (whose journey's extracted values are `values`). Returns
+/// false when it ended on a permanent refusal.
+pub(crate) async fn run(p: Parts<'_>, person: Person, values: Vec<Option<String>>) -> bool {
+    let Some(c) = p.plan.journey.connect.as_ref() else {
+        return true;
+    };
+    let seed = p.plan.seed ^ person.index.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5EED_C0DE;
+    let s = Session {
+        p: &p,
+        c,
+        person,
+        values,
+        rng: Cell::new(seed),
+        seq: Cell::new(0),
+        end: Instant::now(),
+    };
+    let now = Instant::now();
+    let dwell = c.dwell.sample(s.rand01());
+    let run_end = p.start + p.plan.run_duration;
+    let s = Session {
+        end: (now + dwell).min(run_end.max(now)),
+        ..s
+    };
+    s.connect_loop(now).await
+}
+
+impl Session<'_> {
+    async fn connect_loop(&self, first: Instant) -> bool {
+        let mut intended = first;
+        let mut dropped_at: Option<Instant> = None;
+        let mut attempt = 0u32;
+        while Instant::now() < self.end {
+            let hint = match self.connect_once(intended).await {
+                Ok(mut ws) => {
+                    let now = Instant::now();
+                    if let Some(d) = dropped_at.take() {
+                        self.record(
+                            self.c.metrics.reconnect,
+                            self.person.region,
+                            Outcome::Ok,
+                            d,
+                            now,
+                        );
+                        self.count(self.person.region, |k| k.reconnects += 1);
+                    }
+                    attempt = 0;
+                    self.opened();
+                    let ended = hold::hold(self, &mut ws).await;
+                    self.closed();
+                    if ended == Ended::Done {
+                        return true;
+                    }
+                    dropped_at = Some(Instant::now());
+                    None
+                }
+                Err((outcome, retry_after)) => {
+                    if !outcome.is_transient() {
+                        return false;
+                    }
+                    dropped_at.get_or_insert(intended);
+                    retry_after
+                }
+            };
+            let wait = self.backoff(attempt, hint);
+            attempt = attempt.saturating_add(1);
+            let until = (Instant::now() + wait).min(self.end);
+            tokio::time::sleep_until(until).await;
+            intended = until;
+        }
+        true
+    }
+
+    /// One connection attempt, recorded as a `connect` sample.
+    async fn connect_once(
+        &self,
+        intended: Instant,
+    ) -> Result<conn::Ws, (Outcome, Option<Duration>)> {
+        let timeout = self.p.plan.client.timeout;
+        let r = match tokio::time::timeout(timeout, conn::open(self)).await {
+            Ok(r) => r,
+            Err(_) => Err((Outcome::Timeout, None)),
+        };
+        let outcome = r.as_ref().err().map_or(Outcome::Ok, |e| e.0);
+        let region = self.person.region;
+        self.record(
+            self.c.metrics.connect,
+            region,
+            outcome,
+            intended,
+            Instant::now(),
+        );
+        r
+    }
+
+    /// The wait before the next attempt.
+    fn backoff(&self, attempt: u32, hint: Option<Duration>) -> Duration {
+        let jitter = |base: Duration, max: Duration| {
+            let ceiling = base.saturating_mul(1u32 << attempt.min(20)).min(max);
+            ceiling.mul_f64(self.rand01())
+        };
+        match self.c.reconnect {
+            Reconnect::Immediate => Duration::ZERO,
+            Reconnect::Backoff { base, max } => jitter(base, max),
+            Reconnect::ServerHint { base, max } => hint.unwrap_or_else(|| jitter(base, max)),
+        }
+    }
+
+    fn opened(&self) {
+        let r = self.person.region;
+        self.p.registry.set_connected(self.person.index, true);
+        self.count(r, |k| k.connections_opened += 1);
+    }
+
+    fn closed(&self) {
+        let r = self.person.region;
+        self.p.registry.set_connected(self.person.index, false);
+        self.count(r, |k| k.connections_closed += 1);
+    }
+
+    /// Adds to region `r`'s connected-phase counters.
+    fn count(&self, r: u16, f: impl FnOnce(&mut RegionCounters)) {
+        if let Some(k) = self.p.rec.borrow_mut().conn(r) {
+            f(k);
+        }
+    }
+
+    /// Records one sample of metric step `step` from `from` to `to`.
+    fn record(&self, step: u16, region: u16, outcome: Outcome, from: Instant, to: Instant) {
+        let us = micros(to.saturating_duration_since(from));
+        self.p.rec.borrow_mut().step(StepRecord {
+            region,
+            step,
+            outcome,
+            response_us: us,
+            service_us: us,
+            send_lag_us: 0,
+        });
+    }
+
+    /// µs since the run's common start.
+    fn now_us(&self) -> u64 {
+        micros(Instant::now().saturating_duration_since(self.p.start))
+    }
+
+    /// A uniform number in [0, 1) (splitmix64, per session).
+    fn rand01(&self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn next_u64(&self) -> u64 {
+        let mut z = self.rng.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
+        self.rng.set(z);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn ctx(&self) -> surge_plan::journey::Ctx<'_> {
+        let plan = self.p.plan;
+        surge_plan::journey::Ctx {
+            plan_secret: &plan.secret,
+            person: &self.person,
+            region_name: plan
+                .regions
+                .get(usize::from(self.person.region))
+                .map_or("", |r| r.name.as_str()),
+            code: "",
+            values: &self.values,
+            batch: &[],
+        }
+    }
+}
+
+fn micros(d: Duration) -> u64 {
+    d.as_micros().min(u128::from(u64::MAX)) as u64
+}
+
+impl Session<'_> {
+    /// The time to the next message: exponential with the phase's rate.
+    fn poisson_gap(&self) -> Duration {
+        let per_s = self.c.per_minute / 60.0;
+        let u = self.rand01();
+        let secs = -(1.0 - u).ln() / per_s.max(1e-9);
+        Duration::try_from_secs_f64(secs.min(86_400.0)).unwrap_or(Duration::from_secs(86_400))
+    }
+
+    /// A random contact of the person's address book that the tester saw register and that holds a
+    /// connection right now.
+    fn pick_contact(&self) -> Option<surge_plan::Phone> {
+        thread_local! {
+            static BOOK: RefCell<Vec<surge_plan::Contact>> = const { RefCell::new(Vec::new()) };
+        }
+        let registry = self.p.registry;
+        BOOK.with_borrow_mut(|book| {
+            self.p.plan.contacts(self.person.index, book);
+            let online = |c: &&surge_plan::Contact| {
+                c.user
+                    .is_some_and(|u| u != self.person.index && registry.is_connected(u))
+            };
+            let n = book.iter().filter(online).count();
+            if n == 0 {
+                return None;
+            }
+            let k = ((self.rand01() * n as f64) as usize).min(n - 1);
+            book.iter().filter(online).nth(k).map(|c| c.phone)
+        })
+    }
+}

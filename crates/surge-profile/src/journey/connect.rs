@@ -1,0 +1,456 @@
+//! `[journey.connect]`: the connected phase a person enters after the journey's steps, validated.
+//!
+//! ```toml
+//! [journey.connect]
+//! path = "/v1/ws"                    # or "ws://host:port/path", "wss://..."; default base: the region's base_url
+//! headers = { authorization = "Bearer {token}", "x-surge-region" = "{region}" }
+//! on_open = []                       # JSON frames sent right after the handshake
+//! dwell = { median = "60s", p99 = "10m" }            # or { fixed = "30s" }
+//! heartbeat = { every = "15s", frame = '{"type":"ping"}', reply = { pointer = "/type", equals = "pong" }, timeout = "10s" }
+//! messages = { per_minute = 2.0, frame = '{"type":"send","id":"{msg_id}","to":"{to}","body":{"sent_at":{sent_at},"region":"{region}"}}' }
+//! ack = { pointer = "/type", equals = "ack", id = "/id" }
+//! deliver = { pointer = "/type", equals = "message", id = "/id", sent_at = "/body/sent_at", region = "/body/region", deadline = "5s" }
+//! reconnect = { policy = "backoff", base = "500ms", max = "30s" }
+//! max_frame = 65536
+//! ```
+//!
+//! | field | meaning |
+//! |---|---|
+//! | `path` | path template of the upgrade (`/...`, sent to the person's region's base URL with `http` -> `ws`, `https` -> `wss`), or a whole `ws://` / `wss://` URL whose path part may hold holes |
+//! | `headers` | upgrade request header templates (as a step's `headers`); the journey's `headers` are not added |
+//! | `on_open` | JSON frame templates sent in order right after the handshake (and after every reconnect) |
+//! | `dwell` | how long the person stays connected, reconnects included: log-normal `{ median, p99 }` (sigma = ln(p99/median)/2.326, capped at 4 x p99) or `{ fixed }` |
+//! | `heartbeat` | `{ every, frame, reply = { pointer, equals }, timeout }`: `frame` is sent every `every`; a received frame whose `pointer` equals `equals` is the reply; none within `timeout` (default `every`) counts a missing heartbeat and drops the connection (then `reconnect` applies) |
+//! | `messages` | `{ per_minute, frame }`: Poisson sends at `per_minute` per connected person, each to a contact the tester saw register and currently connected; none connected: no send |
+//! | `ack` | `{ pointer, equals, id }`: a frame whose `pointer` equals `equals` acknowledges the message whose id is at `id`; the `ack` step measures send -> ack |
+//! | `deliver` | `{ pointer, equals, id, sent_at, region, deadline }`: a frame that is a delivered message; `sent_at` points at the sender's `{sent_at}`, `region` at its region name; the `deliver` step measures `sent_at` -> receipt under the sender's region; later than `deadline` counts late |
+//! | `reconnect` | `{ policy, base, max }`: `"immediate"`, `"backoff"` (full jitter: uniform in [0, min(max, base x 2^n)]) or `"server-hint"` (a refusal's `Retry-After`, else as `backoff`); default `backoff`, 500ms, 30s |
+//! | `max_frame` | largest frame or message accepted from the server, bytes (default 65536, 125..=16 MiB) |
+//!
+//! Frame templates are JSON like step bodies. `messages.frame` alone also knows `{to}` (the contact's
+//! E.164), `{msg_id}` (unique in the run) and `{sent_at}` (µs since the run's common start, a number).
+//! Every value extracted by a step is known (the phase runs after the last step). `ack` and `deliver`
+//! need `messages.frame` to carry `{msg_id}`; `deliver` also `{sent_at}`.
+
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::ThinkSpec;
+use super::connect_raw::{RawConnect, RawDeliver, RawDwell, RawMatch, RawReconnect};
+use super::fields::{check_header_name, check_pointer, duration};
+use super::holes::{Kind, templ};
+use super::template::{Part, Var};
+use super::validate::{Ck, Pos, Scope};
+use crate::error::ProfileError;
+
+/// The connected phase, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectSpec {
+    /// `ws://host:port` or `wss://host:port` when `path` named a whole URL; else the region's base.
+    pub base: Option<String>,
+    /// Path (and query) template.
+    pub path: Vec<Part>,
+    /// Upgrade request headers (lowercase names) and value templates.
+    pub headers: Vec<(String, Vec<Part>)>,
+    /// JSON frame templates sent after each handshake.
+    pub on_open: Vec<Vec<Part>>,
+    /// Time connected.
+    pub dwell: ThinkSpec,
+    /// Application heartbeats.
+    pub heartbeat: Option<HeartbeatSpec>,
+    /// Messages to connected contacts.
+    pub messages: Option<MessagesSpec>,
+    /// Acknowledgement recognition.
+    pub ack: Option<AckSpec>,
+    /// Delivery recognition.
+    pub deliver: Option<DeliverSpec>,
+    /// Reconnect policy.
+    pub reconnect: ReconnectSpec,
+    /// Largest frame or message accepted, bytes.
+    pub max_frame: usize,
+}
+
+/// A received frame matches when the string at `pointer` equals `equals`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameMatch {
+    /// JSON pointer.
+    pub pointer: String,
+    /// Expected string.
+    pub equals: String,
+}
+
+/// Application heartbeats.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeartbeatSpec {
+    /// Period.
+    pub every: Duration,
+    /// Frame template.
+    pub frame: Vec<Part>,
+    /// The reply.
+    pub reply: FrameMatch,
+    /// Reply deadline.
+    pub timeout: Duration,
+}
+
+/// Poisson messages.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessagesSpec {
+    /// Rate per connected person.
+    pub per_minute: f64,
+    /// Frame template.
+    pub frame: Vec<Part>,
+}
+
+/// Ack recognition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AckSpec {
+    /// What marks an ack.
+    pub is: FrameMatch,
+    /// Pointer to the message id.
+    pub id: String,
+}
+
+/// Delivery recognition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliverSpec {
+    /// What marks a delivered message.
+    pub is: FrameMatch,
+    /// Pointer to the message id.
+    pub id: String,
+    /// Pointer to the sender's `sent_at`.
+    pub sent_at: String,
+    /// Pointer to the sender's region name.
+    pub region: Option<String>,
+    /// Later is late.
+    pub deadline: Duration,
+}
+
+/// What to do when a connection drops or a handshake is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReconnectSpec {
+    /// At once.
+    Immediate,
+    /// Full-jitter exponential backoff.
+    Backoff {
+        /// First ceiling.
+        base: Duration,
+        /// Largest ceiling.
+        max: Duration,
+    },
+    /// The server's `Retry-After`, else like `Backoff`.
+    ServerHint {
+        /// First ceiling.
+        base: Duration,
+        /// Largest ceiling.
+        max: Duration,
+    },
+}
+
+/// Names of the variables only `messages.frame` knows.
+pub(super) const MESSAGE_VARS: &[(&str, Var)] = &[
+    ("to", Var::To),
+    ("msg_id", Var::MsgId),
+    ("sent_at", Var::SentAt),
+];
+
+const F: &str = "journey.connect";
+
+/// Validates `[journey.connect]`; `values` are the journey's extracted value names (all in scope).
+pub(super) fn spec(
+    ck: &Ck,
+    raw: &Spanned<RawConnect>,
+    values: &[String],
+) -> Result<ConnectSpec, ProfileError> {
+    let r = raw.get_ref();
+    let scope: Scope = values
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.clone(), ((0, 0), u16::try_from(i).unwrap_or(u16::MAX))))
+        .collect();
+    let at = Pos {
+        step: usize::MAX,
+        round: 0,
+        discovery: None,
+        message_vars: false,
+    };
+    let (base, path) = url(ck, &r.path, &at, &scope)?;
+    let mut headers = Vec::with_capacity(r.headers.len());
+    for (name, value) in &r.headers {
+        let f = format!("{F}.headers.{name}");
+        let lower = name.to_ascii_lowercase();
+        check_header_name(ck, &lower, value, &f)?;
+        if lower.starts_with("sec-websocket-") || lower == "upgrade" {
+            return Err(ck.err(value.span(), &f, name, "this header is the client's"));
+        }
+        headers.push((lower, templ(ck, value, &f, Kind::Header, &at, &scope)?));
+    }
+    let mut on_open = Vec::with_capacity(r.on_open.len());
+    for (i, frame) in r.on_open.iter().enumerate() {
+        let f = format!("{F}.on_open[{i}]");
+        on_open.push(templ(ck, frame, &f, Kind::Json, &at, &scope)?);
+    }
+    let heartbeat = match &r.heartbeat {
+        Some(h) => Some(heartbeat(ck, h, &at, &scope)?),
+        None => None,
+    };
+    let messages = match &r.messages {
+        Some(m) => Some(messages(ck, m, &scope)?),
+        None => None,
+    };
+    let uses = |v: Var| {
+        messages.as_ref().is_some_and(|m| {
+            m.frame
+                .iter()
+                .any(|p| matches!(p, Part::Var { var, .. } if *var == v))
+        })
+    };
+    let ack = match &r.ack {
+        Some(a) => {
+            need_var(ck, a.span(), "ack", uses(Var::MsgId), "{msg_id}")?;
+            let a = a.get_ref();
+            let is = matcher(ck, &a.pointer, &a.equals, "ack")?;
+            check_pointer(ck, &a.id, &format!("{F}.ack.id"))?;
+            Some(AckSpec {
+                is,
+                id: a.id.get_ref().clone(),
+            })
+        }
+        None => None,
+    };
+    let deliver = match &r.deliver {
+        Some(d) => {
+            need_var(ck, d.span(), "deliver", uses(Var::MsgId), "{msg_id}")?;
+            need_var(ck, d.span(), "deliver", uses(Var::SentAt), "{sent_at}")?;
+            Some(deliver(ck, d.get_ref())?)
+        }
+        None => None,
+    };
+    Ok(ConnectSpec {
+        base,
+        path,
+        headers,
+        on_open,
+        dwell: dwell(ck, &r.dwell)?,
+        heartbeat,
+        messages,
+        ack,
+        deliver,
+        reconnect: reconnect(ck, r.reconnect.as_ref())?,
+        max_frame: max_frame(ck, r.max_frame.as_ref())?,
+    })
+}
+
+fn need_var(
+    ck: &Ck,
+    span: std::ops::Range<usize>,
+    what: &str,
+    ok: bool,
+    var: &str,
+) -> Result<(), ProfileError> {
+    if ok {
+        return Ok(());
+    }
+    let rule = format!("`{what}` needs `messages.frame` to send `{var}`");
+    Err(ck.err(span, &format!("{F}.{what}"), "", rule))
+}
+
+/// A path template, or a `ws://` / `wss://` URL split into its base and path template.
+fn url(
+    ck: &Ck,
+    p: &Spanned<String>,
+    at: &Pos,
+    scope: &Scope,
+) -> Result<(Option<String>, Vec<Part>), ProfileError> {
+    let f = format!("{F}.path");
+    let v = p.get_ref();
+    let Some(rest) = v.strip_prefix("ws://").or_else(|| v.strip_prefix("wss://")) else {
+        return Ok((None, templ(ck, p, &f, Kind::Path, at, scope)?));
+    };
+    let scheme_len = v.len() - rest.len();
+    let host_len = rest.find('/').unwrap_or(rest.len());
+    let host = &rest[..host_len];
+    if host.is_empty() || host.contains('{') || !host.bytes().all(|b| b.is_ascii_graphic()) {
+        let rule = "a ws:// or wss:// URL needs a literal host[:port]";
+        return Err(ck.err(p.span(), &f, v, rule));
+    }
+    let split = scheme_len + host_len;
+    let path = if split == v.len() { "/" } else { &v[split..] };
+    // The path part, as its own spanned string (errors point at the whole URL).
+    let path = Spanned::new(p.span(), path.to_string());
+    let parts = templ(ck, &path, &f, Kind::Path, at, scope)?;
+    Ok((Some(v[..split].to_string()), parts))
+}
+
+fn heartbeat(
+    ck: &Ck,
+    h: &Spanned<super::connect_raw::RawHeartbeat>,
+    at: &Pos,
+    scope: &Scope,
+) -> Result<HeartbeatSpec, ProfileError> {
+    let r = h.get_ref();
+    let every = positive(ck, &r.every, &format!("{F}.heartbeat.every"))?;
+    let timeout = match &r.timeout {
+        Some(t) => positive(ck, t, &format!("{F}.heartbeat.timeout"))?,
+        None => every,
+    };
+    let frame = templ(
+        ck,
+        &r.frame,
+        &format!("{F}.heartbeat.frame"),
+        Kind::Json,
+        at,
+        scope,
+    )?;
+    let m: &RawMatch = r.reply.get_ref();
+    Ok(HeartbeatSpec {
+        every,
+        frame,
+        reply: matcher(ck, &m.pointer, &m.equals, "heartbeat.reply")?,
+        timeout,
+    })
+}
+
+fn messages(
+    ck: &Ck,
+    m: &Spanned<super::connect_raw::RawMessages>,
+    scope: &Scope,
+) -> Result<MessagesSpec, ProfileError> {
+    let r = m.get_ref();
+    let rate = *r.per_minute.get_ref();
+    if !(rate.is_finite() && rate > 0.0 && rate <= 60_000.0) {
+        let f = format!("{F}.messages.per_minute");
+        let rule = "a rate is > 0 and at most 60000 per minute";
+        return Err(ck.err(r.per_minute.span(), &f, &rate.to_string(), rule));
+    }
+    let at = Pos {
+        step: usize::MAX,
+        round: 0,
+        discovery: None,
+        message_vars: true,
+    };
+    let f = format!("{F}.messages.frame");
+    Ok(MessagesSpec {
+        per_minute: rate,
+        frame: templ(ck, &r.frame, &f, Kind::Json, &at, scope)?,
+    })
+}
+
+fn matcher(
+    ck: &Ck,
+    pointer: &Spanned<String>,
+    equals: &Spanned<String>,
+    what: &str,
+) -> Result<FrameMatch, ProfileError> {
+    check_pointer(ck, pointer, &format!("{F}.{what}.pointer"))?;
+    Ok(FrameMatch {
+        pointer: pointer.get_ref().clone(),
+        equals: equals.get_ref().clone(),
+    })
+}
+
+fn deliver(ck: &Ck, d: &RawDeliver) -> Result<DeliverSpec, ProfileError> {
+    check_pointer(ck, &d.id, &format!("{F}.deliver.id"))?;
+    check_pointer(ck, &d.sent_at, &format!("{F}.deliver.sent_at"))?;
+    if let Some(r) = &d.region {
+        check_pointer(ck, r, &format!("{F}.deliver.region"))?;
+    }
+    Ok(DeliverSpec {
+        is: matcher(ck, &d.pointer, &d.equals, "deliver")?,
+        id: d.id.get_ref().clone(),
+        sent_at: d.sent_at.get_ref().clone(),
+        region: d.region.as_ref().map(|r| r.get_ref().clone()),
+        deadline: positive(ck, &d.deadline, &format!("{F}.deliver.deadline"))?,
+    })
+}
+
+fn positive(ck: &Ck, s: &Spanned<String>, field: &str) -> Result<Duration, ProfileError> {
+    let d = duration(ck, s, field)?;
+    if d.is_zero() {
+        return Err(ck.err(s.span(), field, s.get_ref(), "must be > 0"));
+    }
+    Ok(d)
+}
+
+fn dwell(ck: &Ck, d: &Spanned<RawDwell>) -> Result<ThinkSpec, ProfileError> {
+    let r = d.get_ref();
+    let f = format!("{F}.dwell");
+    match (&r.fixed, &r.median, &r.p99) {
+        (Some(t), None, None) => Ok(ThinkSpec::Fixed(duration(ck, t, &format!("{f}.fixed"))?)),
+        (None, Some(m), Some(p)) => {
+            let median = positive(ck, m, &format!("{f}.median"))?;
+            let p99 = positive(ck, p, &format!("{f}.p99"))?;
+            if p99 < median {
+                return Err(ck.err(
+                    p.span(),
+                    &format!("{f}.p99"),
+                    p.get_ref(),
+                    "p99 must not be below median",
+                ));
+            }
+            // The 99th percentile of a standard normal.
+            let sigma = (p99.as_secs_f64() / median.as_secs_f64()).ln() / 2.326_348;
+            Ok(ThinkSpec::LogNormal {
+                median,
+                sigma: sigma.min(5.0),
+                max: Some(p99.saturating_mul(4)),
+            })
+        }
+        _ => {
+            let rule = "expected { median, p99 } or { fixed }";
+            Err(ck.err(d.span(), &f, "", rule))
+        }
+    }
+}
+
+fn reconnect(ck: &Ck, r: Option<&Spanned<RawReconnect>>) -> Result<ReconnectSpec, ProfileError> {
+    let dflt = (Duration::from_millis(500), Duration::from_secs(30));
+    let Some(r) = r else {
+        return Ok(ReconnectSpec::Backoff {
+            base: dflt.0,
+            max: dflt.1,
+        });
+    };
+    let raw = r.get_ref();
+    let f = format!("{F}.reconnect");
+    let base = match &raw.base {
+        Some(b) => positive(ck, b, &format!("{f}.base"))?,
+        None => dflt.0,
+    };
+    let max = match &raw.max {
+        Some(m) => duration(ck, m, &format!("{f}.max"))?,
+        None => dflt.1.max(base),
+    };
+    if max < base {
+        return Err(ck.err(
+            r.span(),
+            &format!("{f}.max"),
+            "",
+            "max must not be below base",
+        ));
+    }
+    match raw.policy.get_ref().as_str() {
+        "immediate" => Ok(ReconnectSpec::Immediate),
+        "backoff" => Ok(ReconnectSpec::Backoff { base, max }),
+        "server-hint" => Ok(ReconnectSpec::ServerHint { base, max }),
+        other => Err(ck.err(
+            raw.policy.span(),
+            &format!("{f}.policy"),
+            other,
+            "expected \"immediate\", \"backoff\" or \"server-hint\"",
+        )),
+    }
+}
+
+fn max_frame(ck: &Ck, m: Option<&Spanned<i64>>) -> Result<usize, ProfileError> {
+    let Some(m) = m else { return Ok(64 * 1024) };
+    match usize::try_from(*m.get_ref()) {
+        Ok(v) if (125..=16 << 20).contains(&v) => Ok(v),
+        _ => Err(ck.err(
+            m.span(),
+            &format!("{F}.max_frame"),
+            &m.get_ref().to_string(),
+            "max_frame is 125..=16777216 bytes",
+        )),
+    }
+}
