@@ -32,11 +32,13 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod floor;
 pub mod h1;
 pub mod http;
 pub mod pacing;
 pub mod person;
 pub mod registry;
+pub mod sched;
 pub mod worker;
 
 pub use pacing::{Http1Client, Pacing};

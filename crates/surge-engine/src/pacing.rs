@@ -18,6 +18,7 @@
 //! assert_eq!("fine".parse::<Pacing>(), Ok(Pacing::Fine));
 //! ```
 
+pub use crate::floor::{FloorFigures, floor_probe, preflight};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
