@@ -108,6 +108,40 @@ fn probe(
         .map_err(|_| FloorError::Thread)?
 }
 
+/// The share of a core that a thread kept busy for `duration` gets (its CPU time over the wall time):
+/// on a core shared with others, what is left for surge. A pacer that needs more CPU than this falls
+/// behind however precisely its timer fires.
+pub fn cpu_share_probe(duration: Duration) -> Result<f64, FloorError> {
+    std::thread::Builder::new()
+        .name("surge-cpu-share".into())
+        .spawn(move || busy_share(duration))?
+        .join()
+        .map_err(|_| FloorError::Thread)?
+}
+
+#[cfg(target_os = "linux")]
+fn busy_share(duration: Duration) -> Result<f64, FloorError> {
+    use rustix::time::{ClockId, clock_gettime};
+    let ns = |id| {
+        let t = clock_gettime(id);
+        (t.tv_sec as u64).saturating_mul(1_000_000_000) + t.tv_nsec as u64
+    };
+    let (w0, c0) = (ns(ClockId::Monotonic), ns(ClockId::ThreadCPUTime));
+    let end = w0.saturating_add(u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX));
+    let mut w1 = w0;
+    while w1 < end {
+        std::hint::spin_loop();
+        w1 = ns(ClockId::Monotonic);
+    }
+    let c1 = ns(ClockId::ThreadCPUTime);
+    Ok((c1.saturating_sub(c0)) as f64 / (w1.saturating_sub(w0)).max(1) as f64)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn busy_share(_: Duration) -> Result<f64, FloorError> {
+    Err(FloorError::Unsupported)
+}
+
 /// The p99 lateness the fine pacer can live with: its send-lag goal (200 µs) less its grid.
 pub const FLOOR_BUDGET: Duration = Duration::from_micros(100);
 
@@ -145,10 +179,7 @@ pub fn next_deadline(deadline: u64, now: u64, period: u64) -> (u64, u64) {
         return (next, 0);
     }
     let behind = (now - next) / period + 1;
-    (
-        next.saturating_add(behind.saturating_mul(period)),
-        behind,
-    )
+    (next.saturating_add(behind.saturating_mul(period)), behind)
 }
 
 #[cfg(target_os = "linux")]
@@ -171,11 +202,13 @@ fn probe_thread(
     let mut hist = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     let tfd = match clock {
-        FloorClock::Timerfd => Some(rustix::time::timerfd_create(
-            rustix::time::TimerfdClockId::Monotonic,
-            rustix::time::TimerfdFlags::CLOEXEC,
-        )
-        .map_err(std::io::Error::from)?),
+        FloorClock::Timerfd => Some(
+            rustix::time::timerfd_create(
+                rustix::time::TimerfdClockId::Monotonic,
+                rustix::time::TimerfdFlags::CLOEXEC,
+            )
+            .map_err(std::io::Error::from)?,
+        ),
         FloorClock::Nanosleep => None,
     };
     let period_ns = u64::try_from(period.as_nanos()).unwrap_or(u64::MAX).max(1);
@@ -207,7 +240,12 @@ fn probe_thread(
 }
 
 #[cfg(not(target_os = "linux"))]
-fn probe_thread(_: Duration, _: Duration, _: FloorClock, _: bool) -> Result<FloorFigures, FloorError> {
+fn probe_thread(
+    _: Duration,
+    _: Duration,
+    _: FloorClock,
+    _: bool,
+) -> Result<FloorFigures, FloorError> {
     Err(FloorError::Unsupported)
 }
 

@@ -35,6 +35,7 @@
 pub mod floor;
 pub mod h1;
 pub mod http;
+mod pacer;
 pub mod pacing;
 pub mod person;
 pub mod registry;

@@ -264,7 +264,7 @@ async fn schedule(spec: &WorkerSpec, ctx: Rc<PersonCtx>, start: Instant) {
 async fn schedule_open(spec: &WorkerSpec, ctx: Rc<PersonCtx>, start: Instant) {
     let plan = &spec.plan;
     let slots = Arc::new(Semaphore::new(spec.max_in_flight.max(1)));
-    let pacer = Pacer::new(crate::pacing::pacing(), start);
+    let mut pacer = Pacer::new(crate::pacing::pacing(), start);
     let unstarted = Rc::new(std::cell::Cell::new(0u64));
     let mut without_wait = 0u32;
     for u in 0..plan.population {
