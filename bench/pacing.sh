@@ -26,7 +26,7 @@ try:
     s = json.load(open(f"{d}/summary.json")); run = json.load(open(f"{d}/run.json"))
     rows = list(csv.DictReader(open(f"{d}/regions.csv")))
 except (OSError, ValueError):
-    print(f"{rnd}\t{kind}\tnan\tnan\tnan\tnan\tnan\tnan\tnan\t{busy}\t0"); sys.exit()
+    print(f"{rnd}\t{kind}\tnan\tnan\tnan\tnan\tnan\tnan\tnan\t{busy}\t0\tnan"); sys.exit()
 g = s["generator"]; n = s["totals"]["count"] or 1
 per = {}
 for r in rows:
@@ -37,22 +37,23 @@ full = [v for k, v in sorted(per.items()) if v[0] > 0][1:-1] or [v for v in per.
 err = (sum(b for _, b in full) / max(sum(a for a, _ in full), 1) - 1) * 100
 worst = max((abs(b - a) / a for a, b in full), default=0) * 100
 print(f"{rnd}\t{kind}\t{g['send_lag_p50_ms']*1e3:.0f}\t{g['send_lag_p99_ms']*1e3:.0f}\t{g['send_lag_p999_ms']*1e3:.0f}\t"
-      f"{g['send_lag_max_ms']*1e3:.0f}\t{err:+.3f}\t{worst:.2f}\t{cpu*1e6/n:.2f}\t{busy}\t{n}")
+      f"{g['send_lag_max_ms']*1e3:.0f}\t{err:+.3f}\t{worst:.2f}\t{cpu*1e6/n:.2f}\t{busy}\t{n}\tnan")
 EOF
 }
 
 # floor_row ROUND: the timer-floor probe on the generator core, as a TSV row.
 floor_row() {
   local r=$1 rate=${FLOOR_RATE:-$(( PACE_RATE < 10000 ? PACE_RATE : 10000 ))}
-  timed "floor-$r" $GEN_CPU "$FLOOR" --seconds "${FLOOR_SECS}" --rate "$rate" --clock timerfd
+  timed "floor-$r" $GEN_CPU "$FLOOR" --seconds "${FLOOR_SECS}" --rate "$rate" --clock timerfd --cpu-seconds 1
   python3 - "$r" "$OUT/raw/floor-$r.out" "$BUSY" <<'EOF'
 import json, sys
 r, f, busy = sys.argv[1], sys.argv[2], sys.argv[3]
 try:
     d = json.loads(open(f).read().strip().splitlines()[-1])
-    print(f"{r}\tfloor\t{d['p50_us']:.0f}\t{d['p99_us']:.0f}\t{d['p999_us']:.0f}\t{d['max_us']:.0f}\tnan\tnan\tnan\t{busy}\t{d['wakeups']}")
+    share = d.get("cpu_share")
+    print(f"{r}\tfloor\t{d['p50_us']:.0f}\t{d['p99_us']:.0f}\t{d['p999_us']:.0f}\t{d['max_us']:.0f}\tnan\tnan\tnan\t{busy}\t{d['wakeups']}\t{'nan' if share is None else share}")
 except (OSError, ValueError, IndexError, KeyError):
-    print(f"{r}\tfloor\tnan\tnan\tnan\tnan\tnan\tnan\tnan\t{busy}\t0")
+    print(f"{r}\tfloor\tnan\tnan\tnan\tnan\tnan\tnan\tnan\t{busy}\t0\tnan")
 EOF
 }
 
@@ -66,7 +67,7 @@ pacing_bench() {
   local scale; scale=$(pace_scale "$PACE_RATE" "$dur")
   local tsv="$OUT/raw/pacing.tsv" url="http://127.0.0.1:$PORT"
   start_nginx || return
-  echo -e "round\tkind\tp50_us\tp99_us\tp999_us\tmax_us\trate_err_pct\tworst_interval_pct\tus_cpu_per_arrival\tmachine_busy_pct\tcount" >"$tsv"
+  echo -e "round\tkind\tp50_us\tp99_us\tp999_us\tmax_us\trate_err_pct\tworst_interval_pct\tus_cpu_per_arrival\tmachine_busy_pct\tcount\tcore_share" >"$tsv"
   for r in $(seq "$rounds"); do
     log "pacing round $r/$rounds: floor ${FLOOR_SECS}s, then $PACE_RATE arrivals/s for $dur: fine$([ -n "$base" ] && echo ', base fine'), coarse"
     floor_row "$r" >>"$tsv"
@@ -100,7 +101,7 @@ GOAL_P99, GOAL_ERR, GOAL_CPU, FLOOR_BUDGET = 200, 0.5, 10, 100
 print(f"## 2. Schedule adherence: {rate:,} arrivals/s for {dur}, {rounds} rounds (bench-open.toml, GET / against nginx on core 1)\n")
 print("Per round, in this order on core 0: the host's timer floor (a bare thread sleeping to absolute deadlines), "
       "surge fine, [the baseline binary, fine,] surge coarse. Send lag in µs.\n")
-print("| round | floor p99 (p99.9) µs | pacing | send lag p50 / p99 / p99.9 / max µs | rate error | worst 1 s | µs CPU / arrival | pacing CPU µs / arrival (fine − coarse) | goal met | busy % |")
+print("| round | floor p99 (p99.9) µs, core share | pacing | send lag p50 / p99 / p99.9 / max µs | rate error | worst 1 s | µs CPU / arrival | pacing CPU µs / arrival (fine − coarse) | goal met | busy % |")
 print("|---|---|---|---|---|---|---|---|---|---|")
 met, host_limited, p99s, pcpu, base_p99s = 0, 0, [], [], []
 for rnd in sorted({x["round"] for x in rows if x["round"] != "high"}, key=int):
@@ -111,12 +112,18 @@ for rnd in sorted({x["round"] for x in rows if x["round"] != "high"}, key=int):
         p99, err, cpu = f(x["p99_us"]), f(x["rate_err_pct"]), f(x["us_cpu_per_arrival"])
         pc = cpu - f(co["us_cpu_per_arrival"]) if co and kind != "coarse" else math.nan
         ok = p99 <= GOAL_P99 and abs(err) <= GOAL_ERR
-        verdict = "-" if kind == "coarse" else ("yes" if ok else ("no (host floor above budget)" if fl and f(fl["p99_us"]) > FLOOR_BUDGET else "no"))
+        need = cpu * rate / 1e6   # the share of core 0 this load needs
+        share = f(fl["core_share"]) if fl else math.nan
+        why = []
+        if fl and f(fl["p99_us"]) > FLOOR_BUDGET: why.append(f"timer floor p99 {f(fl['p99_us']):.0f} µs > {FLOOR_BUDGET}")
+        if share < need: why.append(f"core share {share:.0%} < the {need:.0%} this load needs")
+        limited = bool(why)
+        verdict = "-" if kind == "coarse" else ("yes" if ok else ("no: host (" + "; ".join(why) + ")" if limited else "no"))
         if kind == "fine":
             met += ok; p99s.append(p99); pcpu.append(pc)
-            host_limited += (not ok) and fl is not None and f(fl["p99_us"]) > FLOOR_BUDGET
+            host_limited += (not ok) and limited
         if kind == "base-fine": base_p99s.append(p99)
-        floor = f"{f(fl['p99_us']):.0f} ({f(fl['p999_us']):.0f})" if fl and kind == "fine" else ""
+        floor = f"{f(fl['p99_us']):.0f} ({f(fl['p999_us']):.0f}), {share:.0%}" if fl and kind == "fine" else ""
         print(f"| {rnd if kind == 'fine' else ''} | {floor} | {kind} | {f(x['p50_us']):.0f} / {p99:.0f} / {f(x['p999_us']):.0f} / {f(x['max_us']):.0f} | "
               f"{err:+.2f}% | {f(x['worst_interval_pct']):.2f}% | {cpu:.1f} | {'' if math.isnan(pc) else f'{pc:.1f}'} | {verdict} | {x['machine_busy_pct']} |")
 def mw(v):
@@ -125,7 +132,8 @@ def mw(v):
 (m99, w99), (mc, wc) = mw(p99s), mw(pcpu)
 floors = mw([f(x["p99_us"]) for x in rows if x["kind"] == "floor"])
 print(f"\nfine, {len(p99s)} rounds: send lag p99 median **{m99:.0f} µs**, worst **{w99:.0f} µs** (goal ≤ {GOAL_P99} µs with rate within {GOAL_ERR}%: "
-      f"met in **{met} of {len(p99s)}**; {host_limited} of the misses in rounds whose floor p99 was above {FLOOR_BUDGET} µs). "
+      f"met in **{met} of {len(p99s)}**; {host_limited} of the misses in rounds where the host was the limit: timer floor p99 above {FLOOR_BUDGET} µs, or "
+      f"less of core 0 left to a busy thread than the load needs). "
       f"Pacing CPU (fine − coarse): median **{mc:.1f}**, worst {wc:.1f} µs per arrival (goal ≤ {GOAL_CPU}). "
       f"Host timer floor p99: median {floors[0]:.0f} µs, worst {floors[1]:.0f} µs.")
 if base_p99s:
@@ -136,7 +144,8 @@ if h:
     print(f"\nAt the high rate across the machine's worker threads: send lag p50 / p99 / p99.9 / max {f(h['p50_us']):.0f} / **{f(h['p99_us']):.0f}** / "
           f"{f(h['p999_us']):.0f} / {f(h['max_us']):.0f} µs (goal p99 ≤ 1,000 µs), rate error {f(h['rate_err_pct']):+.2f}%, "
           f"{f(h['us_cpu_per_arrival']):.1f} µs CPU / arrival, {int(h['count']):,} arrivals.")
-print("\nThe floor's rate is the pacer's wake-up rate (the arrival rate, at most one per 100 µs grid slot). "
+print("\nThe floor's rate is the pacer's wake-up rate (the arrival rate, at most one per 100 µs grid slot); "
+      "'core share' is the part of core 0 a busy thread got for 1 s right after it (others' work takes the rest). "
       "Raw figures: raw/pacing.tsv; each run's summary.json under raw/pace-*.\n")
 EOF
 }
