@@ -12,7 +12,7 @@
 # FLOOR_RATE (min(PACE_RATE, 10000)), PACE_BASE (path to a surge binary, unset), PACE_COARSE (1),
 # PACE_HIGH (1; 0 skips the 100k round), PACE_HIGH_RATE (100000), PACE_HIGH_DUR (10s),
 # PACE_NICE (unset; e.g. -10 runs the probe and every surge in a session of its own at that autogroup
-# nice: what the pacer does when the host gives it the core, apart from what others take of it).
+# nice, and nginx too: what the pacer does when the host gives it the cores, apart from what others take).
 # Quick look: PACE_ROUNDS=2 PACE_DUR=8s FLOOR_SECS=3 PACE_HIGH=0 bench/run.sh --only pacing
 
 pace_scale() { # pace_scale RATE DURATION: bench-open's --scale for RATE arrivals/s over DURATION
@@ -68,9 +68,12 @@ pacing_bench() {
   local dur=${PACE_DUR:-30s} high=${PACE_HIGH:-1} base=${PACE_BASE:-}
   local scale; scale=$(pace_scale "$PACE_RATE" "$dur")
   local tsv="$OUT/raw/pacing.tsv" url="http://127.0.0.1:$PORT"
+  local GEN_CPU=$GEN_CPU TGT_CPU=$TGT_CPU
+  if [ -n "${PACE_NICE:-}" ]; then
+    GEN_CPU="setsid -w $ROOT/bench/nice-session.sh $PACE_NICE $GEN_CPU"
+    TGT_CPU="setsid -w $ROOT/bench/nice-session.sh $PACE_NICE $TGT_CPU"
+  fi
   start_nginx || return
-  local GEN_CPU=$GEN_CPU
-  [ -n "${PACE_NICE:-}" ] && GEN_CPU="setsid -w $ROOT/bench/nice-session.sh $PACE_NICE $GEN_CPU"
   echo -e "round\tkind\tp50_us\tp99_us\tp999_us\tmax_us\trate_err_pct\tworst_interval_pct\tus_cpu_per_arrival\tmachine_busy_pct\tcount\tcore_share" >"$tsv"
   for r in $(seq "$rounds"); do
     log "pacing round $r/$rounds: floor ${FLOOR_SECS}s, then $PACE_RATE arrivals/s for $dur: fine$([ -n "$base" ] && echo ', base fine'), coarse"
@@ -95,6 +98,8 @@ pacing_bench() {
     pace_row high fine "$OUT/raw/pace-high" >>"$tsv"
   fi
   kill "${PIDS[-1]}" 2>/dev/null || true
+  # Under PACE_NICE the PID above is setsid's: stop nginx itself, by the pid file it wrote.
+  [ -s "$OUT/nginx/nginx.pid" ] && kill "$(cat "$OUT/nginx/nginx.pid")" 2>/dev/null || true
   python3 - "$tsv" "$PACE_RATE" "$dur" "$rounds" "${PACE_NICE:-}" >>"$RESULTS" <<'EOF'
 import csv, math, statistics, sys
 rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
@@ -104,8 +109,8 @@ get = lambda rnd, kind: next((x for x in rows if x["round"] == rnd and x["kind"]
 GOAL_P99, GOAL_ERR, GOAL_CPU, FLOOR_BUDGET = 200, 0.5, 10, 100
 print(f"## 2. Schedule adherence: {rate:,} arrivals/s for {dur}, {rounds} rounds (bench-open.toml, GET / against nginx on core 1)\n")
 if nice:
-    print(f"**PACE_NICE={nice}: the probe and surge ran in a session of their own at autogroup nice {nice}**, "
-          "taking core 0 from the other work on it: these figures are the pacer's, not what a default run gets.\n")
+    print(f"**PACE_NICE={nice}: the probe, surge and nginx ran in sessions of their own at autogroup nice {nice}**, "
+          "taking both cores from the other work on them: these figures are the pacer's, not what a default run gets.\n")
 print("Per round, in this order on core 0: the host's timer floor (a bare thread sleeping to absolute deadlines), "
       "surge fine, [the baseline binary, fine,] surge coarse. Send lag in µs.\n")
 print("| round | floor p99 (p99.9) µs, core share | pacing | send lag p50 / p99 / p99.9 / max µs | rate error | worst 1 s | µs CPU / arrival | pacing CPU µs / arrival (fine − coarse) | goal met | busy % |")
