@@ -57,7 +57,7 @@ pub enum Command {
 }
 
 /// `surge coordinator`: every `run` flag, plus where to listen and the token.
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Clone)]
 pub struct CoordinatorArgs {
     /// Address to listen on for workers and `/metrics` (loopback unless told otherwise).
     #[arg(long, default_value = "127.0.0.1:7700")]
@@ -125,6 +125,13 @@ pub struct ShowArgs {
     pub rows: usize,
 }
 
+impl RunArgs {
+    /// The profile's path (empty before a `--resume` is resolved).
+    pub fn profile(&self) -> &std::path::Path {
+        self.profile.as_deref().unwrap_or(std::path::Path::new(""))
+    }
+}
+
 /// Overrides of the profile's size and time.
 #[derive(Debug, Args, Clone, Default)]
 pub struct ShapeArgs {
@@ -146,10 +153,15 @@ pub struct ShapeArgs {
 }
 
 /// `surge run`
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Clone)]
 pub struct RunArgs {
     /// The profile (TOML).
-    pub profile: PathBuf,
+    #[arg(required_unless_present = "resume")]
+    pub profile: Option<PathBuf>,
+    /// Continue a run that was cut short (killed, host crashed) from its last complete interval, with
+    /// the profile, seed and flags read back from its run.json; results append to the same folder.
+    #[arg(long, value_name = "DIR", conflicts_with = "profile")]
+    pub resume: Option<PathBuf>,
     /// Send the surge to this base URL instead of the embedded reference backend.
     #[arg(long)]
     pub target: Option<String>,
@@ -165,9 +177,10 @@ pub struct RunArgs {
     /// Safety cap on requests per second to the target, whatever the profile says (0 = none).
     #[arg(long, default_value_t = 0)]
     pub max_rps: u32,
-    /// Hard cap on people in flight; arrivals beyond it wait (and the wait shows as latency).
-    #[arg(long, default_value_t = 50_000)]
-    pub max_in_flight: usize,
+    /// Hard cap on people in flight; arrivals beyond it wait (and the wait shows as latency). Default
+    /// 50,000, held to what this process's open-file limit allows (said at start).
+    #[arg(long)]
+    pub max_in_flight: Option<usize>,
     /// Per-request timeout (overrides the profile's client timeout).
     #[arg(long, value_parser = parse_duration)]
     pub timeout: Option<Duration>,
@@ -208,6 +221,11 @@ pub struct RunArgs {
     /// Client for plain-http HTTP/1.1 steps: `fast` (lean, the default) or `hyper` (hyper-util pool).
     #[arg(long, default_value = "fast")]
     pub http1: surge_engine::Http1Client,
+    /// Bind connections to these local addresses in turn: a list and/or IPv4 ranges, e.g.
+    /// `127.0.0.2-127.0.0.254` (more loopback addresses, more ephemeral ports). Each must be an address
+    /// of this host (checked before anything is sent).
+    #[arg(long, value_name = "ADDRS")]
+    pub source_addresses: Option<String>,
     /// Serve live figures in Prometheus text format at http://ADDR/metrics while running (the
     /// coordinator always serves them on its own listener).
     #[arg(long)]

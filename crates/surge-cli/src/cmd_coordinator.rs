@@ -2,16 +2,16 @@
 //! run them together through the same loop as `surge run`, and report like `surge run`.
 
 use crate::args::{CoordinatorArgs, RunArgs};
-use crate::cmd_run::{Target, capacity_plan, model_name, print_outcome, run_info, start_target};
+use crate::cmd_run::print_outcome;
+use crate::prepare;
 use crate::progress;
-use std::sync::Arc;
 use std::time::Duration;
-use surge_coordinator::remote::EngineSettings;
-use surge_coordinator::{Coordinator, Guards, RemoteConfig, RunConfig};
-use surge_plan::Plan;
+use surge_coordinator::{Coordinator, RemoteConfig, RunConfig};
 use surge_wire::{ProfileSource, WireOverrides};
 
-pub async fn coordinator(c: CoordinatorArgs) -> anyhow::Result<i32> {
+pub async fn coordinator(mut c: CoordinatorArgs) -> anyhow::Result<i32> {
+    let (resumed, resume) = crate::resume::resolve(c.run.clone())?;
+    c.run = resumed;
     let a = &c.run;
     // Phase 1: everything the user gave us is validated before any socket opens.
     let token = token(c.token.clone())?;
@@ -21,91 +21,46 @@ pub async fn coordinator(c: CoordinatorArgs) -> anyhow::Result<i32> {
         a.repeat == 1,
         "--repeat is not available with coordinator (run it again instead)"
     );
-    let text = std::fs::read_to_string(&a.profile)
-        .map_err(|e| anyhow::anyhow!("invalid profile: {}: {e}", a.profile.display()))?;
-    let (plan, slos) = crate::cmd_run::validated_plan(a)?;
-    let capacity = capacity_plan(a, &plan)?;
-    let plan = Arc::new(plan);
-    // The target's CA: trusted here (health check) and sent, as text, to every worker.
-    let target_ca_pem = a
-        .tls_ca
-        .as_deref()
-        .map(|path| {
-            std::fs::read_to_string(path)
-                .map_err(|e| anyhow::anyhow!("--tls-ca {}: {e}", path.display()))
-        })
-        .transpose()?;
-    let origin = a.tls_ca.as_deref().map(|p| p.display().to_string());
-    if let Some(pem) = &target_ca_pem {
-        let tls = surge_engine::http::tls_config_pem(Some(pem), origin.as_deref().unwrap_or(""))?;
-        surge_engine::http::set_run_tls(Some(tls));
-    }
+    let text = std::fs::read_to_string(a.profile())
+        .map_err(|e| anyhow::anyhow!("invalid profile: {}: {e}", a.profile().display()))?;
+    // The workers hold the people: their own descriptor budgets apply, not this process's.
+    let prep = prepare::prepare(a, false)?;
     let tls = match (&c.tls_cert, &c.tls_key) {
         (Some(cert), Some(key)) => Some(surge_coordinator::remote::server_tls(cert, key)?),
         _ => None,
     };
 
     // Phase 2: the target.
-    let target = start_target(a, capacity).await?;
+    let target = prepare::start_target(a, &prep).await?;
     if target.embedded.is_some() && !c.listen.ip().is_loopback() {
         eprintln!(
             "surge: warning: the embedded target listens on {} only; remote workers need --target",
             target.url
         );
     }
-    if !a.no_health_check {
-        wait_healthy(&target.url, &a.health_check).await?;
+    if let Err(e) =
+        prepare::health_check(a, &target, &prep.engine, Some(Duration::from_secs(30))).await
+    {
+        target.shutdown().await;
+        return Err(e);
     }
-    let cfg = run_config(a, &plan, &target, workers, slos);
+    let out = prepare::out_dir(a, &prep.plan);
+    let mut cfg = prepare::run_config(a, &prep, &target, workers, &out);
+    cfg.resume = resume;
     let remote = RemoteConfig {
         listen: c.listen,
         token,
         profile: ProfileSource {
             text,
-            origin: a.profile.display().to_string(),
+            origin: a.profile().display().to_string(),
         },
         overrides: WireOverrides::new(&crate::overrides(&a.shape), a.timeout),
-        engine: EngineSettings {
-            pacing: a.pacing,
-            http1: a.http1,
-            target_ca_pem,
-        },
     };
 
     // Phase 3: listen, wait, run.
     let code = listen_and_run(a, cfg, remote, tls, &target.label).await;
-    if let Some(t) = target.embedded {
-        t.shutdown().await;
-    }
+    target.shutdown().await;
     code
-}
-
-fn run_config(
-    a: &RunArgs,
-    plan: &Arc<Plan>,
-    target: &Target,
-    workers: usize,
-    slos: Vec<surge_metrics::Slo>,
-) -> RunConfig {
-    let out = a.out.clone().unwrap_or_else(|| {
-        surge_results::default_run_dir(std::path::Path::new("results"), &plan.name)
-    });
-    RunConfig {
-        plan: plan.clone(),
-        target: target.url.clone(),
-        workers,
-        info: run_info(a, plan, target, workers),
-        out_dir: out,
-        slos,
-        guards: Guards {
-            abort_on_error_rate: a.abort_on_error_rate.map(|r| (r, a.abort_window)),
-            abort_on_fail: a.abort_on_fail,
-        },
-        max_rps: a.max_rps,
-        max_in_flight: a.max_in_flight,
-        drain: a.drain,
-        live: None,
-    }
 }
 
 async fn listen_and_run(
@@ -128,44 +83,16 @@ async fn listen_and_run(
         "surge coordinator listening on {url} (metrics: {url}/metrics): {} people over {} ({}), target {target}; waiting for {workers} worker(s): surge worker --join {url}{ca} --token ...",
         progress::thousands(plan.population),
         surge_profile::duration::format(plan.run_duration),
-        model_name(&plan),
+        surge_coordinator::model_name(&plan),
     );
     let mut on_join =
         |name: &str, n: usize, of: usize| eprintln!("surge: worker {n}/{of} joined: {name}");
-    let bar = progress::bar(plan.run_duration.as_secs());
-    let bar2 = bar.clone();
-    let mut on_progress = move |p: &surge_coordinator::Progress| {
-        bar2.set_position(p.elapsed.as_secs().min(p.total.as_secs()));
-        bar2.set_message(progress::message(p));
-    };
+    let (bar, mut on_progress) = progress::reporter(plan.run_duration);
     let outcome = coordinator
         .run(cfg, &mut on_join, &mut on_progress, shutdown_signal())
         .await;
     bar.finish_and_clear();
     print_outcome(a, &outcome?)
-}
-
-/// The target's health check, retried for up to 30 s: in docker compose or Kubernetes the coordinator
-/// may start before the target listens.
-async fn wait_healthy(url: &str, path: &str) -> anyhow::Result<()> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        match crate::health::check(url, path, Duration::from_secs(2)).await {
-            Ok(status) => {
-                anyhow::ensure!(
-                    status < 500,
-                    "target health check {url}{path} answered {status}"
-                );
-                return Ok(());
-            }
-            Err(e) if std::time::Instant::now() >= deadline => {
-                anyhow::bail!(
-                    "target does not answer the health check for 30 s (use --no-health-check to skip): {e}"
-                )
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
-        }
-    }
 }
 
 /// `--token`, else SURGE_TOKEN; never empty.

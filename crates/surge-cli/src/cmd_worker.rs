@@ -10,7 +10,7 @@ pub async fn worker(a: WorkerArgs) -> anyhow::Result<i32> {
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
-    let name = a.name.clone().unwrap_or_else(host_name);
+    let name = a.name.clone().unwrap_or_else(crate::host_name);
     let mut cfg = WorkerConfig::new(&a.join, &token, &name, threads);
     cfg.join_timeout = a.join_timeout;
     cfg.tls_ca = a.tls_ca.clone();
@@ -28,8 +28,8 @@ pub async fn worker(a: WorkerArgs) -> anyhow::Result<i32> {
             eprintln!(
                 "surge worker {name}: run finished, every interval acknowledged (pacing {}, http1 {}); \
                  report loop woke {} times in {:.1} s",
-                surge_engine::pacing::pacing().as_str(),
-                surge_engine::pacing::http1_client().as_str(),
+                report_loop.pacing.as_str(),
+                report_loop.http1.as_str(),
                 report_loop.wakes,
                 report_loop.millis as f64 / 1000.0
             );
@@ -43,12 +43,3 @@ pub async fn worker(a: WorkerArgs) -> anyhow::Result<i32> {
     }
 }
 
-/// The host name (container id in docker, pod name in Kubernetes), else "worker".
-fn host_name() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "worker".into())
-}

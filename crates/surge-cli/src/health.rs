@@ -2,11 +2,16 @@
 
 use std::time::Duration;
 
-/// GETs `base + path` (http or https, trusting `--tls-ca` when given) and returns the status, or a
-/// message naming the peer and the cause.
-pub async fn check(base: &str, path: &str, timeout: Duration) -> Result<u16, String> {
+/// GETs `base + path` (http or https, trusting the run's `--tls-ca` when given) and returns the status,
+/// or a message naming the peer and the cause.
+pub async fn check(
+    base: &str,
+    path: &str,
+    timeout: Duration,
+    engine: &surge_engine::Engine,
+) -> Result<u16, String> {
     let url = format!("{}{}", base.trim_end_matches('/'), path);
-    let client = surge_engine::http::HttpClients::new(1);
+    let client = surge_engine::http::HttpClients::for_engine(1, engine);
     match tokio::time::timeout(timeout, client.probe(&url)).await {
         Err(_) => Err(format!("{url}: no answer within {timeout:?}")),
         Ok(r) => r,

@@ -20,7 +20,9 @@ mod cmd_run;
 mod cmd_target;
 mod cmd_worker;
 mod health;
+mod prepare;
 mod progress;
+mod resume;
 
 use args::{Cli, Command, ProfileCommand};
 use std::path::Path;
@@ -35,11 +37,7 @@ pub const EXIT_ERROR: i32 = 2;
 /// Runs one command to completion and returns the process exit code. Errors are printed to stderr.
 pub fn execute(cli: Cli) -> i32 {
     let result = match cli.command {
-        Command::Run(a) => {
-            surge_engine::pacing::set_pacing(a.pacing);
-            surge_engine::pacing::set_http1_client(a.http1);
-            runtime().and_then(|rt| rt.block_on(cmd_run::run(a)))
-        }
+        Command::Run(a) => runtime().and_then(|rt| rt.block_on(cmd_run::run(a))),
         Command::Target(a) => runtime().and_then(|rt| rt.block_on(cmd_target::target(a))),
         Command::Report(a) => report(&a.dir),
         Command::Compare(a) => compare(&a),
@@ -102,23 +100,32 @@ fn report(dir: &Path) -> anyhow::Result<i32> {
 
 /// Reads one run, or every run in a folder of repeats.
 fn read_runs(dir: &Path) -> anyhow::Result<Vec<surge_results::RunData>> {
-    if dir.join("run.json").exists() {
-        return Ok(vec![surge_results::RunData::read(dir)?]);
+    Ok(surge_results::RunData::read_runs(dir)?)
+}
+
+/// The host name (container id in docker, pod name in Kubernetes), else "worker".
+pub(crate) fn host_name() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "worker".into())
+}
+
+/// Crate -> version of this build (surge's and its main dependencies', from Cargo.lock), for run.json.
+pub(crate) fn versions() -> std::collections::BTreeMap<String, String> {
+    let mut versions = std::collections::BTreeMap::new();
+    versions.insert("surge".to_string(), env!("CARGO_PKG_VERSION").to_string());
+    for kv in env!("SURGE_DEP_VERSIONS")
+        .split(';')
+        .filter(|s| !s.is_empty())
+    {
+        if let Some((k, v)) = kv.split_once('=') {
+            versions.insert(k.to_string(), v.to_string());
+        }
     }
-    let mut dirs: Vec<_> = std::fs::read_dir(dir)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.join("run.json").exists())
-        .collect();
-    dirs.sort();
-    anyhow::ensure!(
-        !dirs.is_empty(),
-        "{}: no results folder (run.json) found",
-        dir.display()
-    );
-    dirs.iter()
-        .map(|d| Ok(surge_results::RunData::read(d)?))
-        .collect()
+    versions
 }
 
 fn compare(a: &args::CompareArgs) -> anyhow::Result<i32> {

@@ -19,6 +19,19 @@ pub fn bar(total_secs: u64) -> ProgressBar {
     pb
 }
 
+/// A progress bar over `total` and the callback that moves it, the same for `run` and `coordinator`.
+pub fn reporter(
+    total: std::time::Duration,
+) -> (ProgressBar, impl FnMut(&Progress) + Send + 'static) {
+    let bar = bar(total.as_secs());
+    let moved = bar.clone();
+    let on_progress = move |p: &Progress| {
+        moved.set_position(p.elapsed.as_secs().min(p.total.as_secs()));
+        moved.set_message(message(p));
+    };
+    (bar, on_progress)
+}
+
 /// Formats the figures shown on the line.
 pub fn message(p: &Progress) -> String {
     format!(

@@ -3,6 +3,7 @@
 //! coordinator is SIGKILLed under a worker (the dead-man switch, measured at the target); wrong tokens
 //! and protocol versions are refused.
 
+mod common;
 mod distributed_support;
 
 use distributed_support::{

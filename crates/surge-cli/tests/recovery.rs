@@ -69,6 +69,15 @@ fn a_run_killed_with_sigkill_is_reported_as_cut_short_up_to_its_last_interval() 
         .filter_map(|(r, s)| data.totals.cell(r, s).map(|c| c.count()))
         .sum();
     assert!(counted > 50, "requests before the kill are kept: {counted}");
+    // Every person is accounted for: those in flight at the kill are `unknown`.
+    let summary = common::assert_tally(&out);
+    let unknown: u64 = summary["journeys"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|j| j["unknown"].as_u64().unwrap())
+        .sum();
+    eprintln!("SIGKILL: {unknown} people in flight at the kill counted as unknown");
 
     // `surge report` renders it and says so.
     assert_eq!(surge(&["report", &out.display().to_string()]), 0);
@@ -130,6 +139,7 @@ fn ctrl_c_stops_the_load_within_a_second_and_writes_the_final_files() {
 
     let summary = read_json(&out.join("summary.json"));
     assert_eq!(summary["status"], "interrupted", "{summary}");
+    common::assert_tally(&out);
     assert!(
         summary["reason"]
             .as_str()

@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
-use surge_metrics::{Accumulator, MetricsError, Snapshot, SparseSnapshot};
+use surge_metrics::{Accumulator, MetricsError, RegionCounters, Snapshot, SparseSnapshot};
 
 /// State of one worker as the collector sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +41,9 @@ pub struct Collector {
     totals: Snapshot,
     /// Intervals each worker never reported (filled when it is lost).
     missing: Vec<Vec<u64>>,
+    /// Each worker's journey counters so far, per region: who it started and who ended, so that the
+    /// people in flight on a worker that is lost can be counted as lost with it.
+    per_worker: Vec<Vec<RegionCounters>>,
 }
 
 impl Collector {
@@ -55,7 +58,15 @@ impl Collector {
             next: 0,
             totals: Snapshot::new(0, regions, steps),
             missing: vec![Vec::new(); workers],
+            per_worker: vec![vec![RegionCounters::default(); regions as usize]; workers],
         }
+    }
+
+    /// Continues a run cut short: `totals` is what its first part merged, `next` its first interval.
+    pub fn resume_from(&mut self, next: u64, totals: &Snapshot) -> Result<(), MetricsError> {
+        self.totals.merge(totals)?;
+        self.next = next;
+        Ok(())
     }
 
     /// Adds one worker snapshot. Snapshots of an interval already handed out are merged into the
@@ -79,6 +90,11 @@ impl Collector {
         if let Some(r) = self.reported.get_mut(worker) {
             *r = Some(r.map_or(snap.interval, |x| x.max(snap.interval)));
         }
+        if let Some(mine) = self.per_worker.get_mut(worker) {
+            for (m, c) in mine.iter_mut().zip(&snap.counters) {
+                m.merge(c);
+            }
+        }
         Ok(late)
     }
 
@@ -89,6 +105,22 @@ impl Collector {
         {
             *s = WorkerState::Done;
         }
+    }
+
+    /// People a worker has in flight by what it reported, per region: started and not (yet) reported
+    /// ended. When it is lost, these are lost with it.
+    pub fn in_flight_of(&self, worker: usize) -> Vec<u64> {
+        self.per_worker
+            .get(worker)
+            .map_or_else(Vec::new, |regions| {
+                regions
+                    .iter()
+                    .map(|c| {
+                        c.started
+                            .saturating_sub(c.succeeded + c.failed + c.unfinished)
+                    })
+                    .collect()
+            })
     }
 
     /// Marks a worker lost at interval `at` (the first interval it did not report): the intervals from its

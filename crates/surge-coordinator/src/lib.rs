@@ -16,14 +16,17 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod calibrate;
 pub mod collect;
 pub mod guard;
+pub mod info;
 pub mod live;
 pub mod pool;
 pub mod remote;
 pub mod run;
 
 pub use guard::Guards;
+pub use info::{RunContext, model_name, run_info};
 pub use live::LiveMetrics;
 pub use remote::agent::{ReportLoop, WorkerConfig, WorkerEnd, WorkerError, run_worker};
 pub use remote::{Coordinator, Listener, RemoteConfig, serve_metrics};
@@ -59,6 +62,9 @@ pub enum RunError {
         /// Workers expected.
         expected: usize,
     },
+    /// The profile does not compile with these overrides.
+    #[error("plan")]
+    Plan(#[source] surge_plan::PlanError),
     /// A snapshot did not fit the plan's shape.
     #[error("snapshot: {0}")]
     Metrics(#[from] surge_metrics::MetricsError),

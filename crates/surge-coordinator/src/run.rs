@@ -46,6 +46,26 @@ pub struct RunConfig {
     pub drain: Duration,
     /// Live figures for `/metrics`, updated after every merged interval (None: not served).
     pub live: Option<Arc<LiveMetrics>>,
+    /// The engine settings every worker runs with (remote workers get its config in their assignment).
+    pub engine: Arc<surge_engine::Engine>,
+    /// Continue a run cut short (`--resume`): its folder is `out_dir`; the workers start from its next
+    /// interval and skip the people the first part already started.
+    pub resume: Option<surge_results::ResumePoint>,
+}
+
+impl RunConfig {
+    /// The first interval this run writes (0, or where a resumed run continues).
+    pub fn first_interval(&self) -> u64 {
+        self.resume.as_ref().map_or(0, |r| r.next_interval)
+    }
+
+    /// The run's common start on the wall clock for a run starting its first interval at `now`: a
+    /// resumed run's start lies in the past, so that its intervals and arrivals continue where the
+    /// first part stopped.
+    pub fn common_start(&self, now: SystemTime) -> SystemTime {
+        let done = self.plan.interval * u32::try_from(self.first_interval()).unwrap_or(u32::MAX);
+        now.checked_sub(done).unwrap_or(now)
+    }
 }
 
 /// What a finished run hands back.
@@ -91,7 +111,8 @@ pub async fn run_local(
     let registry = Arc::new(Registry::new(plan.population));
     let limiter = safety_cap(cfg.max_rps).map(Arc::new);
     let targets = Arc::new(Targets::new(&cfg.target, &plan));
-    let start = SystemTime::now() + Duration::from_millis(50);
+    let start = cfg.common_start(SystemTime::now() + Duration::from_millis(50));
+    let first_interval = cfg.first_interval();
     let (mut handles, mut sets) = (Vec::new(), Vec::new());
     for (i, stripe) in stripes(plan.shards, workers).into_iter().enumerate() {
         let shards = Arc::new(ShardSet::none(plan.shards));
@@ -109,6 +130,8 @@ pub async fn run_local(
             limiter: limiter.clone(),
             report_registrations: false,
             drain: cfg.drain,
+            engine: cfg.engine.clone(),
+            first_interval,
         };
         handles.push(spawn_worker(spec, tx.clone()).map_err(RunError::Spawn)?);
         sets.push(shards);
@@ -191,11 +214,25 @@ struct Driver {
 impl Driver {
     fn new(cfg: &RunConfig, start: SystemTime, workers: usize) -> Result<Driver, RunError> {
         let plan = cfg.plan.clone();
-        let mut writer = ResultsWriter::create(&cfg.out_dir, &cfg.info)?;
+        let mut collector =
+            Collector::new(workers, plan.regions.len() as u16, plan.steps.len() as u16);
+        let mut writer = match &cfg.resume {
+            None => ResultsWriter::create(&cfg.out_dir, &cfg.info)?,
+            Some(point) => {
+                collector.resume_from(point.next_interval, &point.totals)?;
+                // The gap: from the last line the first part wrote to now.
+                let gap = std::fs::metadata(cfg.out_dir.join(surge_results::files::HLOG))
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| SystemTime::now().duration_since(t).ok())
+                    .map_or(0.0, |d| d.as_secs_f64());
+                ResultsWriter::resume(&cfg.out_dir, point, part_of(&cfg.info, point), gap)?
+            }
+        };
         writer.write_slo_specs(&cfg.slos)?;
         let d = Driver {
             names: cfg.info.workers.clone(),
-            collector: Collector::new(workers, plan.regions.len() as u16, plan.steps.len() as u16),
+            collector,
             guard: GuardState::default(),
             writer,
             start,
@@ -273,6 +310,7 @@ impl Driver {
                 continue;
             }
             let now_interval = (self.t_s() / self.plan.interval.as_secs_f64().max(1e-9)) as u64;
+            let in_flight = self.collector.in_flight_of(w);
             let missing = self.collector.lose(w, now_interval);
             let shards = pool.lose(w);
             let survivors: Vec<usize> = (0..self.names.len())
@@ -286,11 +324,13 @@ impl Driver {
                 .iter()
                 .map(|(s, l)| format!("{} ({} shards)", self.name(*s), l.len()))
                 .collect();
+            let lost_people: u64 = in_flight.iter().sum();
             let detail = format!(
-                "silent for {:.1} s ({} intervals); intervals {:?} never reported; its {} shards moved to {}",
+                "silent for {:.1} s ({} intervals); intervals {:?} never reported; {} people in flight on it lost with it; its {} shards moved to {}",
                 limit.as_secs_f64(),
                 LOST_AFTER_INTERVALS,
                 missing,
+                lost_people,
                 shards.len(),
                 if to.is_empty() {
                     "nobody (no survivor)".to_string()
@@ -304,6 +344,12 @@ impl Driver {
                 worker: self.name(w),
                 lost_at_s: self.t_s(),
                 missing_intervals: missing,
+                in_flight: in_flight
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, n)| **n > 0)
+                    .filter_map(|(r, n)| Some((self.plan.regions.get(r)?.name.clone(), *n)))
+                    .collect(),
             });
             self.publish();
         }
@@ -377,12 +423,30 @@ impl Driver {
             .iter()
             .map(|s| s.evaluate(self.collector.totals(), seconds))
             .collect();
+        let unfinished = self.collector.totals().merged_counters(None).unfinished;
+        if self.status == RunStatus::Complete && unfinished > 0 {
+            self.status = RunStatus::DrainCut;
+            self.reason = Some(format!(
+                "drain ended with {unfinished} people in flight: counted as unfinished (outcome `unfinished`, their wait so far recorded); a longer --drain lets them finish"
+            ));
+        } else if unfinished > 0
+            && let Some(r) = &mut self.reason
+        {
+            r.push_str(&format!(
+                "; {unfinished} people in flight counted as unfinished"
+            ));
+        }
         let end = RunEnd {
             status: self.status,
             duration_s,
             verdicts,
             reason: self.reason.take(),
             lost_workers: std::mem::take(&mut self.lost),
+            unknown: cfg
+                .resume
+                .as_ref()
+                .map(|r| r.unknown.clone())
+                .unwrap_or_default(),
         };
         let summary = self.writer.finish(self.collector.totals(), &end)?;
         Ok(RunOutcome {
@@ -390,6 +454,14 @@ impl Driver {
             summary,
         })
     }
+}
+
+/// The resumed part's entry in run.json: when, where, which surge.
+fn part_of(info: &RunInfo, point: &surge_results::ResumePoint) -> surge_results::RunPart {
+    let mut part = info.parts.last().cloned().unwrap_or_default();
+    part.started_at = surge_results::rfc3339_utc(SystemTime::now());
+    part.first_interval = point.next_interval;
+    part
 }
 
 fn update_progress(p: &mut Progress, snap: &Snapshot, totals: &Snapshot, interval: Duration) {

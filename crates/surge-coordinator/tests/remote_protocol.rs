@@ -67,6 +67,7 @@ fn config(plan: Arc<Plan>, out: std::path::PathBuf) -> RunConfig {
         max_in_flight: 1000,
         drain: Duration::from_secs(1),
         live: None,
+        engine: surge_engine::Engine::new(Default::default()).unwrap(),
     }
 }
 
@@ -136,7 +137,6 @@ async fn joins_reports_union_loss_and_refusals() {
             origin: "tiny.toml".into(),
         },
         overrides: WireOverrides::default(),
-        engine: Default::default(),
     };
     let coordinator = Coordinator::bind(&cfg, remote).await.unwrap();
     let addr = coordinator.local_addr();

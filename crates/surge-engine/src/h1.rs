@@ -117,6 +117,8 @@ pub struct H1Pool {
     origins: RefCell<Vec<Origin>>,
     max_conns: usize,
     out: RefCell<Vec<u8>>,
+    /// Where new connections bind (the run's `--source-addresses`, in turn), if anywhere.
+    sources: Option<Arc<crate::Engine>>,
 }
 
 impl H1Pool {
@@ -126,7 +128,18 @@ impl H1Pool {
             origins: RefCell::new(Vec::new()),
             max_conns: max_conns.max(1),
             out: RefCell::new(Vec::new()),
+            sources: None,
         }
+    }
+
+    /// As [`H1Pool::new`], binding each new connection to `engine`'s next source address when the run
+    /// names any (`--source-addresses`).
+    pub fn for_engine(max_conns: usize, engine: &Arc<crate::Engine>) -> H1Pool {
+        let mut pool = H1Pool::new(max_conns);
+        if !engine.config().source_addresses.is_empty() {
+            pool.sources = Some(engine.clone());
+        }
+        pool
     }
 
     /// Sends `req` to `base` (`http://host:port[/prefix]`) and reads the answer into `reply`.
@@ -230,9 +243,12 @@ impl H1Pool {
             let o = origins.get(origin).ok_or(Outcome::Connect)?;
             o.authority.to_string()
         };
-        let stream = TcpStream::connect(authority.as_str())
-            .await
-            .map_err(|_| Outcome::Connect)?;
+        let stream = match self.sources.as_ref().and_then(|e| e.next_source()) {
+            None => TcpStream::connect(authority.as_str())
+                .await
+                .map_err(|e| Outcome::from_connect_error(&e))?,
+            Some(source) => connect_from(source, &authority).await?,
+        };
         let _ = stream.set_nodelay(true);
         Ok(Conn {
             stream,
@@ -253,6 +269,28 @@ impl H1Pool {
 fn still_open(c: &Conn) -> bool {
     let mut probe = [0u8; 1];
     matches!(c.stream.try_read(&mut probe), Err(e) if e.kind() == ErrorKind::WouldBlock)
+}
+
+/// Connects to `authority` from the local address `source` (a socket bound before it connects).
+async fn connect_from(source: std::net::IpAddr, authority: &str) -> Result<TcpStream, Outcome> {
+    let peer = tokio::net::lookup_host(authority)
+        .await
+        .map_err(|_| Outcome::Connect)?
+        .find(|a| a.is_ipv4() == source.is_ipv4())
+        .ok_or(Outcome::Connect)?;
+    let socket = if source.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    }
+    .map_err(|e| Outcome::from_connect_error(&e))?;
+    socket
+        .bind(std::net::SocketAddr::new(source, 0))
+        .map_err(|e| Outcome::from_connect_error(&e))?;
+    socket
+        .connect(peer)
+        .await
+        .map_err(|e| Outcome::from_connect_error(&e))
 }
 
 fn parse_origin(lane: u16, base: &str, max_conns: usize) -> Result<Origin, Outcome> {

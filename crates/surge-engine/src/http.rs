@@ -25,7 +25,7 @@ use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use std::error::Error as StdError;
 use std::path::Path;
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use surge_metrics::Outcome;
 use surge_plan::journey::RequestBuf;
@@ -70,15 +70,27 @@ pub struct HttpClients {
 }
 
 impl HttpClients {
-    /// Clients trusting the run's TLS configuration ([`set_run_tls`]), by default the system's roots.
+    /// Clients trusting the system's roots (the health check's, before a run's engine exists).
     pub fn new(pool_per_host: usize) -> HttpClients {
-        HttpClients::with_tls(pool_per_host, default_tls())
+        HttpClients::with_tls(pool_per_host, system_tls(), None)
+    }
+
+    /// The clients of a worker of `engine`'s run: its TLS configuration, and its next source address
+    /// (one per client: the fast HTTP/1.1 client takes the addresses in turn per connection).
+    pub fn for_engine(pool_per_host: usize, engine: &crate::Engine) -> HttpClients {
+        HttpClients::with_tls(pool_per_host, engine.tls(), engine.next_source())
     }
 
     /// Clients with `nodelay`, idle eviction, no silent retries (a request the server dropped is
-    /// counted, not replayed behind the tester's back), verifying https targets with `tls`.
-    pub fn with_tls(pool_per_host: usize, tls: Arc<rustls::ClientConfig>) -> HttpClients {
+    /// counted, not replayed behind the tester's back), verifying https targets with `tls`, and binding
+    /// their connections to `source` when given.
+    pub fn with_tls(
+        pool_per_host: usize,
+        tls: Arc<rustls::ClientConfig>,
+        source: Option<std::net::IpAddr>,
+    ) -> HttpClients {
         let mut conn = HttpConnector::new();
+        conn.set_local_address(source);
         conn.set_nodelay(true);
         conn.enforce_http(false);
         conn.set_connect_timeout(Some(Duration::from_secs(10)));
@@ -175,24 +187,8 @@ fn announced_len(h: &http::HeaderMap) -> Option<u64> {
         .ok()
 }
 
-// The run's TLS settings (`--tls-ca`), process-wide like the other engine settings (see `pacing`), so
-// that every place that builds a worker keeps compiling; `None` = the system's roots.
-static RUN_TLS: RwLock<Option<Arc<rustls::ClientConfig>>> = RwLock::new(None);
-
-/// Sets the TLS client configuration of clients built from now on with [`HttpClients::new`] (the
-/// workers' and the health check's): `Some` from [`tls_config`] with `--tls-ca`, `None` for the
-/// system's roots.
-pub fn set_run_tls(tls: Option<Arc<rustls::ClientConfig>>) {
-    if let Ok(mut t) = RUN_TLS.write() {
-        *t = tls;
-    }
-}
-
-/// The run's TLS configuration, else the system's roots (loaded once per process).
-fn default_tls() -> Arc<rustls::ClientConfig> {
-    if let Some(t) = RUN_TLS.read().ok().and_then(|t| t.clone()) {
-        return t;
-    }
+/// The system's roots (loaded once per process).
+fn system_tls() -> Arc<rustls::ClientConfig> {
     static DEFAULT: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
     DEFAULT
         .get_or_init(|| match tls_config(None) {
@@ -276,7 +272,10 @@ fn to_request(base: &str, req: &RequestBuf) -> Result<Request<Full<Bytes>>, Outc
 pub fn classify(err: &hyper_util::client::legacy::Error) -> Outcome {
     if err.is_connect() {
         return match classify_chain(err) {
-            o @ (Outcome::Tls | Outcome::Timeout) => o,
+            o @ (Outcome::Tls
+            | Outcome::Timeout
+            | Outcome::GeneratorFd
+            | Outcome::GeneratorPorts) => o,
             _ => Outcome::Connect,
         };
     }
@@ -306,6 +305,10 @@ pub fn classify_io(io: &std::io::Error) -> Outcome {
             return classify_io(nested);
         }
         inner = e.source();
+    }
+    let generator = Outcome::from_connect_error(io);
+    if generator.is_generator() {
+        return generator;
     }
     match io.kind() {
         ConnectionRefused | AddrNotAvailable | HostUnreachable | NetworkUnreachable => {
@@ -430,7 +433,7 @@ mod tests {
         assert_eq!(untrusted.err(), Some(Outcome::Tls));
         let ca =
             tls_config(Some(&surge_testkit::tls::ca_pem_path())).unwrap_or_else(|e| panic!("{e}"));
-        let trusted = HttpClients::with_tls(4, ca)
+        let trusted = HttpClients::with_tls(4, ca, None)
             .send(&server.url(), &get(), false)
             .await;
         assert_eq!(

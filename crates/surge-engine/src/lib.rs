@@ -24,6 +24,8 @@
 //!     limiter: None,
 //!     report_registrations: false,
 //!     drain: std::time::Duration::from_secs(10),
+//!     engine: surge_engine::Engine::new(surge_engine::EngineConfig::default()).expect("system roots"),
+//!     first_interval: 0,
 //!     plan,
 //! };
 //! let worker = spawn_worker(spec, tx)?;
@@ -32,9 +34,12 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod config;
 pub mod floor;
 pub mod h1;
 pub mod http;
+mod inflight;
+pub mod limits;
 mod pacer;
 pub mod pacing;
 pub mod person;
@@ -42,6 +47,7 @@ pub mod registry;
 pub mod sched;
 pub mod worker;
 
+pub use config::{ConfigError, Engine, EngineConfig};
 pub use pacing::{Http1Client, Pacing};
 pub use registry::Registry;
 pub use worker::{REGISTRATION_FLUSH, WorkerEvent, WorkerHandle, WorkerSpec, spawn_worker};

@@ -12,23 +12,25 @@
 //! does not matter. The send lag is recorded either way. How the fine pacer arms its timer is in
 //! `pacer.rs`; what this host's timers allow at all is [`floor_probe`]'s to say.
 //!
+//! Both are part of the run's [`crate::EngineConfig`]:
+//!
 //! ```
-//! use surge_engine::pacing::{Pacing, set_pacing, pacing};
-//! set_pacing(Pacing::Coarse);
-//! assert_eq!(pacing(), Pacing::Coarse);
-//! assert_eq!("fine".parse::<Pacing>(), Ok(Pacing::Fine));
+//! use surge_engine::pacing::Pacing;
+//! assert_eq!("fine".parse::<Pacing>().ok(), Some(Pacing::Fine));
+//! assert!("sloppy".parse::<Pacing>().is_err());
 //! ```
 
 pub use crate::floor::{FloorFigures, floor_probe, preflight};
 pub(crate) use crate::pacer::Pacer;
-use std::sync::atomic::{AtomicU8, Ordering};
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// Wake-ups of the fine pacer fall on this grid (from the run's start).
 pub const FINE_GRID: Duration = Duration::from_micros(100);
 
 /// How the open-model scheduler waits for the next arrival.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Pacing {
     /// tokio's timer: ~1 ms of send lag, cheapest.
     Coarse,
@@ -47,19 +49,36 @@ impl Pacing {
     }
 }
 
+/// A setting name that is not one of its choices.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} {given:?} (one of: {choices})")]
+pub struct UnknownSetting {
+    /// Which setting.
+    pub what: &'static str,
+    /// What was given.
+    pub given: String,
+    /// The accepted names.
+    pub choices: &'static str,
+}
+
 impl std::str::FromStr for Pacing {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Pacing, String> {
+    type Err = UnknownSetting;
+    fn from_str(s: &str) -> Result<Pacing, UnknownSetting> {
         match s {
             "coarse" => Ok(Pacing::Coarse),
             "fine" => Ok(Pacing::Fine),
-            other => Err(format!("unknown pacing {other:?} (coarse or fine)")),
+            other => Err(UnknownSetting {
+                what: "pacing",
+                given: other.to_string(),
+                choices: "coarse, fine",
+            }),
         }
     }
 }
 
 /// Which client sends plain `http://` HTTP/1.1 steps (h2 and https always use hyper-util).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Http1Client {
     /// The lean client of [`crate::h1`].
     #[default]
@@ -79,45 +98,16 @@ impl Http1Client {
 }
 
 impl std::str::FromStr for Http1Client {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Http1Client, String> {
+    type Err = UnknownSetting;
+    fn from_str(s: &str) -> Result<Http1Client, UnknownSetting> {
         match s {
             "fast" => Ok(Http1Client::Fast),
             "hyper" => Ok(Http1Client::Hyper),
-            other => Err(format!("unknown HTTP/1.1 client {other:?} (fast or hyper)")),
+            other => Err(UnknownSetting {
+                what: "HTTP/1.1 client",
+                given: other.to_string(),
+                choices: "fast, hyper",
+            }),
         }
-    }
-}
-
-// Process-wide settings, read when a worker starts (kept out of `WorkerSpec` so every place that
-// builds one keeps compiling; a worker reads them once).
-static PACING: AtomicU8 = AtomicU8::new(0);
-static HTTP1: AtomicU8 = AtomicU8::new(0);
-
-/// Sets the pacing of workers started from now on (default [`Pacing::Fine`]).
-pub fn set_pacing(p: Pacing) {
-    PACING.store(1 + p as u8, Ordering::Relaxed);
-}
-
-/// The pacing workers use.
-pub fn pacing() -> Pacing {
-    match PACING.load(Ordering::Relaxed) {
-        1 => Pacing::Coarse,
-        2 => Pacing::Fine,
-        _ => Pacing::default(),
-    }
-}
-
-/// Sets the HTTP/1.1 client of workers started from now on (default [`Http1Client::Fast`]).
-pub fn set_http1_client(c: Http1Client) {
-    HTTP1.store(1 + c as u8, Ordering::Relaxed);
-}
-
-/// The HTTP/1.1 client workers use.
-pub fn http1_client() -> Http1Client {
-    match HTTP1.load(Ordering::Relaxed) {
-        1 => Http1Client::Fast,
-        2 => Http1Client::Hyper,
-        _ => Http1Client::default(),
     }
 }

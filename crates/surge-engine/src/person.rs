@@ -3,6 +3,7 @@
 
 use crate::h1::{self, H1Pool, Reply};
 use crate::http::HttpClients;
+use crate::inflight::InFlight;
 use crate::pacing::Http1Client;
 use crate::registry::Registry;
 use crate::worker::WorkerSpec;
@@ -29,6 +30,8 @@ pub struct PersonCtx {
     scratch: RefCell<Vec<Scratch>>,
     limiter: Option<Arc<Limiter>>,
     new_registrations: RefCell<Vec<u64>>,
+    /// Who is in flight, and in which step (for the unfinished count when the worker ends).
+    in_flight: RefCell<InFlight>,
     pub(crate) report_registrations: bool,
     /// Index of the step whose success means "this person is registered": the last step before the first
     /// discovery step (or the last step when there is none).
@@ -51,12 +54,13 @@ impl PersonCtx {
             rec,
             registry: spec.registry.clone(),
             targets: spec.targets.clone(),
-            clients: HttpClients::new(256),
-            h1: H1Pool::new(MAX_CONNS_PER_ORIGIN),
-            fast_h1: crate::pacing::http1_client() == Http1Client::Fast,
+            clients: HttpClients::for_engine(256, &spec.engine),
+            h1: H1Pool::for_engine(MAX_CONNS_PER_ORIGIN, &spec.engine),
+            fast_h1: spec.engine.config().http1 == Http1Client::Fast,
             scratch: RefCell::new(Vec::new()),
             limiter: spec.limiter.clone(),
             new_registrations: RefCell::new(Vec::new()),
+            in_flight: RefCell::new(InFlight::default()),
             report_registrations: spec.report_registrations,
             register_step,
             rng: Cell::new(
@@ -81,6 +85,28 @@ impl PersonCtx {
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^= z >> 31;
         (z >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Records every person still in flight as unfinished: the step each was in gets a sample with
+    /// [`Outcome::Unfinished`] whose latency is the wait so far (a lower bound), and each journey counts
+    /// as unfinished. Called once, when the worker ends with people in flight.
+    pub(crate) fn record_unfinished(&self, now: Instant) {
+        let left = self.in_flight.borrow_mut().take();
+        let mut rec = self.rec.borrow_mut();
+        for (region, step) in left {
+            if let Some(s) = step {
+                let first = s.first_send.unwrap_or(now);
+                rec.step(StepRecord {
+                    region,
+                    step: s.metric,
+                    outcome: Outcome::Unfinished,
+                    response_us: micros(now.saturating_duration_since(s.intended)),
+                    service_us: micros(now.saturating_duration_since(first)),
+                    send_lag_us: micros(first.saturating_duration_since(s.intended)),
+                });
+            }
+            rec.journey_unfinished(region);
+        }
     }
 
     /// The run's start on this worker's clock.
@@ -113,6 +139,8 @@ const MAX_IDLE_SCRATCH: usize = 4096;
 /// Per-person mutable state, reused across steps.
 struct Journey<'a> {
     ctx: &'a PersonCtx,
+    /// This person's slot in the worker's in-flight slab.
+    slot: usize,
     person: Person,
     code: String,
     s: Scratch,
@@ -123,16 +151,19 @@ pub async fn run(ctx: &PersonCtx, u: u64, intended: Instant) {
     let person = ctx.plan.person(u);
     let region = person.region;
     ctx.rec.borrow_mut().journey_started(region);
+    let slot = ctx.in_flight.borrow_mut().enter(region);
     let mut s = ctx.scratch.borrow_mut().pop().unwrap_or_default();
     s.values.clear();
     s.values.resize(ctx.plan.journey.value_slots, None);
     let mut j = Journey {
         ctx,
+        slot,
         code: ctx.plan.verification_code(person.phone),
         person,
         s,
     };
     let ok = j.all_steps(intended).await;
+    ctx.in_flight.borrow_mut().leave(slot);
     ctx.rec.borrow_mut().journey_ended(region, ok);
     let mut pool = ctx.scratch.borrow_mut();
     if pool.len() < MAX_IDLE_SCRATCH {
@@ -229,6 +260,10 @@ impl Journey<'_> {
         let region = self.person.region;
         let mut first_send = None;
         let mut attempt = 0u32;
+        self.ctx
+            .in_flight
+            .borrow_mut()
+            .step_started(self.slot, step.metric, intended);
         loop {
             let (outcome, retry_after, last_send) =
                 self.attempt(step, batch, &mut first_send).await;
@@ -249,6 +284,7 @@ impl Journey<'_> {
             }
             let now = Instant::now();
             let first = first_send.unwrap_or(now);
+            self.ctx.in_flight.borrow_mut().step_done(self.slot);
             self.ctx.rec.borrow_mut().step(StepRecord {
                 region,
                 step: step.metric,
@@ -276,7 +312,10 @@ impl Journey<'_> {
                 l.until_ready().await;
             }
             let sent = Instant::now();
-            first_send.get_or_insert(sent);
+            if first_send.is_none() {
+                *first_send = Some(sent);
+                self.ctx.in_flight.borrow_mut().sent(self.slot, sent);
+            }
             last_send = Some(sent);
             match tokio::time::timeout(timeout, self.send(step)).await {
                 Err(_) => return (Outcome::Timeout, None, last_send),

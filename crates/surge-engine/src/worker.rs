@@ -42,6 +42,11 @@ pub struct WorkerSpec {
     pub report_registrations: bool,
     /// How long in-flight people may take to finish after the last arrival.
     pub drain: Duration,
+    /// The run's engine settings (pacing, HTTP/1.1 client, TLS, source addresses).
+    pub engine: Arc<crate::Engine>,
+    /// The first interval this worker records (0; or where a resumed run continues: the people whose
+    /// arrival falls before it were started by the run's first part and are skipped).
+    pub first_interval: u64,
 }
 
 /// How often a worker hands on its new registrations between snapshots (remote runs only).
@@ -155,10 +160,11 @@ async fn run(
 ) {
     let plan = spec.plan.clone();
     let start = start_instant(spec.start);
-    let rec = Rc::new(RefCell::new(Recorder::new(
-        plan.regions.len() as u16,
-        plan.steps.len() as u16,
-    )));
+    let mut recorder = Recorder::new(plan.regions.len() as u16, plan.steps.len() as u16);
+    if spec.first_interval > 0 {
+        recorder.take(spec.first_interval);
+    }
+    let rec = Rc::new(RefCell::new(recorder));
     let ctx = Rc::new(PersonCtx::new(&spec, rec.clone(), start));
     let ticker = tokio::task::spawn_local(tick(
         spec.index,
@@ -186,6 +192,8 @@ async fn run(
         }
     }
     ticker.abort();
+    // Everyone still in flight is accounted for: unfinished, with the wait of the step they were in.
+    ctx.record_unfinished(Instant::now());
     let next = rec.borrow().interval() + 1;
     let snap = rec.borrow_mut().take(next);
     let registered = ctx.take_registrations();
@@ -264,11 +272,16 @@ async fn schedule(spec: &WorkerSpec, ctx: Rc<PersonCtx>, start: Instant) {
 async fn schedule_open(spec: &WorkerSpec, ctx: Rc<PersonCtx>, start: Instant) {
     let plan = &spec.plan;
     let slots = Arc::new(Semaphore::new(spec.max_in_flight.max(1)));
-    let mut pacer = Pacer::new(crate::pacing::pacing(), start);
+    let mut pacer = Pacer::new(spec.engine.config().pacing, start);
     let unstarted = Rc::new(std::cell::Cell::new(0u64));
     let mut without_wait = 0u32;
+    // A resumed run: people arriving before its first interval belong to the part that was cut short.
+    let resumed_at = plan.interval * u32::try_from(spec.first_interval).unwrap_or(u32::MAX);
     for u in 0..plan.population {
         if !spec.shards.owns(plan.shard_of(u)) {
+            continue;
+        }
+        if spec.first_interval > 0 && plan.arrival_offset(u) < resumed_at {
             continue;
         }
         let intended = start + plan.arrival_offset(u);

@@ -2,6 +2,12 @@
 
 use serde::{Deserialize, Serialize};
 
+// Linux errno values (stable ABI), kept here so this crate needs no libc.
+const ENFILE: i32 = 23;
+const EMFILE: i32 = 24;
+const EADDRINUSE: i32 = 98;
+const EADDRNOTAVAIL: i32 = 99;
+
 /// What happened to one request (or one step of a journey). Never a free-form string: errors are
 /// counted by class, not by their message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -35,11 +41,21 @@ pub enum Outcome {
     WrongAnswer,
     /// The generator itself refused to send (safety cap, shutdown).
     Skipped,
+    /// Still in flight when the run ended (drain cut, Ctrl-C, guard abort): the latency recorded is how
+    /// long it had been waiting so far, a lower bound, so a stuck request shows in the tail instead of
+    /// vanishing. Counts as an error.
+    Unfinished,
+    /// The generator ran out of file descriptors (`EMFILE`/`ENFILE`) opening a connection: its own
+    /// limit, not the target's. Flagged as generator saturation.
+    GeneratorFd,
+    /// The generator ran out of local ports or source addresses (`EADDRNOTAVAIL`/`EADDRINUSE` on
+    /// connect): its own limit, not the target's. Flagged as generator saturation.
+    GeneratorPorts,
 }
 
 impl Outcome {
     /// Every outcome, in a fixed order (the order of counters in snapshots and CSV columns).
-    pub const ALL: [Outcome; 14] = [
+    pub const ALL: [Outcome; 17] = [
         Outcome::Ok,
         Outcome::Http4xx,
         Outcome::Http429,
@@ -54,6 +70,9 @@ impl Outcome {
         Outcome::Extraction,
         Outcome::WrongAnswer,
         Outcome::Skipped,
+        Outcome::Unfinished,
+        Outcome::GeneratorFd,
+        Outcome::GeneratorPorts,
     ];
 
     /// Number of outcomes.
@@ -81,6 +100,9 @@ impl Outcome {
             Outcome::Extraction => "extraction",
             Outcome::WrongAnswer => "wrong_answer",
             Outcome::Skipped => "skipped",
+            Outcome::Unfinished => "unfinished",
+            Outcome::GeneratorFd => "generator_fd",
+            Outcome::GeneratorPorts => "generator_ports",
         }
     }
 
@@ -102,6 +124,22 @@ impl Outcome {
     /// Whether this is an error (anything but `Ok`).
     pub fn is_error(self) -> bool {
         self != Outcome::Ok
+    }
+
+    /// Whether the generator's own limits caused it (descriptors, ports): never blamed on the target.
+    pub fn is_generator(self) -> bool {
+        matches!(self, Outcome::GeneratorFd | Outcome::GeneratorPorts)
+    }
+
+    /// Classifies an I/O error from opening a connection: the generator's own limits are named,
+    /// anything else is a connect failure of the target.
+    pub fn from_connect_error(e: &std::io::Error) -> Outcome {
+        match e.raw_os_error() {
+            Some(c) if c == EMFILE || c == ENFILE => Outcome::GeneratorFd,
+            Some(c) if c == EADDRNOTAVAIL || c == EADDRINUSE => Outcome::GeneratorPorts,
+            _ if e.kind() == std::io::ErrorKind::TimedOut => Outcome::Timeout,
+            _ => Outcome::Connect,
+        }
     }
 
     /// Whether retrying the same request may succeed (load-related or network-level), as opposed to a
@@ -134,5 +172,12 @@ mod tests {
         assert_eq!(Outcome::from_status(302), Outcome::HttpOther);
         assert!(Outcome::Timeout.is_transient());
         assert!(!Outcome::WrongAnswer.is_transient());
+        let emfile = std::io::Error::from_raw_os_error(24);
+        assert_eq!(Outcome::from_connect_error(&emfile), Outcome::GeneratorFd);
+        let ports = std::io::Error::from_raw_os_error(99);
+        assert_eq!(Outcome::from_connect_error(&ports), Outcome::GeneratorPorts);
+        let refused = std::io::Error::from_raw_os_error(111);
+        assert_eq!(Outcome::from_connect_error(&refused), Outcome::Connect);
+        assert!(Outcome::GeneratorFd.is_generator() && !Outcome::Connect.is_generator());
     }
 }

@@ -73,6 +73,16 @@ impl Recorder {
         self.in_flight = self.in_flight.saturating_sub(1);
     }
 
+    /// A person was still in flight when its worker ended: counted as unfinished (with `succeeded` and
+    /// `failed` it adds up to `started`). The step it was in, if any, is recorded separately through
+    /// [`Recorder::step`] with [`crate::Outcome::Unfinished`].
+    pub fn journey_unfinished(&mut self, region: u16) {
+        if let Some(c) = self.current.counters.get_mut(region as usize) {
+            c.unfinished += 1;
+        }
+        self.in_flight = self.in_flight.saturating_sub(1);
+    }
+
     /// One discovery batch checked against what the tester knew was registered.
     pub fn discovery(
         &mut self,

@@ -122,43 +122,66 @@ impl Cell {
     }
 }
 
-/// Per-region counters that are not latencies.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RegionCounters {
+/// Declares [`RegionCounters`] from one list, so that its fields, their stable names (CSV columns,
+/// summary keys) and its merge can never disagree: adding a counter is adding one line here.
+macro_rules! region_counters {
+    ($($(#[$doc:meta])* $name:ident,)+) => {
+        /// Per-region counters that are not latencies. Every field is a count that adds up exactly when
+        /// snapshots merge; absent fields read as 0 (older files and peers).
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+        pub struct RegionCounters {
+            $($(#[$doc])* #[serde(default)] pub $name: u64,)+
+        }
+
+        impl RegionCounters {
+            /// The counters' stable names, in column order.
+            pub const NAMES: &'static [&'static str] = &[$(stringify!($name)),+];
+
+            /// The counters' values, in [`RegionCounters::NAMES`] order.
+            pub fn values(&self) -> Vec<u64> {
+                vec![$(self.$name),+]
+            }
+
+            /// Sets the counter called `name`; `false` when there is none by that name.
+            pub fn set_named(&mut self, name: &str, v: u64) -> bool {
+                match name {
+                    $(stringify!($name) => { self.$name = v; true })+
+                    _ => false,
+                }
+            }
+
+            /// Adds `o` into `self` (saturating: counts from other processes must not wrap or panic).
+            pub fn merge(&mut self, o: &RegionCounters) {
+                $(self.$name = self.$name.saturating_add(o.$name);)+
+            }
+        }
+    };
+}
+
+region_counters! {
     /// People whose journey started.
-    pub started: u64,
+    started,
     /// Journeys that ended with every step ok.
-    pub succeeded: u64,
+    succeeded,
     /// Journeys that ended on an error.
-    pub failed: u64,
+    failed,
+    /// Journeys still in flight when their worker ended (drain cut, stop): with `succeeded` and `failed`
+    /// they add up to `started`.
+    unfinished,
+    /// Contacts uploaded in total (registered or not).
+    contacts_uploaded,
     /// Contacts in discovery uploads that the tester knew were registered when it sent the batch.
-    pub contacts_expected: u64,
+    contacts_expected,
     /// Of those, found in the answer.
-    pub contacts_found: u64,
+    contacts_found,
     /// Of those, missing from the answer ("some people don't see all their contacts").
-    pub contacts_missing: u64,
+    contacts_missing,
     /// Numbers the answer called registered that the tester never saw registered and that are not people
     /// of the population (a wrong answer), or that were never uploaded.
-    pub contacts_unexpected: u64,
-    /// Contacts uploaded in total (registered or not).
-    pub contacts_uploaded: u64,
+    contacts_unexpected,
 }
 
 impl RegionCounters {
-    /// Adds `o` into `self` (saturating: counts from other processes must not wrap or panic).
-    pub fn merge(&mut self, o: &RegionCounters) {
-        self.started = self.started.saturating_add(o.started);
-        self.succeeded = self.succeeded.saturating_add(o.succeeded);
-        self.failed = self.failed.saturating_add(o.failed);
-        self.contacts_expected = self.contacts_expected.saturating_add(o.contacts_expected);
-        self.contacts_found = self.contacts_found.saturating_add(o.contacts_found);
-        self.contacts_missing = self.contacts_missing.saturating_add(o.contacts_missing);
-        self.contacts_unexpected = self
-            .contacts_unexpected
-            .saturating_add(o.contacts_unexpected);
-        self.contacts_uploaded = self.contacts_uploaded.saturating_add(o.contacts_uploaded);
-    }
-
     /// found / expected, or `None` when nothing was expected.
     pub fn completeness(&self) -> Option<f64> {
         (self.contacts_expected > 0)

@@ -98,21 +98,9 @@ const TS_FIXED: [&str; 19] = [
     "send_lag_max_ms",
 ];
 
-const REGION_COLS: [&str; 13] = [
-    "interval",
-    "t_s",
-    "region",
-    "intended_arrivals",
-    "started",
-    "succeeded",
-    "failed",
-    "contacts_uploaded",
-    "contacts_expected",
-    "contacts_found",
-    "contacts_missing",
-    "contacts_unexpected",
-    "in_flight",
-];
+/// `regions.csv`'s columns before the counters ([`RegionCounters::NAMES`]), and after them.
+const REGION_HEAD: [&str; 4] = ["interval", "t_s", "region", "intended_arrivals"];
+const REGION_TAIL: &str = "in_flight";
 
 /// The header line of `timeseries.csv` (no newline).
 pub(crate) fn timeseries_header() -> String {
@@ -128,7 +116,77 @@ pub(crate) fn timeseries_header() -> String {
 
 /// The header line of `regions.csv` (no newline).
 pub(crate) fn regions_header() -> String {
-    REGION_COLS.join(",")
+    let mut cols: Vec<&str> = REGION_HEAD.to_vec();
+    cols.extend(RegionCounters::NAMES);
+    cols.push(REGION_TAIL);
+    cols.join(",")
+}
+
+/// A CSV file's columns, from its header line: rows are read by column name, so files written before
+/// a column was added still read (the missing counts are 0), and a file whose header lacks a column
+/// that has no default is refused naming it.
+#[derive(Debug, Clone)]
+pub(crate) struct Columns {
+    names: Vec<String>,
+}
+
+impl Columns {
+    /// The columns of a header line.
+    pub(crate) fn parse(header: &str) -> Result<Columns, String> {
+        let names = split(header)?;
+        for (i, n) in names.iter().enumerate() {
+            if names[..i].contains(n) {
+                return Err(format!("column {n:?} appears twice in the header"));
+            }
+        }
+        Ok(Columns { names })
+    }
+
+    fn find(&self, name: &str) -> Option<usize> {
+        self.names.iter().position(|n| n == name)
+    }
+
+    /// The fields of one line, checked against the header's width.
+    fn fields(&self, line: &str) -> Result<Vec<String>, String> {
+        let f = split(line)?;
+        if f.len() != self.names.len() {
+            return Err(format!(
+                "want {} fields (as the header), got {}",
+                self.names.len(),
+                f.len()
+            ));
+        }
+        Ok(f)
+    }
+
+    fn text(&self, f: &[String], name: &str) -> Result<String, String> {
+        let i = self
+            .find(name)
+            .ok_or_else(|| format!("no column {name:?}"))?;
+        Ok(f[i].clone())
+    }
+
+    fn int(&self, f: &[String], name: &str) -> Result<u64, String> {
+        let i = self
+            .find(name)
+            .ok_or_else(|| format!("no column {name:?}"))?;
+        int(f, i, name)
+    }
+
+    /// A count that reads as 0 when the file has no such column.
+    fn count_or_zero(&self, f: &[String], name: &str) -> Result<u64, String> {
+        match self.find(name) {
+            Some(i) => int(f, i, name),
+            None => Ok(0),
+        }
+    }
+
+    fn num(&self, f: &[String], name: &str) -> Result<f64, String> {
+        let i = self
+            .find(name)
+            .ok_or_else(|| format!("no column {name:?}"))?;
+        num(f, i, name)
+    }
 }
 
 fn ms(us: u64) -> f64 {
@@ -208,39 +266,35 @@ impl TimeseriesRow {
         f.join(",")
     }
 
-    /// Parses a line written by [`TimeseriesRow::to_line`].
-    pub(crate) fn parse(line: &str) -> Result<TimeseriesRow, String> {
-        let f = split(line)?;
-        let want = TS_FIXED.len() + 2 * Outcome::COUNT;
-        if f.len() != want {
-            return Err(format!("want {want} fields, got {}", f.len()));
-        }
+    /// Parses a line written by [`TimeseriesRow::to_line`], by the columns of its file's header.
+    pub(crate) fn parse(cols: &Columns, line: &str) -> Result<TimeseriesRow, String> {
+        let f = cols.fields(line)?;
         let mut outcomes = [0u64; Outcome::COUNT];
         let mut retries = [0u64; Outcome::COUNT];
-        for i in 0..Outcome::COUNT {
-            outcomes[i] = int(&f, TS_FIXED.len() + i, "outcome")?;
-            retries[i] = int(&f, TS_FIXED.len() + Outcome::COUNT + i, "retry")?;
+        for o in Outcome::ALL {
+            outcomes[o.index()] = cols.count_or_zero(&f, &format!("outcome_{}", o.as_str()))?;
+            retries[o.index()] = cols.count_or_zero(&f, &format!("retry_{}", o.as_str()))?;
         }
         Ok(TimeseriesRow {
-            interval: int(&f, 0, "interval")?,
-            t_s: num(&f, 1, "t_s")?,
-            region: f[2].clone(),
-            step: f[3].clone(),
-            count: int(&f, 4, "count")?,
-            ok: int(&f, 5, "ok")?,
-            errors: int(&f, 6, "errors")?,
-            rate_per_s: num(&f, 7, "rate_per_s")?,
-            mean_ms: num(&f, 8, "mean_ms")?,
-            p50_ms: num(&f, 9, "p50_ms")?,
-            p90_ms: num(&f, 10, "p90_ms")?,
-            p99_ms: num(&f, 11, "p99_ms")?,
-            p999_ms: num(&f, 12, "p999_ms")?,
-            max_ms: num(&f, 13, "max_ms")?,
-            service_p50_ms: num(&f, 14, "service_p50_ms")?,
-            service_p99_ms: num(&f, 15, "service_p99_ms")?,
-            send_lag_p50_ms: num(&f, 16, "send_lag_p50_ms")?,
-            send_lag_p99_ms: num(&f, 17, "send_lag_p99_ms")?,
-            send_lag_max_ms: num(&f, 18, "send_lag_max_ms")?,
+            interval: cols.int(&f, "interval")?,
+            t_s: cols.num(&f, "t_s")?,
+            region: cols.text(&f, "region")?,
+            step: cols.text(&f, "step")?,
+            count: cols.int(&f, "count")?,
+            ok: cols.int(&f, "ok")?,
+            errors: cols.int(&f, "errors")?,
+            rate_per_s: cols.num(&f, "rate_per_s")?,
+            mean_ms: cols.num(&f, "mean_ms")?,
+            p50_ms: cols.num(&f, "p50_ms")?,
+            p90_ms: cols.num(&f, "p90_ms")?,
+            p99_ms: cols.num(&f, "p99_ms")?,
+            p999_ms: cols.num(&f, "p999_ms")?,
+            max_ms: cols.num(&f, "max_ms")?,
+            service_p50_ms: cols.num(&f, "service_p50_ms")?,
+            service_p99_ms: cols.num(&f, "service_p99_ms")?,
+            send_lag_p50_ms: cols.num(&f, "send_lag_p50_ms")?,
+            send_lag_p99_ms: cols.num(&f, "send_lag_p99_ms")?,
+            send_lag_max_ms: cols.num(&f, "send_lag_max_ms")?,
             outcomes,
             retries,
         })
@@ -250,54 +304,31 @@ impl TimeseriesRow {
 impl RegionRow {
     /// The CSV line (no newline).
     pub(crate) fn to_line(&self) -> String {
-        let c = &self.counters;
-        let ints = [
-            c.started,
-            c.succeeded,
-            c.failed,
-            c.contacts_uploaded,
-            c.contacts_expected,
-            c.contacts_found,
-            c.contacts_missing,
-            c.contacts_unexpected,
-            self.in_flight,
-        ];
         let mut f = vec![
             self.interval.to_string(),
             format!("{:.3}", self.t_s),
             quote(&self.region),
             format!("{:.3}", self.intended_arrivals),
         ];
-        f.extend(ints.iter().map(u64::to_string));
+        f.extend(self.counters.values().iter().map(u64::to_string));
+        f.push(self.in_flight.to_string());
         f.join(",")
     }
 
-    /// Parses a line written by [`RegionRow::to_line`].
-    pub(crate) fn parse(line: &str) -> Result<RegionRow, String> {
-        let f = split(line)?;
-        if f.len() != REGION_COLS.len() {
-            return Err(format!(
-                "want {} fields, got {}",
-                REGION_COLS.len(),
-                f.len()
-            ));
+    /// Parses a line written by [`RegionRow::to_line`], by the columns of its file's header.
+    pub(crate) fn parse(cols: &Columns, line: &str) -> Result<RegionRow, String> {
+        let f = cols.fields(line)?;
+        let mut counters = RegionCounters::default();
+        for name in RegionCounters::NAMES {
+            counters.set_named(name, cols.count_or_zero(&f, name)?);
         }
         Ok(RegionRow {
-            interval: int(&f, 0, "interval")?,
-            t_s: num(&f, 1, "t_s")?,
-            region: f[2].clone(),
-            intended_arrivals: num(&f, 3, "intended_arrivals")?,
-            counters: RegionCounters {
-                started: int(&f, 4, "started")?,
-                succeeded: int(&f, 5, "succeeded")?,
-                failed: int(&f, 6, "failed")?,
-                contacts_uploaded: int(&f, 7, "contacts_uploaded")?,
-                contacts_expected: int(&f, 8, "contacts_expected")?,
-                contacts_found: int(&f, 9, "contacts_found")?,
-                contacts_missing: int(&f, 10, "contacts_missing")?,
-                contacts_unexpected: int(&f, 11, "contacts_unexpected")?,
-            },
-            in_flight: int(&f, 12, "in_flight")?,
+            interval: cols.int(&f, "interval")?,
+            t_s: cols.num(&f, "t_s")?,
+            region: cols.text(&f, "region")?,
+            intended_arrivals: cols.num(&f, "intended_arrivals")?,
+            counters,
+            in_flight: cols.int(&f, REGION_TAIL)?,
         })
     }
 }
@@ -354,6 +385,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn rows_are_read_by_column_name_and_missing_counts_are_zero() {
+        // A regions.csv written before `unfinished` existed, with its columns in another order.
+        let cols = Columns::parse(
+            "region,interval,t_s,intended_arrivals,started,succeeded,failed,in_flight",
+        )
+        .unwrap();
+        let row = RegionRow::parse(&cols, "americas,3,3.000,10.5,7,5,1,1").unwrap();
+        assert_eq!(
+            (row.interval, row.counters.started, row.counters.failed),
+            (3, 7, 1)
+        );
+        assert_eq!(row.counters.unfinished, 0);
+        assert_eq!(row.in_flight, 1);
+        let no_region = Columns::parse("interval,t_s,intended_arrivals,in_flight").unwrap();
+        let e = RegionRow::parse(&no_region, "1,1.0,2.0,0").unwrap_err();
+        assert!(e.contains("\"region\""), "{e}");
+        assert!(Columns::parse("a,b,a").is_err());
+    }
+
+    #[test]
     fn quoting_round_trips() {
         let fields = ["a", "b,c", "say \"hi\"", ""];
         let line: Vec<String> = fields.iter().map(|f| quote(f)).collect();
@@ -371,6 +422,9 @@ mod tests {
             TS_FIXED.len() + 2 * Outcome::COUNT
         );
         assert!(timeseries_header().contains("outcome_http_429,"));
-        assert_eq!(regions_header().split(',').count(), REGION_COLS.len());
+        assert_eq!(
+            regions_header().split(',').count(),
+            REGION_HEAD.len() + RegionCounters::NAMES.len() + 1
+        );
     }
 }

@@ -13,6 +13,12 @@ pub enum ResultsError {
         /// The cause.
         source: std::io::Error,
     },
+    /// Neither a results folder nor a folder of them.
+    #[error("{dir}: no results folder (run.json) found")]
+    NoRuns {
+        /// The folder.
+        dir: PathBuf,
+    },
     /// A JSON file could not be written or parsed.
     #[error("{path}:{line}: {message}")]
     Json {

@@ -30,7 +30,7 @@
 //! let snap = rec.take(1);
 //! w.interval(&snap, &[1.0]).unwrap();
 //! let end = RunEnd { status: RunStatus::Complete, duration_s: 1.0, verdicts: vec![],
-//!                    reason: None, lost_workers: vec![] };
+//!                    reason: None, lost_workers: vec![], unknown: Default::default() };
 //! let summary = w.finish(&snap, &end).unwrap();
 //! assert_eq!(summary.regions["europe"]["register"].count, 1);
 //! let data = RunData::read(&dir).unwrap();
@@ -42,6 +42,7 @@
 mod csv;
 mod error;
 mod reader;
+mod resume;
 mod summary;
 mod time;
 mod types;
@@ -50,9 +51,12 @@ mod writer;
 pub use csv::{RegionRow, TimeseriesRow};
 pub use error::ResultsError;
 pub use reader::RunData;
+pub use resume::{ResumePoint, ResumeRefused, check_resumable, sha256_hex};
 pub use summary::{GeneratorHealth, JourneySummary, StepSummary, Summary};
 pub use time::{default_run_dir, parse_rfc3339, rfc3339_utc};
-pub use types::{LostWorker, RunEnd, RunEvent, RunInfo, RunStatus, SCHEMA_VERSION};
+pub use types::{
+    LostWorker, RunEnd, RunEvent, RunInfo, RunPart, RunStatus, SCHEMA_VERSION, redact_args,
+};
 pub use writer::{ResultsWriter, hlog_tag};
 
 /// File names inside a results folder.

@@ -1,7 +1,7 @@
 //! Reading a results folder back, also one cut short: only complete lines of complete intervals are
 //! trusted, and when `summary.json` is missing the totals and summary are rebuilt from the files.
 
-use crate::csv::{RegionRow, TimeseriesRow};
+use crate::csv::{Columns, RegionRow, TimeseriesRow};
 use crate::error::ResultsError;
 use crate::files;
 use crate::summary::Summary;
@@ -86,15 +86,20 @@ fn read_info(dir: &Path) -> Result<RunInfo, ResultsError> {
 fn read_csv<T>(
     dir: &Path,
     name: &str,
-    parse: fn(&str) -> Result<T, String>,
+    parse: fn(&Columns, &str) -> Result<T, String>,
 ) -> Result<Vec<T>, ResultsError> {
     let path = dir.join(name);
     let Some(text) = read_optional(&path)? else {
         return Ok(Vec::new());
     };
+    let mut lines = complete_lines(&text);
+    let Some((n, header)) = lines.next() else {
+        return Ok(Vec::new());
+    };
+    let cols = Columns::parse(header).map_err(|m| ResultsError::parse(&path, n, m))?;
     let mut out = Vec::new();
-    for (n, line) in complete_lines(&text).skip(1) {
-        out.push(parse(line).map_err(|m| ResultsError::parse(&path, n, m))?);
+    for (n, line) in lines {
+        out.push(parse(&cols, line).map_err(|m| ResultsError::parse(&path, n, m))?);
     }
     Ok(out)
 }
@@ -166,6 +171,26 @@ impl<'a> RowIndex<'a> {
 }
 
 impl RunData {
+    /// Reads one run (`dir` holds run.json), or every run in a folder of repeats (`surge run --repeat`:
+    /// its subfolders that hold run.json, in name order).
+    pub fn read_runs(dir: &Path) -> Result<Vec<RunData>, ResultsError> {
+        if dir.join(files::RUN).exists() {
+            return Ok(vec![RunData::read(dir)?]);
+        }
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| ResultsError::io(dir, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.join(files::RUN).exists())
+            .collect();
+        dirs.sort();
+        if dirs.is_empty() {
+            return Err(ResultsError::NoRuns {
+                dir: dir.to_path_buf(),
+            });
+        }
+        dirs.iter().map(|d| RunData::read(d)).collect()
+    }
+
     /// Reads `dir`. A folder without `summary.json` (the run was killed) reads as
     /// [`RunStatus::CutShort`], its figures rebuilt from the complete intervals.
     pub fn read(dir: &Path) -> Result<RunData, ResultsError> {
@@ -230,6 +255,50 @@ impl RunData {
             None => "run cut short: no summary.json and no complete interval".to_string(),
         });
         Ok(s)
+    }
+
+    /// Everything in this folder that does not add up, each as a sentence naming the file(s) and the
+    /// figures: a region whose tally does not hold (`started = succeeded + failed + unfinished +
+    /// lost_with_worker + unknown`), `summary.json` counting fewer people than `regions.csv`, and a
+    /// region/step whose `latency.hlog` samples and `timeseries.csv` counts disagree (a file edited by
+    /// hand or truncated). Empty when everything agrees.
+    pub fn tally_problems(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .summary
+            .tally_problems()
+            .into_iter()
+            .map(|p| format!("{}: {p}", files::SUMMARY))
+            .collect();
+        for (r, name) in self.info.regions.iter().enumerate() {
+            let csv = self.totals.counters.get(r).copied().unwrap_or_default();
+            if let Some(j) = self.summary.journeys.get(name)
+                && j.started < csv.started
+            {
+                out.push(format!(
+                    "{}: {name} started {} but {} adds up to {}",
+                    files::SUMMARY,
+                    j.started,
+                    files::REGIONS,
+                    csv.started
+                ));
+            }
+            for s in 0..self.totals.steps {
+                let Some(c) = self.totals.cell(r as u16, s) else {
+                    continue;
+                };
+                if c.response.len() != c.count() {
+                    out.push(format!(
+                        "{name}/{}: {} holds {} samples but {} counts {}",
+                        self.info.step_name(s.into()),
+                        files::HLOG,
+                        c.response.len(),
+                        files::TIMESERIES,
+                        c.count()
+                    ));
+                }
+            }
+        }
+        out
     }
 
     /// Whether the run was cut short (no summary written by the run).
@@ -343,6 +412,7 @@ fn cut_short_end(secs: f64, verdicts: &[surge_metrics::Verdict], events: &[RunEv
             worker: e.worker.clone().unwrap_or_default(),
             lost_at_s: e.t_s,
             missing_intervals: Vec::new(),
+            in_flight: Default::default(),
         })
         .collect();
     RunEnd {
@@ -351,5 +421,6 @@ fn cut_short_end(secs: f64, verdicts: &[surge_metrics::Verdict], events: &[RunEv
         verdicts: verdicts.to_vec(),
         reason: None,
         lost_workers,
+        unknown: Default::default(),
     }
 }

@@ -97,6 +97,16 @@ pub struct JourneySummary {
     pub succeeded: u64,
     /// Journeys that ended on an error.
     pub failed: u64,
+    /// People still in flight when the run ended (the drain ran out, Ctrl-C, a guard): their step is
+    /// counted with outcome `unfinished` and its wait so far. They count as errors for error-rate SLOs.
+    #[serde(default)]
+    pub unfinished: u64,
+    /// People in flight on a worker when it was declared lost: lost with that worker.
+    #[serde(default)]
+    pub lost_with_worker: u64,
+    /// People whose end is unknown: in flight when the run was killed (SIGKILL, no summary written).
+    #[serde(default)]
+    pub unknown: u64,
     /// Contacts uploaded to discovery.
     pub contacts_uploaded: u64,
     /// Contacts the tester knew were registered.
@@ -117,6 +127,9 @@ impl From<&RegionCounters> for JourneySummary {
             started: c.started,
             succeeded: c.succeeded,
             failed: c.failed,
+            unfinished: c.unfinished,
+            lost_with_worker: 0,
+            unknown: 0,
             contacts_uploaded: c.contacts_uploaded,
             contacts_expected: c.contacts_expected,
             contacts_found: c.contacts_found,
@@ -124,6 +137,23 @@ impl From<&RegionCounters> for JourneySummary {
             contacts_unexpected: c.contacts_unexpected,
             completeness: c.completeness(),
         }
+    }
+}
+
+impl JourneySummary {
+    /// Every person's end: succeeded, failed, unfinished, lost with a worker, or unknown.
+    pub fn accounted(&self) -> u64 {
+        self.succeeded
+            .saturating_add(self.failed)
+            .saturating_add(self.unfinished)
+            .saturating_add(self.lost_with_worker)
+            .saturating_add(self.unknown)
+    }
+
+    /// Whether the tally holds: `started = succeeded + failed + unfinished + lost_with_worker +
+    /// unknown`.
+    pub fn tally_holds(&self) -> bool {
+        self.accounted() == self.started
     }
 }
 
@@ -198,7 +228,18 @@ impl Summary {
                 .get(usize::from(r))
                 .copied()
                 .unwrap_or_default();
-            journeys.insert(rn, JourneySummary::from(&counters));
+            let mut j = JourneySummary::from(&counters);
+            j.lost_with_worker = end
+                .lost_workers
+                .iter()
+                .filter_map(|w| w.in_flight.get(&rn))
+                .sum();
+            j.unknown = end.unknown.get(&rn).copied().unwrap_or(0);
+            if end.status == RunStatus::CutShort {
+                // Killed: whoever was in flight then has no recorded end.
+                j.unknown += j.started.saturating_sub(j.accounted());
+            }
+            journeys.insert(rn, j);
         }
         let all = totals.merged_cell(None, None);
         let lag = &all.send_lag;
@@ -227,6 +268,32 @@ impl Summary {
                 send_lag_max_ms: ms(lag.max()),
             },
         }
+    }
+
+    /// Regions whose tally does not hold (`started` is not every person's end added up), each as a
+    /// sentence naming the region and the figures. Empty when every person is accounted for.
+    pub fn tally_problems(&self) -> Vec<String> {
+        self.journeys
+            .iter()
+            .filter(|(_, j)| !j.tally_holds())
+            .map(|(r, j)| {
+                format!(
+                    "{r}: started {} but succeeded {} + failed {} + unfinished {} + lost with a worker {} + unknown {} = {}",
+                    j.started,
+                    j.succeeded,
+                    j.failed,
+                    j.unfinished,
+                    j.lost_with_worker,
+                    j.unknown,
+                    j.accounted()
+                )
+            })
+            .collect()
+    }
+
+    /// People in flight when the run ended, all regions.
+    pub fn unfinished(&self) -> u64 {
+        self.journeys.values().map(|j| j.unfinished).sum()
     }
 
     /// The figures of one region and step, if it had samples.

@@ -47,6 +47,31 @@ pub struct RunInfo {
     pub versions: BTreeMap<String, String>,
     /// "open" or "closed(N)".
     pub model: String,
+    /// SHA-256 (hex) of the profile file's text, so that `--resume` refuses a changed profile.
+    #[serde(default)]
+    pub profile_sha256: String,
+    /// The working directory the command ran in (relative paths in `args` are relative to it).
+    #[serde(default)]
+    pub cwd: String,
+    /// The engine settings the run used (pacing, HTTP/1.1 client, source addresses...), by name.
+    #[serde(default)]
+    pub settings: BTreeMap<String, String>,
+    /// The parts of the run: one, or more when it was resumed after a crash (`--resume`).
+    #[serde(default)]
+    pub parts: Vec<RunPart>,
+}
+
+/// One part of a run: the first, or one resumed after a crash.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct RunPart {
+    /// When this part started, RFC 3339 UTC.
+    pub started_at: String,
+    /// The first interval this part wrote.
+    pub first_interval: u64,
+    /// The host it ran on.
+    pub host: String,
+    /// surge's version.
+    pub surge_version: String,
 }
 
 impl Default for RunInfo {
@@ -70,6 +95,10 @@ impl Default for RunInfo {
             slos: Vec::new(),
             versions: BTreeMap::new(),
             model: "open".into(),
+            profile_sha256: String::new(),
+            cwd: String::new(),
+            settings: BTreeMap::new(),
+            parts: Vec::new(),
         }
     }
 }
@@ -109,8 +138,11 @@ pub struct RunEvent {
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
-    /// Ran for its whole duration.
+    /// Ran for its whole duration, and every person finished.
     Complete,
+    /// Ran for its whole duration, but the drain ended with people still in flight (counted as
+    /// `unfinished`).
+    DrainCut,
     /// Stopped by a guard (`--abort-on-fail`, `--abort-on-error-rate`...).
     Aborted,
     /// Stopped by the user (Ctrl-C); the final files were written.
@@ -124,6 +156,7 @@ impl RunStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             RunStatus::Complete => "complete",
+            RunStatus::DrainCut => "drain_cut",
             RunStatus::Aborted => "aborted",
             RunStatus::Interrupted => "interrupted",
             RunStatus::CutShort => "cut_short",
@@ -140,6 +173,10 @@ pub struct LostWorker {
     pub lost_at_s: f64,
     /// Intervals it never reported.
     pub missing_intervals: Vec<u64>,
+    /// Region -> people it had in flight when it was lost (started and never reported ended):
+    /// counted as `lost_with_worker` in that region's tally.
+    #[serde(default)]
+    pub in_flight: BTreeMap<String, u64>,
 }
 
 /// How the run ended, as the coordinator knows it: passed to [`crate::ResultsWriter::finish`].
@@ -155,4 +192,55 @@ pub struct RunEnd {
     pub reason: Option<String>,
     /// Workers lost during the run.
     pub lost_workers: Vec<LostWorker>,
+    /// Region -> people whose end is unknown: in flight when an earlier part of this run was killed
+    /// (a resumed run), counted as `unknown` in the tally.
+    pub unknown: BTreeMap<String, u64>,
+}
+
+/// The command line with secrets blanked (the value of `--token`, however it is written): no token
+/// ever reaches run.json or a log.
+pub fn redact_args(args: impl Iterator<Item = String>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut hide_next = false;
+    for a in args {
+        if hide_next {
+            out.push("<redacted>".into());
+            hide_next = false;
+        } else if a == "--token" {
+            hide_next = true;
+            out.push(a);
+        } else if a.starts_with("--token=") {
+            out.push("--token=<redacted>".into());
+        } else {
+            out.push(a);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tokens_are_redacted_in_both_spellings() {
+        let args = [
+            "surge",
+            "coordinator",
+            "--token",
+            "s3cret",
+            "--token=s3cret",
+            "x",
+        ];
+        let r = super::redact_args(args.iter().map(|s| s.to_string()));
+        assert_eq!(
+            r,
+            [
+                "surge",
+                "coordinator",
+                "--token",
+                "<redacted>",
+                "--token=<redacted>",
+                "x"
+            ]
+        );
+    }
 }

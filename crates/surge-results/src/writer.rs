@@ -49,6 +49,27 @@ fn open(dir: &Path, name: &str) -> Result<(PathBuf, BufWriter<File>), ResultsErr
     Ok((path, BufWriter::new(f)))
 }
 
+/// Opens `name` in `dir` for appending (the resumed part of a run).
+fn open_append(dir: &Path, name: &str) -> Result<(PathBuf, BufWriter<File>), ResultsError> {
+    let path = dir.join(name);
+    let f = OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .map_err(|e| ResultsError::io(&path, e))?;
+    Ok((path, BufWriter::new(f)))
+}
+
+/// Replaces `dir/name` with `text`, atomically (a temporary file renamed over it).
+pub(crate) fn replace_file(dir: &Path, name: &str, text: &str) -> Result<(), ResultsError> {
+    let path = dir.join(name);
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let mut f = File::create(&tmp).map_err(|e| ResultsError::io(&tmp, e))?;
+    f.write_all(text.as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(|e| ResultsError::io(&tmp, e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| ResultsError::io(&path, e))
+}
+
 fn write_line(path: &Path, w: &mut BufWriter<File>, line: &str) -> Result<(), ResultsError> {
     w.write_all(line.as_bytes())
         .and_then(|()| w.write_all(b"\n"))
@@ -128,6 +149,31 @@ impl ResultsWriter {
             serializer,
             scratch: Vec::new(),
             intervals_written: 0,
+        })
+    }
+
+    /// Reopens an existing folder (already truncated to `intervals_written` complete intervals) to append
+    /// to it, and rewrites run.json with `info`.
+    pub(crate) fn append(
+        dir: &Path,
+        info: &RunInfo,
+        intervals_written: u64,
+    ) -> Result<ResultsWriter, ResultsError> {
+        write_json_atomic(dir, files::RUN, info)?;
+        let (_, hlog) = open_append(dir, files::HLOG)?;
+        let (_, timeseries) = open_append(dir, files::TIMESERIES)?;
+        let (_, regions) = open_append(dir, files::REGIONS)?;
+        let (_, events) = open_append(dir, files::EVENTS)?;
+        Ok(ResultsWriter {
+            dir: dir.to_path_buf(),
+            info: info.clone(),
+            hlog,
+            timeseries,
+            regions,
+            events,
+            serializer: V2DeflateSerializer::new(),
+            scratch: Vec::new(),
+            intervals_written,
         })
     }
 

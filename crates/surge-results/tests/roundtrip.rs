@@ -104,6 +104,7 @@ fn write_run(dir: &Path) -> Result<(Vec<Snapshot>, Snapshot), ResultsError> {
         verdicts: vec![slo.evaluate(&totals, INTERVALS as f64)],
         reason: None,
         lost_workers: vec![],
+        unknown: Default::default(),
     };
     w.finish(&totals, &end)?;
     Ok((snaps, totals))

@@ -146,6 +146,9 @@ fn real_summary() -> Summary {
     rec.retry(0, 0, Outcome::Http429);
     rec.journey_started(0);
     rec.journey_ended(0, true);
+    rec.journey_started(0);
+    rec.journey_unfinished(0);
+    rec.journey_started(0);
     rec.discovery(0, 10, 4, 3, 0);
     let totals = rec.take(1);
     let end = RunEnd {
@@ -170,7 +173,9 @@ fn real_summary() -> Summary {
             worker: "w2".into(),
             lost_at_s: 4.0,
             missing_intervals: vec![4, 5, 6],
+            in_flight: [("americas".to_string(), 1)].into(),
         }],
+        unknown: Default::default(),
     };
     Summary::from_totals(&info, &totals, &end)
 }
@@ -186,6 +191,14 @@ fn a_real_summary_validates_against_the_committed_schema() -> Result<(), Box<dyn
     assert_eq!(
         v["regions"]["americas"]["register"]["retries"],
         json!({"http_429": 1})
+    );
+    // One succeeded, one unfinished, one lost with worker w2: the tally holds.
+    assert_eq!(v["journeys"]["americas"]["unfinished"], json!(1));
+    assert_eq!(v["journeys"]["americas"]["lost_with_worker"], json!(1));
+    assert!(
+        summary.tally_problems().is_empty(),
+        "{:?}",
+        summary.tally_problems()
     );
     let back: Summary = serde_json::from_value(v)?;
     assert_eq!(back, summary);

@@ -1,5 +1,6 @@
 //! HTTP routing: which path and method is which endpoint, body limits, and the path of an API
-//! request through its data centre's queue before the handler runs.
+//! request through its data centre's queue before the handler runs. `GET /v1/ws` goes to
+//! [`crate::ws`].
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -24,6 +25,7 @@ enum Route {
     Api(Endpoint),
     Health,
     Metrics,
+    WebSocket,
     WrongMethod(&'static str),
     NotFound,
 }
@@ -41,7 +43,8 @@ fn route(method: &Method, path: &str) -> Route {
         ("/v1/discovery", _) => (None, "POST"),
         ("/healthz", &Method::GET) => return Route::Health,
         ("/metrics", &Method::GET) => return Route::Metrics,
-        ("/healthz" | "/metrics", _) => (None, "GET"),
+        ("/v1/ws", &Method::GET) => return Route::WebSocket,
+        ("/healthz" | "/metrics" | "/v1/ws", _) => (None, "GET"),
         _ => return Route::NotFound,
     };
     match endpoint {
@@ -81,6 +84,8 @@ pub(crate) async fn handle(
             counted(&backend, region, None, reply)
         }
         Route::Api(endpoint) => api(backend, rng, region, endpoint, request).await,
+        // Handshakes are counted by result in `surge_target_ws_handshakes_total`.
+        Route::WebSocket => crate::ws::handshake(backend, rng, request).await,
     };
     Ok(reply)
 }
@@ -174,7 +179,7 @@ async fn serve_api(
     counted(backend, region, Some(endpoint), reply)
 }
 
-fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())

@@ -8,8 +8,9 @@ use crate::capacity::DataCentre;
 use crate::metrics::Counters;
 use crate::plan::CapacityPlan;
 use crate::sms::SmsGateway;
-use crate::state::{Accounts, Sessions, mix64};
+use crate::state::{Accounts, Numbers, Sessions, mix64};
 use crate::timer::Timer;
+use crate::ws::{Hub, WsDc};
 
 /// The request header naming the caller's region.
 pub const REGION_HEADER: &str = "x-surge-region";
@@ -29,6 +30,9 @@ pub(crate) struct Backend {
     pub sessions: Sessions,
     pub counters: Counters,
     pub timer: Timer,
+    pub ws: Vec<WsDc>,
+    pub hub: Hub,
+    pub numbers: Numbers,
     epoch: tokio::time::Instant,
     omit_below: Option<u64>,
 }
@@ -53,10 +57,18 @@ impl Backend {
             accounts: Accounts::new(),
             sessions: Sessions::new(ttl_ms),
             timer,
+            ws: plan.dcs.iter().map(|d| WsDc::new(&d.ws)).collect(),
+            hub: Hub::new(plan.mailbox_limit),
+            numbers: Numbers::new(),
             epoch: tokio::time::Instant::now(),
             omit_below,
             plan,
         }
+    }
+
+    /// When the server started serving: faults' `at` counts from here.
+    pub fn epoch(&self) -> tokio::time::Instant {
+        self.epoch
     }
 
     /// Milliseconds since the server started.

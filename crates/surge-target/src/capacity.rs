@@ -81,6 +81,17 @@ impl DataCentre {
     /// time at standard-normal quantile `z` while holding it. The caller does the request's work
     /// while it still holds the returned slot.
     pub async fn serve(&self, endpoint: Endpoint, z: f64, timer: &Timer) -> Result<Slot<'_>, Full> {
+        self.serve_for(self.service[endpoint.index()], z, timer)
+            .await
+    }
+
+    /// [`DataCentre::serve`] with another service-time distribution (a WebSocket handshake's).
+    pub async fn serve_for(
+        &self,
+        service: ServiceTime,
+        z: f64,
+        timer: &Timer,
+    ) -> Result<Slot<'_>, Full> {
         let permit = match self.slots.try_acquire() {
             Ok(permit) => permit,
             Err(_) => self.queue().await?,
@@ -90,7 +101,7 @@ impl DataCentre {
             _permit: permit,
             in_service: &self.in_service,
         };
-        timer.sleep(self.service[endpoint.index()].at(z)).await;
+        timer.sleep(service.at(z)).await;
         Ok(slot)
     }
 

@@ -68,6 +68,26 @@ fn token_mac(secret: &str, account_id: u64) -> u64 {
     u64::from_be_bytes(first)
 }
 
+/// An E.164 number (`+` and 8 to 15 digits, see [`is_e164`]) packed in 64 bits: the digit count in the top byte,
+/// the digits' value below. `None` when `number` is not of that form.
+pub(crate) fn pack_number(number: &str) -> Option<u64> {
+    if !is_e164(number) {
+        return None;
+    }
+    let digits = number.strip_prefix('+')?;
+    let value: u64 = digits.parse().ok()?;
+    Some(((digits.len() as u64) << 56) | value)
+}
+
+/// The text of a number packed by [`pack_number`] (`""` for 0, an unknown number).
+pub(crate) fn unpack_number(packed: u64) -> String {
+    let len = (packed >> 56) as usize;
+    if len == 0 {
+        return String::new();
+    }
+    format!("+{:0len$}", packed & ((1 << 56) - 1))
+}
+
 /// Checks a bearer token and returns its account id; `max_id` is the highest id issued so far.
 pub(crate) fn check_token(secret: &str, token: &str, max_id: u64) -> Option<u64> {
     let (id, mac) = token.split_once('.')?;
@@ -99,6 +119,17 @@ pub(crate) fn parse_hash_hex(text: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_pack_and_unpack() {
+        for number in ["+15550001234", "+00001234", "+123456789012345"] {
+            let packed = pack_number(number);
+            assert_eq!(packed.map(unpack_number).as_deref(), Some(number));
+        }
+        assert_eq!(pack_number("15550001234"), None);
+        assert_eq!(pack_number("+1234567890123456"), None);
+        assert_eq!(unpack_number(0), "");
+    }
 
     fn sha_hex(text: &str) -> String {
         hex::encode(Sha256::digest(text.as_bytes()))

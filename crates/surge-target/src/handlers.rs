@@ -10,7 +10,7 @@ use serde::de::IgnoredAny;
 use crate::api::{Reply, empty, error, json};
 use crate::backend::{Backend, RegionSlot};
 use crate::codes::{
-    account_token, check_token, code_value, discovery_hash, is_e164, parse_hash_hex,
+    account_token, check_token, code_value, discovery_hash, is_e164, pack_number, parse_hash_hex,
 };
 use crate::plan::Endpoint;
 use crate::sms::retry_after_secs;
@@ -92,7 +92,10 @@ fn request_code(backend: &Backend, region: RegionSlot, body: &[u8]) -> Reply {
     }
     let code = code_value(backend.plan.secret(), request.number);
     let hash = discovery_hash(request.number);
-    let id = backend.sessions.create(hash, code, backend.now_ms());
+    let number = pack_number(request.number).unwrap_or(0);
+    let id = backend
+        .sessions
+        .create(hash, number, code, backend.now_ms());
     json(
         StatusCode::ACCEPTED,
         format!("{{\"session_id\":\"{id:032x}\"}}"),
@@ -131,14 +134,15 @@ fn register(backend: &Backend, dc: usize, body: &[u8]) -> Reply {
         return error(StatusCode::NOT_FOUND, "unknown session");
     };
     let now = backend.now_ms();
-    let hash = match backend.sessions.take_verified(id, now) {
-        Ok(hash) => hash,
+    let (hash, number) = match backend.sessions.take_verified(id, now) {
+        Ok(taken) => taken,
         Err(TakeError::NotVerified) => return error(StatusCode::FORBIDDEN, "session not verified"),
         Err(TakeError::Unknown) => return error(StatusCode::NOT_FOUND, "unknown session"),
     };
     let lag = u64::try_from(backend.dcs[dc].index_lag().as_millis()).unwrap_or(u64::MAX);
     match backend.accounts.register(hash, now.saturating_add(lag)) {
         Ok(account) => {
+            backend.numbers.set(account, number);
             let token = account_token(backend.plan.secret(), account);
             let body = format!("{{\"account_id\":{account},\"token\":\"{token}\"}}");
             json(StatusCode::CREATED, body)

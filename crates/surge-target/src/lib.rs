@@ -20,6 +20,7 @@
 //! | `POST /v1/accounts` `{"session_id":".."}` | `201 {"account_id":7,"token":".."}` | 403 not verified, 404 unknown session, 409 number registered |
 //! | `PUT /v1/keys` bearer, `{"identity_key":"<base64>","prekeys":[..]}` | `204` | 401 bad token, 400 bad key |
 //! | `POST /v1/discovery` bearer, `{"hashes":["<16 hex>",..]}` | `200 {"found":[..]}` | 401 bad token, 413 over `discovery_batch_limit` |
+//! | `GET /v1/ws` bearer, upgrade (RFC 6455) | `101`, then JSON text frames (see below) | 400 not an upgrade, 401 bad token, 503 + `Retry-After` DC down, over its accept rate, connections or slots |
 //! | `GET /healthz` | `200 ok` | |
 //! | `GET /metrics` | Prometheus text | |
 //!
@@ -27,6 +28,17 @@
 //! full. Unknown paths give 404, wrong methods 405, unparsable JSON 400, bodies over 1 MiB 413.
 //! A load tester derives what it needs without asking: [`verification_code`],
 //! [`discovery_hash`] / [`discovery_hash_hex`] and [`account_token`].
+//!
+//! ## Connected sessions (`GET /v1/ws`)
+//!
+//! Frames are JSON objects, one per text frame: `{"type":"send","id":..,"to":"<E.164>","body":..}`
+//! is answered `{"type":"ack","id":..}` (or `{"type":"error","id":..,"code":"unknown_recipient"}`)
+//! and reaches the recipient as `{"type":"message","id":..,"from":"<E.164>","body":..}` (body
+//! verbatim) through the sender's data centre's delivery slots, or through a bounded mailbox when
+//! the recipient is offline; `{"type":"ping"}` is answered `{"type":"pong"}`. The server closes
+//! with 1001 on a `drop-connections` or `restart` fault, 1013 when its fan-out queue is full,
+//! 1008 on a malformed frame and 1009 on a frame over [`MAX_FRAME_BYTES`]. The plan's connection
+//! capacity and fault schedule are described in `profiles/plans/baseline.toml`.
 //!
 //! ## Example
 //!
@@ -57,6 +69,7 @@ mod server;
 mod sms;
 mod state;
 mod timer;
+mod ws;
 
 pub use api::MAX_BODY_BYTES;
 pub use backend::REGION_HEADER;
@@ -64,8 +77,9 @@ pub use codes::{account_token, discovery_hash, discovery_hash_hex, verification_
 pub use error::{PlanError, TargetError};
 pub use metrics::{DcStats, TargetStats};
 pub use plan::{
-    CapacityPlan, DEFAULT_DISCOVERY_BATCH_LIMIT, DEFAULT_SECRET, Endpoint, ServiceTime, TimerKind,
-    WhenFull, format_duration, parse_duration,
+    CapacityPlan, DEFAULT_DISCOVERY_BATCH_LIMIT, DEFAULT_MAILBOX_LIMIT, DEFAULT_SECRET, Endpoint,
+    Fault, FaultAction, ServiceTime, TimerKind, WhenFull, format_duration, parse_duration,
 };
 pub use server::{Listening, serve};
 pub use state::{Accounts, RegisterError};
+pub use ws::{ConnStats, MAX_FRAME_BYTES};

@@ -113,6 +113,10 @@ pub struct TargetStats {
     pub sms_limited: BTreeMap<String, u64>,
     /// Gauges per data centre.
     pub data_centres: BTreeMap<String, DcStats>,
+    /// WebSocket connections, handshakes and messages per data centre.
+    pub connections: BTreeMap<String, crate::ws::ConnStats>,
+    /// Messages waiting in offline mailboxes.
+    pub mailboxed: u64,
 }
 
 impl TargetStats {
@@ -172,6 +176,8 @@ impl Backend {
             };
             stats.data_centres.insert(dc.name.clone(), gauges);
         }
+        stats.connections = self.conn_stats();
+        stats.mailboxed = self.hub.mailboxed();
         stats
     }
 
@@ -181,6 +187,7 @@ impl Backend {
         self.render_requests(&mut out);
         self.render_refusals(&mut out);
         self.render_gauges(&mut out);
+        self.render_ws(&mut out);
         out
     }
 

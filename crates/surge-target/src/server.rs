@@ -29,6 +29,8 @@ pub async fn serve(addr: SocketAddr, plan: CapacityPlan) -> Result<Listening, Ta
     let backend = Arc::new(Backend::new(plan, timer));
     let (stop, stopped) = watch::channel(false);
     let accept = tokio::spawn(accept_loop(listener, Arc::clone(&backend), stopped));
+    let faults = (!backend.plan.faults().is_empty())
+        .then(|| tokio::spawn(crate::ws::run_faults(Arc::clone(&backend))));
     tracing::info!(%local, plan = backend.plan.origin(), "reference target listening");
     Ok(Listening {
         local,
@@ -36,6 +38,7 @@ pub async fn serve(addr: SocketAddr, plan: CapacityPlan) -> Result<Listening, Ta
         stop,
         accept: Some(accept),
         timer_task,
+        faults,
     })
 }
 
@@ -83,7 +86,7 @@ async fn serve_connection(stream: TcpStream, backend: Arc<Backend>, index: u64) 
     builder.http1().timer(TokioTimer::new());
     builder.http2().timer(TokioTimer::new());
     if let Err(error) = builder
-        .serve_connection(TokioIo::new(stream), service)
+        .serve_connection_with_upgrades(TokioIo::new(stream), service)
         .await
     {
         tracing::debug!(%error, "connection ended with an error");
@@ -97,6 +100,7 @@ pub struct Listening {
     stop: watch::Sender<bool>,
     accept: Option<JoinHandle<()>>,
     timer_task: Option<JoinHandle<()>>,
+    faults: Option<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Listening {
@@ -133,10 +137,11 @@ impl Listening {
         self.backend.render_metrics()
     }
 
-    /// Stops accepting, closes every connection and waits for the accept loop to end. Requests
-    /// already inside a data centre finish their service time in the background.
+    /// Stops accepting, closes every connection (WebSocket sessions with 1001) and waits for the
+    /// accept loop to end. Requests already inside a data centre finish their service time in the
+    /// background.
     pub async fn shutdown(mut self) {
-        let _ = self.stop.send(true);
+        self.stop_all();
         if let Some(accept) = self.accept.take() {
             let _ = accept.await;
         }
@@ -146,9 +151,21 @@ impl Listening {
     }
 }
 
+impl Listening {
+    fn stop_all(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(faults) = self.faults.take() {
+            faults.abort();
+        }
+        for ws in &self.backend.ws {
+            ws.close_all();
+        }
+    }
+}
+
 impl Drop for Listening {
     fn drop(&mut self) {
-        let _ = self.stop.send(true);
+        self.stop_all();
         if let Some(timer) = self.timer_task.take() {
             timer.abort();
         }

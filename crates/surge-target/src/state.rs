@@ -64,7 +64,6 @@ fn table_bytes(capacity: usize, entry: usize) -> usize {
 
 #[derive(Clone, Copy)]
 struct AccountEntry {
-    #[cfg_attr(not(test), allow(dead_code))]
     id: u32,
     visible_ms: u32,
 }
@@ -138,8 +137,7 @@ impl Accounts {
     }
 
     /// The account id of a registered number, visible or not.
-    #[cfg(test)]
-    pub fn id_of(&self, hash: u64) -> Option<u64> {
+    pub(crate) fn id_of(&self, hash: u64) -> Option<u64> {
         self.shard(hash).lock().get(&hash).map(|e| u64::from(e.id))
     }
 
@@ -168,9 +166,40 @@ impl Accounts {
     }
 }
 
+/// Each account's number (packed by [`crate::codes::pack_number`]), indexed by account id: the
+/// `from` of the messages it sends. Ids are dense, so this is 8 bytes per account in 64 shards.
+pub(crate) struct Numbers {
+    shards: Box<[Mutex<Vec<u64>>]>,
+}
+
+impl Numbers {
+    pub fn new() -> Numbers {
+        Numbers {
+            shards: (0..SHARDS).map(|_| Mutex::new(Vec::new())).collect(),
+        }
+    }
+
+    /// Records the number of account `id`.
+    pub fn set(&self, id: u64, number: u64) {
+        let (shard, slot) = ((id as usize) % SHARDS, (id as usize) / SHARDS);
+        let mut numbers = self.shards[shard].lock();
+        if numbers.len() <= slot {
+            numbers.resize(slot + 1, 0);
+        }
+        numbers[slot] = number;
+    }
+
+    /// The packed number of account `id` (0 when unknown).
+    pub fn get(&self, id: u64) -> u64 {
+        let (shard, slot) = ((id as usize) % SHARDS, (id as usize) / SHARDS);
+        self.shards[shard].lock().get(slot).copied().unwrap_or(0)
+    }
+}
+
 #[derive(Clone, Copy)]
 struct Session {
     number_hash: u64,
+    number: u64,
     code: u32,
     created_ms: u32,
     verified: bool,
@@ -235,7 +264,8 @@ impl Sessions {
 
     /// Creates a session for a number whose code is `code`; returns its id. Ids never repeat: the
     /// low 64 bits are a bijection of a counter.
-    pub fn create(&self, number_hash: u64, code: u32, now_ms: u64) -> u128 {
+    /// `number` is the number packed by [`crate::codes::pack_number`].
+    pub fn create(&self, number_hash: u64, number: u64, code: u32, now_ms: u64) -> u128 {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let high = mix64(self.seeds.0 ^ n);
         let low = mix64(self.seeds.1.wrapping_add(n));
@@ -243,6 +273,7 @@ impl Sessions {
         let created_ms = u32::try_from(now_ms).unwrap_or(u32::MAX);
         let session = Session {
             number_hash,
+            number,
             code,
             created_ms,
             verified: false,
@@ -281,8 +312,8 @@ impl Sessions {
         }
     }
 
-    /// Removes a verified session and returns its number's hash.
-    pub fn take_verified(&self, id: u128, now_ms: u64) -> Result<u64, TakeError> {
+    /// Removes a verified session and returns its number's hash and packed number.
+    pub fn take_verified(&self, id: u128, now_ms: u64) -> Result<(u64, u64), TakeError> {
         let mut shard = self.shard(id).lock();
         let Some(session) = shard.map.get(&id).copied() else {
             return Err(TakeError::Unknown);
@@ -296,7 +327,7 @@ impl Sessions {
         if expired {
             Err(TakeError::Unknown)
         } else {
-            Ok(session.number_hash)
+            Ok((session.number_hash, session.number))
         }
     }
 
@@ -328,7 +359,7 @@ mod tests {
     #[test]
     fn sessions_verify_then_consume() {
         let sessions = Sessions::new(1_000);
-        let id = sessions.create(5, 123_456, 0);
+        let id = sessions.create(5, 6, 123_456, 0);
         assert_eq!(sessions.take_verified(id, 1), Err(TakeError::NotVerified));
         assert_eq!(
             sessions.verify(id, Some(111_111), 1),
@@ -339,7 +370,7 @@ mod tests {
             sessions.verify(id, Some(123_456), 2),
             VerifyOutcome::Verified
         );
-        assert_eq!(sessions.take_verified(id, 3), Ok(5));
+        assert_eq!(sessions.take_verified(id, 3), Ok((5, 6)));
         assert_eq!(sessions.take_verified(id, 3), Err(TakeError::Unknown));
         assert_eq!(sessions.verify(id ^ 1, Some(0), 3), VerifyOutcome::Unknown);
         assert_eq!(sessions.len(), 0);
@@ -348,14 +379,14 @@ mod tests {
     #[test]
     fn sessions_expire_and_are_purged() {
         let sessions = Sessions::new(10);
-        let old = sessions.create(1, 1, 0);
+        let old = sessions.create(1, 1, 1, 0);
         assert_eq!(sessions.verify(old, Some(1), 11), VerifyOutcome::Unknown);
         for i in 0..(PURGE_EVERY as u64 * SHARDS as u64 * 2) {
-            sessions.create(i, 1, 0);
+            sessions.create(i, 1, 1, 0);
         }
         assert!(sessions.len() > 1_000);
         for i in 0..(PURGE_EVERY as u64 * SHARDS as u64 * 2) {
-            sessions.create(i, 1, 100);
+            sessions.create(i, 1, 1, 100);
         }
         // Every shard purged at least once at t=100, dropping the t=0 sessions.
         assert!(
@@ -370,7 +401,7 @@ mod tests {
         let sessions = Sessions::new(1_000);
         let mut seen = std::collections::HashSet::new();
         for _ in 0..10_000 {
-            assert!(seen.insert(sessions.create(1, 1, 0)));
+            assert!(seen.insert(sessions.create(1, 1, 1, 0)));
         }
     }
 

@@ -36,7 +36,9 @@ use surge_plan::{Overrides, Plan};
 /// The protocol this build speaks. Bumped on any change a peer of the previous version would misread.
 /// 2: workers send their histograms as surge's packed bucket lists
 /// ([`surge_metrics::codec::packed`]), which a version-1 coordinator cannot decode.
-pub const PROTOCOL_VERSION: u32 = 2;
+/// 3: the engine settings travel as one typed [`surge_engine::EngineConfig`], and outcomes gained
+/// `unfinished`, `generator_fd` and `generator_ports` (17 counters where version 2 sent 14).
+pub const PROTOCOL_VERSION: u32 = 3;
 /// Header carrying the sender's protocol version on every request (checked before the body is read).
 pub const VERSION_HEADER: &str = "surge-protocol";
 /// Where a worker joins.
@@ -241,16 +243,13 @@ pub struct Assignment {
     pub concurrency: u32,
     /// How long in-flight people may finish after the last arrival, in ms.
     pub drain_ms: u64,
-    /// The coordinator's `--pacing` (`fine` or `coarse`; empty: the worker's default).
+    /// The run's engine settings (`--pacing`, `--http1`, the PEM text of `--tls-ca` for an https target,
+    /// `--source-addresses`), typed as the engine takes them: workers need no files.
+    pub engine: surge_engine::EngineConfig,
+    /// The first interval of this run (0; more when it resumes a run cut short: people arriving
+    /// before it are skipped).
     #[serde(default)]
-    pub pacing: String,
-    /// The coordinator's `--http1` client (`fast` or `hyper`; empty: the worker's default).
-    #[serde(default)]
-    pub http1: String,
-    /// The PEM text of the coordinator's `--tls-ca`, trusted for an https target on top of the
-    /// worker's system roots (workers need no files).
-    #[serde(default)]
-    pub target_ca_pem: Option<String>,
+    pub first_interval: u64,
 }
 
 /// One message from a worker: an interval's figures, its last words, or a heartbeat.

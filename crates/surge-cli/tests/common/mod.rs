@@ -53,3 +53,32 @@ pub fn serial() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
+
+/// Asserts that every person of a results folder is accounted for: per region of summary.json,
+/// `started = succeeded + failed + unfinished + lost_with_worker + unknown`, and the reader finds
+/// nothing that disagrees. Returns summary.json.
+pub fn assert_tally(dir: &Path) -> Value {
+    let data =
+        surge_results::RunData::read(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    assert_eq!(
+        data.tally_problems(),
+        Vec::<String>::new(),
+        "{}",
+        dir.display()
+    );
+    let summary = serde_json::to_value(&data.summary).unwrap();
+    let journeys = summary["journeys"].as_object().expect("journeys");
+    assert!(!journeys.is_empty());
+    for (region, j) in journeys {
+        let n = |k: &str| {
+            j[k].as_u64()
+                .unwrap_or_else(|| panic!("{region}: no {k} in {j}"))
+        };
+        assert_eq!(
+            n("started"),
+            n("succeeded") + n("failed") + n("unfinished") + n("lost_with_worker") + n("unknown"),
+            "{region}: {j}"
+        );
+    }
+    summary
+}

@@ -70,6 +70,10 @@ pub struct ReportLoop {
     pub wakes: u64,
     /// Milliseconds from its start to its end.
     pub millis: u64,
+    /// The pacing this worker's engine ran with (the coordinator's).
+    pub pacing: surge_engine::Pacing,
+    /// The HTTP/1.1 client this worker's engine ran with (the coordinator's).
+    pub http1: surge_engine::Http1Client,
 }
 
 /// Why a worker stopped badly.
@@ -120,6 +124,10 @@ pub enum WorkerError {
     /// The profile sent by the coordinator does not compile here, or compiles differently.
     #[error("the coordinator's profile: {0}")]
     Plan(String),
+    /// The coordinator's engine settings cannot be used here (its CA certificates, a source address
+    /// that is not local to this worker's host).
+    #[error("the coordinator's engine settings")]
+    Engine(#[source] surge_engine::ConfigError),
     /// An answer that is not a protocol message.
     #[error("unreadable answer from the coordinator: {0}")]
     Protocol(String),
@@ -145,18 +153,33 @@ pub async fn run_worker(
         LinkSetup::Tls(e) => WorkerError::TlsCa(e),
     })?;
     tokio::pin!(stop);
-    let a = tokio::select! {
+    let mut a = tokio::select! {
         a = join(&link, &cfg) => a?,
         _ = stop.as_mut() => return Ok(WorkerEnd::Stopped("interrupted before the run started".into())),
     };
     let plan = Arc::new(compile(&a)?);
-    apply_engine_settings(&a)?;
+    let engine = surge_engine::Engine::new(a.engine.clone()).map_err(WorkerError::Engine)?;
+    // This process holds its share of the people: its own descriptor limit applies.
+    if let Some(limit) = surge_engine::limits::raise_nofile() {
+        let budget = surge_engine::limits::FdBudget::new(limit.soft, false);
+        if let Some(why) = budget.shortfall(a.max_in_flight) {
+            tracing::warn!("{why}");
+            a.max_in_flight = budget.max_in_flight;
+        }
+    }
+    tracing::info!(
+        pacing = ?engine.config().pacing,
+        http1 = ?engine.config().http1,
+        target_ca = engine.config().tls_ca_pem.is_some(),
+        source_addresses = engine.config().source_addresses.len(),
+        "engine settings from the coordinator"
+    );
     tracing::info!(
         worker = a.worker,
         shards = a.shards.len(),
         "joined; plan compiled, starting"
     );
-    let crew = Crew::spawn(&a, plan.clone(), cfg.threads).map_err(WorkerError::Spawn)?;
+    let crew = Crew::spawn(&a, plan.clone(), cfg.threads, engine).map_err(WorkerError::Spawn)?;
     let mut r = Reporter::new(link, &cfg, &a, plan.interval, crew);
     let result = r.run(stop).await;
     r.crew.stop_all();
@@ -260,6 +283,8 @@ struct Reporter {
     last_send: Instant,
     stopping: Option<String>,
     done_queued: bool,
+    /// The engine settings the coordinator assigned.
+    engine: surge_engine::EngineConfig,
 }
 
 impl Reporter {
@@ -286,6 +311,7 @@ impl Reporter {
             last_send: Instant::now(),
             stopping: None,
             done_queued: false,
+            engine: a.engine.clone(),
         }
     }
 
@@ -306,6 +332,8 @@ impl Reporter {
                     None => WorkerEnd::Finished(ReportLoop {
                         wakes,
                         millis: began.elapsed().as_millis() as u64,
+                        pacing: self.engine.pacing,
+                        http1: self.engine.http1,
                     }),
                 });
             }
@@ -496,29 +524,4 @@ impl Reporter {
             now + self.heartbeat
         };
     }
-}
-
-/// The coordinator's engine settings (`--pacing`, `--http1`, `--tls-ca` for the target), applied to this
-/// process before its engine threads start. Empty fields (an older coordinator) keep the defaults.
-fn apply_engine_settings(a: &Assignment) -> Result<(), WorkerError> {
-    if !a.pacing.is_empty() {
-        let p = a.pacing.parse().map_err(WorkerError::Plan)?;
-        surge_engine::pacing::set_pacing(p);
-    }
-    if !a.http1.is_empty() {
-        let c = a.http1.parse().map_err(WorkerError::Plan)?;
-        surge_engine::pacing::set_http1_client(c);
-    }
-    if let Some(pem) = &a.target_ca_pem {
-        let tls = surge_engine::http::tls_config_pem(Some(pem), "the coordinator's --tls-ca")
-            .map_err(|e| WorkerError::Plan(e.to_string()))?;
-        surge_engine::http::set_run_tls(Some(tls));
-    }
-    tracing::info!(
-        pacing = surge_engine::pacing::pacing().as_str(),
-        http1 = surge_engine::pacing::http1_client().as_str(),
-        target_ca = a.target_ca_pem.is_some(),
-        "engine settings from the coordinator"
-    );
-    Ok(())
 }

@@ -33,7 +33,12 @@ pub(crate) struct Crew {
 
 impl Crew {
     /// Starts `threads` engine threads on the assignment's shards (striped over the threads).
-    pub fn spawn(a: &Assignment, plan: Arc<Plan>, threads: usize) -> std::io::Result<Crew> {
+    pub fn spawn(
+        a: &Assignment,
+        plan: Arc<Plan>,
+        threads: usize,
+        engine: Arc<surge_engine::Engine>,
+    ) -> std::io::Result<Crew> {
         let threads = threads.max(1);
         let (tx, rx) = mpsc::unbounded_channel();
         let registry = Arc::new(Registry::new(plan.population));
@@ -65,11 +70,18 @@ impl Crew {
                 limiter: limiter.clone(),
                 report_registrations,
                 drain,
+                engine: engine.clone(),
+                first_interval: a.first_interval,
             };
             handles.push(spawn_worker(spec, tx.clone())?);
             sets.push(set);
         }
-        let collector = Collector::new(threads, plan.regions.len() as u16, plan.steps.len() as u16);
+        let (regions, steps) = (plan.regions.len() as u16, plan.steps.len() as u16);
+        let mut collector = Collector::new(threads, regions, steps);
+        if a.first_interval > 0 {
+            // A resumed run: this process's intervals start where the run continues.
+            let _ = collector.resume_from(a.first_interval, &Snapshot::new(0, regions, steps));
+        }
         Ok(Crew {
             handles,
             sets,

@@ -42,19 +42,6 @@ pub struct RemoteConfig {
     pub profile: ProfileSource,
     /// The overrides the plan was compiled with.
     pub overrides: WireOverrides,
-    /// Engine settings every worker applies: `--pacing`, `--http1` and the PEM text of `--tls-ca`.
-    pub engine: EngineSettings,
-}
-
-/// The process-wide engine settings of a run, as the coordinator passes them on to its workers.
-#[derive(Debug, Clone, Default)]
-pub struct EngineSettings {
-    /// Open-model pacing.
-    pub pacing: surge_engine::Pacing,
-    /// Client for plain-http HTTP/1.1 steps.
-    pub http1: surge_engine::Http1Client,
-    /// Extra CA certificates (PEM text) for an https target.
-    pub target_ca_pem: Option<String>,
 }
 
 /// A coordinator listening for its workers.
@@ -135,7 +122,7 @@ impl Coordinator {
         tokio::pin!(stop);
         let expected = cfg.workers.max(1);
         wait_for_workers(&state, expected, on_join, stop.as_mut()).await?;
-        let start = SystemTime::now() + START_LEAD;
+        let start = cfg.common_start(SystemTime::now() + START_LEAD);
         state.start(
             assignment(&cfg, &remote, start, expected),
             stripes(cfg.plan.shards, expected),
@@ -211,8 +198,7 @@ fn assignment(
         },
         concurrency: total_concurrency,
         drain_ms: cfg.drain.as_millis() as u64,
-        pacing: remote.engine.pacing.as_str().to_string(),
-        http1: remote.engine.http1.as_str().to_string(),
-        target_ca_pem: remote.engine.target_ca_pem.clone(),
+        engine: cfg.engine.config().clone(),
+        first_interval: cfg.first_interval(),
     }
 }

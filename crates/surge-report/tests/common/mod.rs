@@ -198,6 +198,7 @@ pub fn write_run(
             verdicts,
             reason: None,
             lost_workers: vec![],
+            unknown: Default::default(),
         },
     )?;
     RunData::read(dir)

@@ -9,6 +9,7 @@
 mod raw;
 mod text;
 mod validate;
+mod ws;
 
 use std::path::Path;
 use std::time::Duration;
@@ -16,6 +17,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use text::{format_duration, parse_duration};
+pub(crate) use ws::WsPlan;
+pub use ws::{DEFAULT_MAILBOX_LIMIT, Fault, FaultAction};
 
 use crate::error::PlanError;
 use raw::RawPlan;
@@ -163,6 +166,7 @@ pub(crate) struct DcPlan {
     pub index_lag_base: Duration,
     pub index_lag_per_queued: Duration,
     pub service: [ServiceTime; 5],
+    pub ws: WsPlan,
 }
 
 /// A validated capacity plan for the reference backend.
@@ -178,6 +182,8 @@ pub struct CapacityPlan {
     pub(crate) session_ttl: Duration,
     pub(crate) regions: Vec<RegionPlan>,
     pub(crate) dcs: Vec<DcPlan>,
+    pub(crate) mailbox_limit: usize,
+    pub(crate) faults: Vec<Fault>,
 }
 
 impl CapacityPlan {
@@ -283,6 +289,22 @@ impl CapacityPlan {
         self.timer
     }
 
+    /// Most connections a data centre holds at once (handshakes over it get 503).
+    pub fn max_connections(&self, dc: &str) -> Option<u32> {
+        let d = self.dcs.iter().find(|d| d.name == dc)?;
+        Some(d.ws.max_connections)
+    }
+
+    /// Messages kept per offline account (`mailbox_limit`); more are dropped and counted.
+    pub fn mailbox_limit(&self) -> usize {
+        self.mailbox_limit
+    }
+
+    /// The fault schedule, in order of `at` (counted from when the server started serving).
+    pub fn faults(&self) -> &[Fault] {
+        &self.faults
+    }
+
     fn single_region() -> CapacityPlan {
         let fixed = ServiceTime::new(Duration::from_millis(2), Duration::from_millis(6));
         let fixed = fixed.unwrap_or(ServiceTime {
@@ -313,7 +335,10 @@ impl CapacityPlan {
                 index_lag_base: Duration::ZERO,
                 index_lag_per_queued: Duration::ZERO,
                 service: [fixed; 5],
+                ws: WsPlan::fallback(),
             }],
+            mailbox_limit: DEFAULT_MAILBOX_LIMIT,
+            faults: Vec::new(),
         }
     }
 }

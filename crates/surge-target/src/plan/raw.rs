@@ -8,6 +8,17 @@ use toml::Spanned;
 
 use super::{TimerKind, WhenFull};
 
+/// A fault's action as written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum RawFaultAction {
+    /// `"drop-connections"`
+    #[serde(rename = "drop-connections")]
+    DropConnections,
+    /// `"restart"`
+    #[serde(rename = "restart")]
+    Restart,
+}
+
 /// A duration written as a string such as `"4ms"`.
 #[derive(Debug, Clone, Copy)]
 pub struct Dur(pub Duration);
@@ -34,6 +45,19 @@ pub struct RawPlan {
     pub regions: Spanned<BTreeMap<Spanned<String>, RawRegion>>,
     pub service: RawService,
     pub dcs: Spanned<BTreeMap<Spanned<String>, RawDc>>,
+    pub mailbox_limit: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub faults: Vec<Spanned<RawFault>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFault {
+    pub at: Spanned<Dur>,
+    pub dc: Spanned<String>,
+    pub action: Spanned<RawFaultAction>,
+    #[serde(rename = "for")]
+    pub down_for: Option<Spanned<Dur>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -53,6 +77,11 @@ pub struct RawDc {
     pub index_lag_base: Option<Dur>,
     pub index_lag_per_queued: Option<Dur>,
     pub service: Option<RawServiceOverride>,
+    pub max_connections: Option<Spanned<u32>>,
+    pub accept_rate_per_s: Option<Spanned<f64>>,
+    pub accept_burst: Option<Spanned<u32>>,
+    pub delivery_slots: Option<Spanned<u32>>,
+    pub delivery_queue_limit: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -63,6 +92,8 @@ pub struct RawService {
     pub register: Spanned<RawDist>,
     pub keys: Spanned<RawDist>,
     pub discovery: Spanned<RawDist>,
+    pub connect: Option<Spanned<RawDist>>,
+    pub deliver: Option<Spanned<RawDist>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -73,6 +104,8 @@ pub struct RawServiceOverride {
     pub register: Option<Spanned<RawDist>>,
     pub keys: Option<Spanned<RawDist>>,
     pub discovery: Option<Spanned<RawDist>>,
+    pub connect: Option<Spanned<RawDist>>,
+    pub deliver: Option<Spanned<RawDist>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -47,7 +47,7 @@ pub(super) struct Validator<'a> {
 }
 
 impl Validator<'_> {
-    fn error(
+    pub(super) fn error(
         &self,
         span: Range<usize>,
         field: impl Into<String>,
@@ -118,6 +118,8 @@ impl Validator<'_> {
             timer: raw.timer.unwrap_or(TimerKind::Precise),
             session_ttl,
             regions,
+            mailbox_limit: self.mailbox_limit(&raw)?,
+            faults: self.faults(&raw, &dcs)?,
             dcs,
         })
     }
@@ -165,7 +167,7 @@ impl Validator<'_> {
         if raw.dcs.get_ref().is_empty() {
             return Err(self.error(raw.dcs.span(), "dcs", "at least one data centre is needed"));
         }
-        let defaults = self.default_service(raw)?;
+        let defaults = (self.default_service(raw)?, self.default_ws_service(raw)?);
         let mut dcs = Vec::new();
         for (index, (name, dc)) in raw.dcs.get_ref().iter().enumerate() {
             let field = format!("dcs.{}", name.get_ref());
@@ -224,7 +226,7 @@ impl Validator<'_> {
         name: &str,
         field: &str,
         dc: &RawDc,
-        defaults: [ServiceTime; 5],
+        defaults: ([ServiceTime; 5], [ServiceTime; 2]),
     ) -> Result<DcPlan, PlanError> {
         let slots = *dc.slots.get_ref();
         if slots == 0 || slots as usize > tokio::sync::Semaphore::MAX_PERMITS {
@@ -234,7 +236,7 @@ impl Validator<'_> {
                 "must be at least 1",
             ));
         }
-        let mut service = defaults;
+        let mut service = defaults.0;
         if let Some(overrides) = &dc.service {
             for (i, o) in overrides.in_order().into_iter().enumerate() {
                 if let Some(dist) = o {
@@ -251,6 +253,7 @@ impl Validator<'_> {
             index_lag_base: dc.index_lag_base.map_or(Duration::ZERO, |d| d.0),
             index_lag_per_queued: dc.index_lag_per_queued.map_or(Duration::ZERO, |d| d.0),
             service,
+            ws: self.ws_plan(field, dc, defaults.1)?,
         })
     }
 
@@ -266,7 +269,11 @@ impl Validator<'_> {
         Ok(out)
     }
 
-    fn dist(&self, field: &str, dist: &Spanned<RawDist>) -> Result<ServiceTime, PlanError> {
+    pub(super) fn dist(
+        &self,
+        field: &str,
+        dist: &Spanned<RawDist>,
+    ) -> Result<ServiceTime, PlanError> {
         let d = dist.get_ref();
         ServiceTime::new(d.median.0, d.p99.0).ok_or_else(|| {
             let message = format!(
