@@ -6,6 +6,8 @@
 #   bench/run.sh --only cpu   # one part: cpu | pacing | accuracy | merge | scale
 #   bench/run.sh --only scale --scale 10000000   # N people through the reference journey (long)
 #   OHA=/path/to/oha bench/run.sh   # use an oha built elsewhere
+#   PACE_ROUNDS=2 PACE_DUR=8s FLOOR_SECS=3 PACE_HIGH=0 bench/run.sh --only pacing   # a quick pacing look
+#   PACE_BASE=/path/to/old/surge bench/run.sh --only pacing   # A/B: another build's pacer in each round
 #
 # Writes bench/runs/<UTC date-time>[-smoke]/ with commands.txt (every command run), versions.txt,
 # machine.txt (cores, load before/after), results.md (the tables) and raw.tar.xz (the figures' inputs:
@@ -23,7 +25,7 @@ while [ $# -gt 0 ]; do
     --smoke) SMOKE=1 ;;
     --only) ONLY="$2"; shift ;;
     --scale) SCALE_PEOPLE="$2"; shift ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "bench/run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -31,12 +33,12 @@ done
 want() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
 
 if [ "$SMOKE" = 1 ]; then
-  CONNS=50 CPU_SECS=3 ROUNDS=1 PACE_SCALE=0.1 PACE_DUR=3s ACC_SECS=3 STALL_AFTER=1 STALL_SECS=0.5
+  CONNS=50 CPU_SECS=3 ROUNDS=1 PACE_DUR=${PACE_DUR:-3s} ACC_SECS=3 STALL_AFTER=1 STALL_SECS=0.5
   PROFILE=${BENCH_PROFILE:-dev}
 else
   # Five CPU rounds: this shared machine's speed moves by 10-15% from one run to the next, and the
   # ratios are taken per round, then their median.
-  CONNS=50 CPU_SECS=10 ROUNDS=${CPU_ROUNDS:-5} PACE_SCALE=1 PACE_DUR=30s ACC_SECS=20 STALL_AFTER=8 STALL_SECS=1
+  CONNS=50 CPU_SECS=10 ROUNDS=${CPU_ROUNDS:-5} PACE_DUR=${PACE_DUR:-30s} ACC_SECS=20 STALL_AFTER=8 STALL_SECS=1
   PROFILE=${BENCH_PROFILE:-perf}
 fi
 PORT=${BENCH_PORT:-18080}
@@ -71,7 +73,7 @@ install_tools() {
   NGINX=$(command -v nginx || echo /usr/sbin/nginx)
   OHA=${OHA:-$(command -v oha || true)}
   [ -z "$OHA" ] && [ -x "$ROOT/bench/.tools/bin/oha" ] && OHA="$ROOT/bench/.tools/bin/oha"
-  if [ -z "$OHA" ] && [ "$SMOKE" = 0 ] && [ "${BENCH_NO_OHA:-0}" = 0 ]; then
+  if [ -z "$OHA" ] && [ "$SMOKE" = 0 ] && want cpu && [ "${BENCH_NO_OHA:-0}" = 0 ]; then
     log "oha is not in Debian: cargo install oha --locked (several minutes, once)"
     cargo install oha --locked --root "$ROOT/bench/.tools" >"$OUT/raw/oha-install.log" 2>&1 \
       && OHA="$ROOT/bench/.tools/bin/oha" || log "cargo install oha failed (raw/oha-install.log): oha skipped"
@@ -241,41 +243,9 @@ EOF
 row() { echo "$1 $2 $3 $CPU_S $WALL_S $BUSY" | awk '{us=($3>0)?$4*1e6/$3:0; rps=($5>0)?$3/$5:0;
   printf "%s\t%s\t%s\t%s\t%s\t%.3f\t%.0f\t%s\n", $1,$2,$3,$4,$5,us,rps,$6}'; }
 
-# ---- 2. schedule adherence --------------------------------------------------------------------------
-pacing_bench() {
-  [ -x "$NGINX" ] || { note "## 2. Schedule adherence: skipped (no nginx)"; return; }
-  start_nginx || return
-  note "## 2. Schedule adherence (open model, profiles/bench-open.toml x $PACE_SCALE over $PACE_DUR, against nginx)"
-  note ""
-  note "| pacing | intended arrivals/s | achieved (mean of full intervals) | worst 1 s interval vs intended | send lag p50 / p99 / p99.9 / max (ms) | µs CPU / request | machine busy % |"
-  note "|---|---|---|---|---|---|---|"
-  for p in fine coarse; do
-    log "pacing $p: $PACE_DUR"
-    surge_run "pace-$p" bench-open.toml --target "http://127.0.0.1:$PORT" --scale "$PACE_SCALE" --duration "$PACE_DUR" \
-      --pacing "$p" --drain 2s
-    python3 - "$OUT/raw/pace-$p" "$p" "$CPU_S" "$BUSY" >>"$RESULTS" <<'EOF'
-import csv, json, sys
-d, p, cpu, busy = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
-s = json.load(open(f"{d}/summary.json")); run = json.load(open(f"{d}/run.json"))
-g = s["generator"]; n = s["totals"]["count"] or 1
-intended = run["population"] / run["run_duration_s"]
-rows = list(csv.DictReader(open(f"{d}/regions.csv")))
-per = {}
-for r in rows:
-    k = int(r["interval"]); a, b = per.get(k, (0.0, 0.0))
-    per[k] = (a + float(r["intended_arrivals"]), b + float(r["started"]))
-full = [v for k, v in sorted(per.items()) if v[0] > 0][1:-1] or [v for v in per.values() if v[0] > 0]
-mean = sum(b for _, b in full) / max(len(full), 1) / run["interval_s"]
-worst = max((abs(b - a) / a for a, b in full), default=0)
-print(f"| {p} | {intended:,.0f} | {mean:,.0f} ({(sum(b for _, b in full)/max(sum(a for a, _ in full),1)-1)*100:+.2f}%) | {worst*100:.2f}% | "
-      f"{g['send_lag_p50_ms']:.3f} / {g['send_lag_p99_ms']:.3f} / {g['send_lag_p999_ms']:.3f} / {g['send_lag_max_ms']:.1f} | {cpu*1e6/n:.1f} | {busy} |")
-EOF
-  done
-  kill "${PIDS[-1]}" 2>/dev/null || true
-  note ""
-  note "Pacing CPU = the fine row's µs/request minus the coarse row's (same load, same HTTP work)."
-  note ""
-}
+# ---- 2. schedule adherence (issue 21: rounds, the host's timer floor, the 100k/s round) -------------
+# shellcheck source=bench/pacing.sh
+source "$ROOT/bench/pacing.sh"
 
 # ---- 3. accuracy and the coordinated-omission check -------------------------------------------------
 accuracy_bench() {

@@ -35,14 +35,17 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod floor;
 pub mod h1;
 pub mod http;
 mod inflight;
 pub mod limits;
+mod pacer;
 pub mod pacing;
 pub mod person;
 pub mod registry;
 pub mod session;
+pub mod sched;
 pub mod worker;
 
 pub use config::{ConfigError, Engine, EngineConfig};

@@ -9,7 +9,8 @@
 //! The grid bounds the wake-ups (at most 1 / grid per second, however high the arrival rate), and
 //! each wake-up is what costs CPU on a VM, so the grid is the precision/CPU trade-off.
 //! [`Pacing::Coarse`] is tokio's timer alone: the cheapest, for runs where a millisecond of send lag
-//! does not matter. The send lag is recorded either way.
+//! does not matter. The send lag is recorded either way. How the fine pacer arms its timer is in
+//! `pacer.rs`; what this host's timers allow at all is [`floor_probe`]'s to say.
 //!
 //! Both are part of the run's [`crate::EngineConfig`]:
 //!
@@ -19,9 +20,10 @@
 //! assert!("sloppy".parse::<Pacing>().is_err());
 //! ```
 
+pub use crate::floor::{FloorFigures, floor_probe, preflight};
+pub(crate) use crate::pacer::Pacer;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
-use tokio::time::Instant;
 
 /// Wake-ups of the fine pacer fall on this grid (from the run's start).
 pub const FINE_GRID: Duration = Duration::from_micros(100);
@@ -106,105 +108,6 @@ impl std::str::FromStr for Http1Client {
                 given: other.to_string(),
                 choices: "fast, hyper",
             }),
-        }
-    }
-}
-
-/// The open-model scheduler's clock: waits until an intended start, coarse or fine.
-pub(crate) struct Pacer {
-    origin: Instant,
-    #[cfg(target_os = "linux")]
-    fd: Option<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>>,
-}
-
-impl Pacer {
-    /// A pacer whose fine grid starts at `origin`. Fine pacing falls back to coarse without a timerfd.
-    pub fn new(p: Pacing, origin: Instant) -> Pacer {
-        #[cfg(target_os = "linux")]
-        {
-            let fd = match p {
-                Pacing::Fine => fine_fd()
-                    .map_err(|e| tracing::warn!(%e, "no timerfd: coarse pacing"))
-                    .ok(),
-                Pacing::Coarse => None,
-            };
-            Pacer { origin, fd }
-        }
-        #[cfg(not(target_os = "linux"))]
-        {
-            let _ = p;
-            Pacer { origin }
-        }
-    }
-
-    /// Waits until `t`; the fine pacer wakes at the first grid point at or after `t`.
-    pub async fn wait_until(&self, t: Instant) {
-        #[cfg(target_os = "linux")]
-        if let Some(fd) = &self.fd {
-            let since = t.saturating_duration_since(self.origin).as_nanos();
-            let grid = FINE_GRID.as_nanos();
-            let wake = self.origin
-                + Duration::from_nanos(
-                    u64::try_from(since.div_ceil(grid) * grid).unwrap_or(u64::MAX),
-                );
-            // tokio's timer for the long part: it wakes at the latest one tick past the target.
-            let early = wake
-                .checked_sub(Duration::from_micros(1500))
-                .unwrap_or(wake);
-            if early > Instant::now() {
-                tokio::time::sleep_until(early).await;
-            }
-            let now = Instant::now();
-            if wake > now && fine_wait(fd, wake - now).await.is_ok() {
-                return;
-            }
-            // A timerfd error: fall through to tokio's timer.
-        }
-        if t > Instant::now() {
-            tokio::time::sleep_until(t).await;
-        }
-    }
-}
-
-#[cfg(target_os = "linux")]
-fn fine_fd() -> std::io::Result<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>> {
-    use rustix::time::{TimerfdClockId, TimerfdFlags, timerfd_create};
-    let fd = timerfd_create(
-        TimerfdClockId::Monotonic,
-        TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC,
-    )?;
-    // SAFETY: `fd` is an `OwnedFd` moved into the `AsyncFd`, so it stays open and refers to the same
-    // timer for the whole life of the registration.
-    unsafe { tokio::io::unix::AsyncFd::register(fd) }.map_err(|e| e.into_parts().1)
-}
-
-/// Arms the timerfd once for `after` and waits until it fires.
-#[cfg(target_os = "linux")]
-async fn fine_wait(
-    fd: &tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>,
-    after: Duration,
-) -> std::io::Result<()> {
-    use rustix::time::{Itimerspec, TimerfdTimerFlags, Timespec, timerfd_settime};
-    let spec = Itimerspec {
-        it_interval: Timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        },
-        it_value: Timespec {
-            tv_sec: i64::try_from(after.as_secs()).unwrap_or(i64::MAX),
-            tv_nsec: i64::from(after.subsec_nanos().max(1)),
-        },
-    };
-    timerfd_settime(fd.get_ref(), TimerfdTimerFlags::empty(), &spec)?;
-    loop {
-        let mut guard = fd.readable().await?;
-        let mut expirations = [0u8; 8];
-        match guard.try_io(|inner| {
-            rustix::io::read(inner.get_ref(), &mut expirations).map_err(std::io::Error::from)
-        }) {
-            Ok(Ok(_)) => return Ok(()),
-            Ok(Err(e)) => return Err(e),
-            Err(_would_block) => continue,
         }
     }
 }

@@ -272,7 +272,7 @@ async fn schedule(spec: &WorkerSpec, ctx: Rc<PersonCtx>, start: Instant) {
 async fn schedule_open(spec: &WorkerSpec, ctx: Rc<PersonCtx>, start: Instant) {
     let plan = &spec.plan;
     let slots = Arc::new(Semaphore::new(spec.max_in_flight.max(1)));
-    let pacer = Pacer::new(spec.engine.config().pacing, start);
+    let mut pacer = Pacer::new(spec.engine.config().pacing, start);
     let unstarted = Rc::new(std::cell::Cell::new(0u64));
     let mut without_wait = 0u32;
     // A resumed run: people arriving before its first interval belong to the part that was cut short.

@@ -1,0 +1,163 @@
+# bench/pacing.sh: part 2 of bench/run.sh (sourced by it; uses its helpers): schedule adherence, issue 21.
+#
+# Each round, on the generator core (core 0), one after the other:
+#   1. the host's timer floor: `timer-floor` (surge_engine::floor), a bare thread sleeping to absolute
+#      deadlines at the pacer's wake-up rate (the arrival rate, at most 10,000/s: the fine grid), FLOOR_SECS;
+#   2. surge --pacing fine at PACE_RATE arrivals/s for PACE_DUR (bench-open.toml, GET / against nginx on core 1);
+#   3. PACE_BASE fine, when set: another surge binary (the old pacer) in the same round, A/B;
+#   4. surge --pacing coarse, same load: the pacing's own CPU is fine minus coarse, µs per arrival.
+# Then one round at PACE_HIGH_RATE (100,000/s) across $(nproc) worker threads, unpinned (fine only).
+#
+# Knobs (environment): PACE_ROUNDS (5), PACE_RATE (20000), PACE_DUR (30s), FLOOR_SECS (10),
+# FLOOR_RATE (min(PACE_RATE, 10000)), PACE_BASE (path to a surge binary, unset), PACE_COARSE (1),
+# PACE_HIGH (1; 0 skips the 100k round), PACE_HIGH_RATE (100000), PACE_HIGH_DUR (10s),
+# PACE_NICE (unset; e.g. -10 runs the probe and every surge in a session of its own at that autogroup
+# nice, and nginx too: what the pacer does when the host gives it the cores, apart from what others take).
+# Quick look: PACE_ROUNDS=2 PACE_DUR=8s FLOOR_SECS=3 PACE_HIGH=0 bench/run.sh --only pacing
+
+pace_scale() { # pace_scale RATE DURATION: bench-open's --scale for RATE arrivals/s over DURATION
+  echo "$1 ${2%s}" | awk '{printf "%.6f", $1*$2/600000}'
+}
+
+# pace_row ROUND KIND DIR: one TSV row of a surge run's figures (CPU_S, BUSY from `timed`).
+pace_row() {
+  python3 - "$1" "$2" "$3" "$CPU_S" "$BUSY" <<'EOF'
+import csv, json, sys
+rnd, kind, d, cpu, busy = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), sys.argv[5]
+try:
+    s = json.load(open(f"{d}/summary.json")); run = json.load(open(f"{d}/run.json"))
+    rows = list(csv.DictReader(open(f"{d}/regions.csv")))
+except (OSError, ValueError):
+    print(f"{rnd}\t{kind}\tnan\tnan\tnan\tnan\tnan\tnan\tnan\t{busy}\t0\tnan"); sys.exit()
+g = s["generator"]; n = s["totals"]["count"] or 1
+per = {}
+for r in rows:
+    k = int(r["interval"]); a, b = per.get(k, (0.0, 0.0))
+    per[k] = (a + float(r["intended_arrivals"]), b + float(r["started"]))
+# Full intervals only: the first and last may be cut.
+full = [v for k, v in sorted(per.items()) if v[0] > 0][1:-1] or [v for v in per.values() if v[0] > 0]
+err = (sum(b for _, b in full) / max(sum(a for a, _ in full), 1) - 1) * 100
+worst = max((abs(b - a) / a for a, b in full), default=0) * 100
+print(f"{rnd}\t{kind}\t{g['send_lag_p50_ms']*1e3:.0f}\t{g['send_lag_p99_ms']*1e3:.0f}\t{g['send_lag_p999_ms']*1e3:.0f}\t"
+      f"{g['send_lag_max_ms']*1e3:.0f}\t{err:+.3f}\t{worst:.2f}\t{cpu*1e6/n:.2f}\t{busy}\t{n}\tnan")
+EOF
+}
+
+# floor_row ROUND: the timer-floor probe on the generator core, as a TSV row.
+floor_row() {
+  local r=$1 rate=${FLOOR_RATE:-$(( PACE_RATE < 10000 ? PACE_RATE : 10000 ))}
+  timed "floor-$r" $GEN_CPU "$FLOOR" --seconds "${FLOOR_SECS}" --rate "$rate" --clock timerfd --cpu-seconds 1
+  python3 - "$r" "$OUT/raw/floor-$r.out" "$BUSY" <<'EOF'
+import json, sys
+r, f, busy = sys.argv[1], sys.argv[2], sys.argv[3]
+try:
+    d = json.loads(open(f).read().strip().splitlines()[-1])
+    share = d.get("cpu_share")
+    print(f"{r}\tfloor\t{d['p50_us']:.0f}\t{d['p99_us']:.0f}\t{d['p999_us']:.0f}\t{d['max_us']:.0f}\tnan\tnan\tnan\t{busy}\t{d['wakeups']}\t{'nan' if share is None else share}")
+except (OSError, ValueError, IndexError, KeyError):
+    print(f"{r}\tfloor\tnan\tnan\tnan\tnan\tnan\tnan\tnan\t{busy}\t0\tnan")
+EOF
+}
+
+pacing_bench() {
+  [ -x "$NGINX" ] || { note "## 2. Schedule adherence: skipped (no nginx)"; return; }
+  FLOOR="$BIN_DIR/timer-floor"
+  local rounds=${PACE_ROUNDS:-$([ "$SMOKE" = 1 ] && echo 1 || echo 5)}
+  PACE_RATE=${PACE_RATE:-$([ "$SMOKE" = 1 ] && echo 2000 || echo 20000)}
+  FLOOR_SECS=${FLOOR_SECS:-$([ "$SMOKE" = 1 ] && echo 1 || echo 10)}
+  local dur=${PACE_DUR:-30s} high=${PACE_HIGH:-1} base=${PACE_BASE:-}
+  local scale; scale=$(pace_scale "$PACE_RATE" "$dur")
+  local tsv="$OUT/raw/pacing.tsv" url="http://127.0.0.1:$PORT"
+  local GEN_CPU=$GEN_CPU TGT_CPU=$TGT_CPU
+  if [ -n "${PACE_NICE:-}" ]; then
+    GEN_CPU="setsid -w $ROOT/bench/nice-session.sh $PACE_NICE $GEN_CPU"
+    TGT_CPU="setsid -w $ROOT/bench/nice-session.sh $PACE_NICE $TGT_CPU"
+  fi
+  start_nginx || return
+  echo -e "round\tkind\tp50_us\tp99_us\tp999_us\tmax_us\trate_err_pct\tworst_interval_pct\tus_cpu_per_arrival\tmachine_busy_pct\tcount\tcore_share" >"$tsv"
+  for r in $(seq "$rounds"); do
+    log "pacing round $r/$rounds: floor ${FLOOR_SECS}s, then $PACE_RATE arrivals/s for $dur: fine$([ -n "$base" ] && echo ', base fine'), coarse"
+    floor_row "$r" >>"$tsv"
+    surge_run "pace-fine-$r" bench-open.toml --target "$url" --scale "$scale" --duration "$dur" --pacing fine --drain 2s
+    pace_row "$r" fine "$OUT/raw/pace-fine-$r" >>"$tsv"
+    if [ -n "$base" ]; then
+      SURGE="$base" surge_run "pace-base-$r" bench-open.toml --target "$url" --scale "$scale" --duration "$dur" --pacing fine --drain 2s
+      pace_row "$r" base-fine "$OUT/raw/pace-base-$r" >>"$tsv"
+    fi
+    if [ "${PACE_COARSE:-1}" = 1 ]; then
+      surge_run "pace-coarse-$r" bench-open.toml --target "$url" --scale "$scale" --duration "$dur" --pacing coarse --drain 2s
+      pace_row "$r" coarse "$OUT/raw/pace-coarse-$r" >>"$tsv"
+    fi
+  done
+  if [ "$high" = 1 ] && [ "$SMOKE" = 0 ]; then
+    local hr=${PACE_HIGH_RATE:-100000} hd=${PACE_HIGH_DUR:-10s}
+    log "pacing at $hr arrivals/s for $hd across $(nproc) worker threads (unpinned)"
+    # The whole machine's worker threads: surge is not pinned (nginx still is, to core 1).
+    GEN_CPU="${PACE_NICE:+setsid -w $ROOT/bench/nice-session.sh $PACE_NICE}" SURGE_WORKERS=$(nproc) surge_run "pace-high" bench-open.toml --target "$url" \
+      --scale "$(pace_scale "$hr" "$hd")" --duration "$hd" --pacing fine --drain 2s
+    pace_row high fine "$OUT/raw/pace-high" >>"$tsv"
+  fi
+  kill "${PIDS[-1]}" 2>/dev/null || true
+  # Under PACE_NICE the PID above is setsid's: stop nginx itself, by the pid file it wrote.
+  [ -s "$OUT/nginx/nginx.pid" ] && kill "$(cat "$OUT/nginx/nginx.pid")" 2>/dev/null || true
+  python3 - "$tsv" "$PACE_RATE" "$dur" "$rounds" "${PACE_NICE:-}" >>"$RESULTS" <<'EOF'
+import csv, math, statistics, sys
+rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
+rate, dur, rounds, nice = int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5]
+f = lambda x: float(x) if x not in ("", "nan") else math.nan
+get = lambda rnd, kind: next((x for x in rows if x["round"] == rnd and x["kind"] == kind), None)
+GOAL_P99, GOAL_ERR, GOAL_CPU, FLOOR_BUDGET = 200, 0.5, 10, 100
+print(f"## 2. Schedule adherence: {rate:,} arrivals/s for {dur}, {rounds} rounds (bench-open.toml, GET / against nginx on core 1)\n")
+if nice:
+    print(f"**PACE_NICE={nice}: the probe, surge and nginx ran in sessions of their own at autogroup nice {nice}**, "
+          "taking both cores from the other work on them: these figures are the pacer's, not what a default run gets.\n")
+print("Per round, in this order on core 0: the host's timer floor (a bare thread sleeping to absolute deadlines), "
+      "surge fine, [the baseline binary, fine,] surge coarse. Send lag in µs.\n")
+print("| round | floor p99 (p99.9) µs, core share | pacing | send lag p50 / p99 / p99.9 / max µs | rate error | worst 1 s | µs CPU / arrival | pacing CPU µs / arrival (fine − coarse) | goal met | busy % |")
+print("|---|---|---|---|---|---|---|---|---|---|")
+met, host_limited, p99s, pcpu, base_p99s = 0, 0, [], [], []
+for rnd in sorted({x["round"] for x in rows if x["round"] != "high"}, key=int):
+    fl, co = get(rnd, "floor"), get(rnd, "coarse")
+    for kind in ("fine", "base-fine", "coarse"):
+        x = get(rnd, kind)
+        if not x: continue
+        p99, err, cpu = f(x["p99_us"]), f(x["rate_err_pct"]), f(x["us_cpu_per_arrival"])
+        pc = cpu - f(co["us_cpu_per_arrival"]) if co and kind != "coarse" else math.nan
+        ok = p99 <= GOAL_P99 and abs(err) <= GOAL_ERR
+        need = cpu * rate / 1e6   # the share of core 0 this load needs
+        share = f(fl["core_share"]) if fl else math.nan
+        why = []
+        if fl and f(fl["p99_us"]) > FLOOR_BUDGET: why.append(f"timer floor p99 {f(fl['p99_us']):.0f} µs > {FLOOR_BUDGET}")
+        if share < need: why.append(f"core share {share:.0%} < the {need:.0%} this load needs")
+        limited = bool(why)
+        verdict = "-" if kind == "coarse" else ("yes" if ok else ("no: host (" + "; ".join(why) + ")" if limited else "no"))
+        if kind == "fine":
+            met += ok; p99s.append(p99); pcpu.append(pc)
+            host_limited += (not ok) and limited
+        if kind == "base-fine": base_p99s.append(p99)
+        floor = f"{f(fl['p99_us']):.0f} ({f(fl['p999_us']):.0f}), {share:.0%}" if fl and kind == "fine" else ""
+        print(f"| {rnd if kind == 'fine' else ''} | {floor} | {kind} | {f(x['p50_us']):.0f} / {p99:.0f} / {f(x['p999_us']):.0f} / {f(x['max_us']):.0f} | "
+              f"{err:+.2f}% | {f(x['worst_interval_pct']):.2f}% | {cpu:.1f} | {'' if math.isnan(pc) else f'{pc:.1f}'} | {verdict} | {x['machine_busy_pct']} |")
+def mw(v):
+    v = [x for x in v if not math.isnan(x)]
+    return (statistics.median(v), max(v)) if v else (math.nan, math.nan)
+(m99, w99), (mc, wc) = mw(p99s), mw(pcpu)
+floors = mw([f(x["p99_us"]) for x in rows if x["kind"] == "floor"])
+print(f"\nfine, {len(p99s)} rounds: send lag p99 median **{m99:.0f} µs**, worst **{w99:.0f} µs** (goal ≤ {GOAL_P99} µs with rate within {GOAL_ERR}%: "
+      f"met in **{met} of {len(p99s)}**; {host_limited} of the misses in rounds where the host was the limit: timer floor p99 above {FLOOR_BUDGET} µs, or "
+      f"less of core 0 left to a busy thread than the load needs). "
+      f"Pacing CPU (fine − coarse): median **{mc:.1f}**, worst {wc:.1f} µs per arrival (goal ≤ {GOAL_CPU}). "
+      f"Host timer floor p99: median {floors[0]:.0f} µs, worst {floors[1]:.0f} µs.")
+if base_p99s:
+    bm, bw = mw(base_p99s)
+    print(f"Baseline binary (PACE_BASE), fine, same rounds: p99 median {bm:.0f} µs, worst {bw:.0f} µs.")
+h = get("high", "fine")
+if h:
+    print(f"\nAt the high rate across the machine's worker threads: send lag p50 / p99 / p99.9 / max {f(h['p50_us']):.0f} / **{f(h['p99_us']):.0f}** / "
+          f"{f(h['p999_us']):.0f} / {f(h['max_us']):.0f} µs (goal p99 ≤ 1,000 µs), rate error {f(h['rate_err_pct']):+.2f}%, "
+          f"{f(h['us_cpu_per_arrival']):.1f} µs CPU / arrival, {int(h['count']):,} arrivals.")
+print("\nThe floor's rate is the pacer's wake-up rate (the arrival rate, at most one per 100 µs grid slot); "
+      "'core share' is the part of core 0 a busy thread got for 1 s right after it (others' work takes the rest). "
+      "Raw figures: raw/pacing.tsv; each run's summary.json under raw/pace-*.\n")
+EOF
+}

@@ -1,0 +1,357 @@
+//! The host's timer floor: how late a bare thread wakes from absolute deadlines, like cyclictest.
+//!
+//! No pacer can send on time more precisely than a thread of this host can wake on time. The probe
+//! is a thread that sleeps to absolute deadlines at a given rate (with the same [scheduler
+//! hints](crate::sched) the fine pacer uses) and records how late each wake-up is. The benchmark
+//! runs it in the same round as surge, so that surge's send lag is read against what the host
+//! allowed at that moment; surge runs a short one at start ([`preflight`]) to say so when the host
+//! cannot hold the pacing asked for.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use surge_engine::floor::{FloorClock, floor_probe};
+//! let f = floor_probe(Duration::from_secs(5), 20_000.0, FloorClock::Nanosleep).unwrap();
+//! println!("p99 wake-up lateness {:.0} µs over {} wake-ups", f.p99_us, f.wakeups);
+//! ```
+
+use crate::sched::{Hints, apply_pacing_hints};
+use std::time::Duration;
+
+/// How the probe sleeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FloorClock {
+    /// `clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME)`, as cyclictest does.
+    Nanosleep,
+    /// A blocking read of a `timerfd` armed for the absolute deadline: the fine pacer's timer.
+    Timerfd,
+}
+
+impl FloorClock {
+    /// The name the `timer-floor` tool takes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FloorClock::Nanosleep => "nanosleep",
+            FloorClock::Timerfd => "timerfd",
+        }
+    }
+}
+
+/// What the probe measured: wake-up lateness past each absolute deadline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FloorFigures {
+    /// Deadlines the thread woke for.
+    pub wakeups: u64,
+    /// Deadlines skipped because the thread woke after the next one had passed too.
+    pub missed: u64,
+    /// Median lateness, µs.
+    pub p50_us: f64,
+    /// 99th percentile lateness, µs.
+    pub p99_us: f64,
+    /// 99.9th percentile lateness, µs.
+    pub p999_us: f64,
+    /// Largest lateness, µs.
+    pub max_us: f64,
+    /// The scheduler hints that took effect on the probe thread.
+    pub hints: Hints,
+}
+
+/// Why the probe could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum FloorError {
+    /// The rate is not a positive number, or above 1,000,000 a second.
+    #[error("probe rate must be between 1 and 1,000,000 a second, not {0}")]
+    Rate(f64),
+    /// Not Linux.
+    #[error("the timer-floor probe needs Linux")]
+    Unsupported,
+    /// A syscall failed.
+    #[error("timer-floor probe: {0}")]
+    Io(#[from] std::io::Error),
+    /// The probe thread died.
+    #[error("timer-floor probe thread panicked")]
+    Thread,
+}
+
+/// Sleeps to absolute deadlines `rate` times a second for `duration` on a new thread with the fine
+/// pacer's scheduler hints, and returns how late it woke.
+pub fn floor_probe(
+    duration: Duration,
+    rate: f64,
+    clock: FloorClock,
+) -> Result<FloorFigures, FloorError> {
+    probe(duration, rate, clock, true)
+}
+
+/// [`floor_probe`] on a thread left as the kernel makes it (no hints): what any program would see.
+pub fn floor_probe_bare(
+    duration: Duration,
+    rate: f64,
+    clock: FloorClock,
+) -> Result<FloorFigures, FloorError> {
+    probe(duration, rate, clock, false)
+}
+
+fn probe(
+    duration: Duration,
+    rate: f64,
+    clock: FloorClock,
+    hints: bool,
+) -> Result<FloorFigures, FloorError> {
+    if !(rate.is_finite() && (1.0..=1_000_000.0).contains(&rate)) {
+        return Err(FloorError::Rate(rate));
+    }
+    let period = Duration::from_secs_f64(1.0 / rate);
+    std::thread::Builder::new()
+        .name("surge-floor".into())
+        .spawn(move || probe_thread(duration, period, clock, hints))?
+        .join()
+        .map_err(|_| FloorError::Thread)?
+}
+
+/// The share of a core that a thread kept busy for `duration` gets (its CPU time over the wall time):
+/// on a core shared with others, what is left for surge. A pacer that needs more CPU than this falls
+/// behind however precisely its timer fires.
+pub fn cpu_share_probe(duration: Duration) -> Result<f64, FloorError> {
+    std::thread::Builder::new()
+        .name("surge-cpu-share".into())
+        .spawn(move || busy_share(duration))?
+        .join()
+        .map_err(|_| FloorError::Thread)?
+}
+
+#[cfg(target_os = "linux")]
+fn busy_share(duration: Duration) -> Result<f64, FloorError> {
+    use rustix::time::{ClockId, clock_gettime};
+    let ns = |id| {
+        let t = clock_gettime(id);
+        (t.tv_sec as u64).saturating_mul(1_000_000_000) + t.tv_nsec as u64
+    };
+    let (w0, c0) = (ns(ClockId::Monotonic), ns(ClockId::ThreadCPUTime));
+    let end = w0.saturating_add(u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX));
+    let mut w1 = w0;
+    while w1 < end {
+        std::hint::spin_loop();
+        w1 = ns(ClockId::Monotonic);
+    }
+    let c1 = ns(ClockId::ThreadCPUTime);
+    Ok((c1.saturating_sub(c0)) as f64 / (w1.saturating_sub(w0)).max(1) as f64)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn busy_share(_: Duration) -> Result<f64, FloorError> {
+    Err(FloorError::Unsupported)
+}
+
+/// The p99 lateness the fine pacer can live with: its send-lag goal (200 µs) less its grid.
+pub const FLOOR_BUDGET: Duration = Duration::from_micros(100);
+
+/// A short probe (150 ms) at `rate` (capped to the fine grid's 10,000 wake-ups a second): `Some`
+/// sentence for stderr when the host's floor is above what fine pacing needs ([`FLOOR_BUDGET`]).
+pub fn preflight(rate: f64) -> Option<String> {
+    let grid_rate = 1.0 / crate::pacing::FINE_GRID.as_secs_f64();
+    let probe_rate = rate.clamp(1.0, grid_rate);
+    let f = match floor_probe(Duration::from_millis(150), probe_rate, FloorClock::Timerfd) {
+        Ok(f) => f,
+        Err(e) => return Some(format!("could not measure this host's timer floor: {e}")),
+    };
+    preflight_verdict(&f, rate)
+}
+
+/// The sentence [`preflight`] prints for figures `f` measured before a run at `rate`, if any.
+pub fn preflight_verdict(f: &FloorFigures, rate: f64) -> Option<String> {
+    let budget = FLOOR_BUDGET.as_secs_f64() * 1e6;
+    (f.p99_us > budget).then(|| {
+        format!(
+            "this host's timer floor is above what --pacing fine needs at {rate:.0} arrivals/s: a bare \
+             thread woke {:.0} µs late at p99 ({} wake-ups, worst {:.0} µs; fine pacing needs at most \
+             {budget:.0} µs to keep send lag p99 within 200 µs). Expect send lag above that: it is the \
+             host (other processes on these cores, or the hypervisor), not the load under test; \
+             cores of its own, or a session of its own at a higher priority, give surge back its timers",
+            f.p99_us, f.wakeups, f.max_us
+        )
+    })
+}
+
+/// The deadline after `deadline` that is still ahead of `now` (all in ns), and how many were skipped.
+pub fn next_deadline(deadline: u64, now: u64, period: u64) -> (u64, u64) {
+    let period = period.max(1);
+    let next = deadline.saturating_add(period);
+    if next > now {
+        return (next, 0);
+    }
+    let behind = (now - next) / period + 1;
+    (next.saturating_add(behind.saturating_mul(period)), behind)
+}
+
+#[cfg(target_os = "linux")]
+fn probe_thread(
+    duration: Duration,
+    period: Duration,
+    clock: FloorClock,
+    hints: bool,
+) -> Result<FloorFigures, FloorError> {
+    use rustix::time::{ClockId, clock_gettime};
+    let hints = if hints {
+        apply_pacing_hints()
+    } else {
+        Hints::default()
+    };
+    let now = || {
+        let t = clock_gettime(ClockId::Monotonic);
+        (t.tv_sec as u64).saturating_mul(1_000_000_000) + t.tv_nsec as u64
+    };
+    let mut hist = surge_metrics::Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let tfd = match clock {
+        FloorClock::Timerfd => Some(
+            rustix::time::timerfd_create(
+                rustix::time::TimerfdClockId::Monotonic,
+                rustix::time::TimerfdFlags::CLOEXEC,
+            )
+            .map_err(std::io::Error::from)?,
+        ),
+        FloorClock::Nanosleep => None,
+    };
+    let period_ns = u64::try_from(period.as_nanos()).unwrap_or(u64::MAX).max(1);
+    let start = now();
+    let end = start.saturating_add(u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX));
+    let (mut deadline, mut missed) = (start.saturating_add(period_ns), 0u64);
+    while deadline < end {
+        let ts = timespec(deadline);
+        match &tfd {
+            Some(fd) => timerfd_wait_abs(fd, ts)?,
+            None => sleep_abs(ts)?,
+        }
+        let woke = now();
+        hist.saturating_record(woke.saturating_sub(deadline).max(1));
+        let (next, skipped) = next_deadline(deadline, woke, period_ns);
+        // Only deadlines within the probe's time count as missed.
+        let left = end.saturating_sub(1).saturating_sub(deadline) / period_ns;
+        missed += skipped.min(left);
+        deadline = next;
+    }
+    let us = |q: f64| hist.value_at_quantile(q) as f64 / 1e3;
+    Ok(FloorFigures {
+        wakeups: hist.len(),
+        missed,
+        p50_us: us(0.5),
+        p99_us: us(0.99),
+        p999_us: us(0.999),
+        max_us: hist.max() as f64 / 1e3,
+        hints,
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn probe_thread(
+    _: Duration,
+    _: Duration,
+    _: FloorClock,
+    _: bool,
+) -> Result<FloorFigures, FloorError> {
+    Err(FloorError::Unsupported)
+}
+
+#[cfg(target_os = "linux")]
+fn timespec(ns: u64) -> rustix::time::Timespec {
+    rustix::time::Timespec {
+        tv_sec: i64::try_from(ns / 1_000_000_000).unwrap_or(i64::MAX),
+        tv_nsec: i64::try_from(ns % 1_000_000_000).unwrap_or(0),
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn sleep_abs(ts: rustix::time::Timespec) -> std::io::Result<()> {
+    loop {
+        match rustix::thread::clock_nanosleep_absolute(rustix::thread::ClockId::Monotonic, &ts) {
+            Ok(()) => return Ok(()),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn timerfd_wait_abs(fd: &std::os::fd::OwnedFd, ts: rustix::time::Timespec) -> std::io::Result<()> {
+    use rustix::time::{Itimerspec, TimerfdTimerFlags, Timespec, timerfd_settime};
+    let spec = Itimerspec {
+        it_interval: Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        },
+        it_value: ts,
+    };
+    timerfd_settime(fd, TimerfdTimerFlags::ABSTIME, &spec)?;
+    let mut buf = [0u8; 8];
+    loop {
+        match rustix::io::read(fd, &mut buf) {
+            Ok(_) => return Ok(()),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_deadline_steps_one_period_when_on_time() {
+        assert_eq!(next_deadline(1_000, 1_010, 50), (1_050, 0));
+    }
+
+    #[test]
+    fn next_deadline_skips_the_periods_slept_through() {
+        // Woke at 1,170 for the deadline at 1,000: 1,050, 1,100 and 1,150 have passed.
+        assert_eq!(next_deadline(1_000, 1_170, 50), (1_200, 3));
+        // Exactly on a later deadline: that one is missed too (it cannot be slept to any more).
+        assert_eq!(next_deadline(1_000, 1_100, 50), (1_150, 2));
+    }
+
+    #[test]
+    fn next_deadline_survives_a_zero_period_and_overflow() {
+        assert_eq!(next_deadline(5, 5, 0), (6, 0));
+        assert_eq!(next_deadline(u64::MAX - 1, 0, 10).0, u64::MAX);
+    }
+
+    #[test]
+    fn probe_refuses_silly_rates() {
+        for r in [0.0, -1.0, f64::NAN, 2e6] {
+            assert!(matches!(
+                floor_probe(Duration::from_millis(1), r, FloorClock::Nanosleep),
+                Err(FloorError::Rate(_))
+            ));
+        }
+    }
+
+    fn figures(p99_us: f64) -> FloorFigures {
+        FloorFigures {
+            wakeups: 1_500,
+            missed: 0,
+            p50_us: 10.0,
+            p99_us,
+            p999_us: p99_us,
+            max_us: p99_us,
+            hints: Hints::default(),
+        }
+    }
+
+    #[test]
+    fn preflight_speaks_only_when_the_floor_is_above_the_budget() {
+        assert_eq!(preflight_verdict(&figures(60.0), 20_000.0), None);
+        let said = preflight_verdict(&figures(450.0), 20_000.0).unwrap_or_default();
+        assert!(said.contains("450 µs"), "{said}");
+        assert!(said.contains("20000 arrivals/s"), "{said}");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_short_probe_counts_its_wakeups() {
+        // 20 ms at 1,000/s: about 20 deadlines; on a loaded host some may be missed, none invented.
+        let f = floor_probe(Duration::from_millis(20), 1_000.0, FloorClock::Timerfd)
+            .expect("probe runs on Linux");
+        assert!(f.wakeups >= 1 && f.wakeups + f.missed <= 21, "{f:?}");
+        assert!(f.p50_us <= f.p99_us && f.p99_us <= f.max_us, "{f:?}");
+    }
+}
