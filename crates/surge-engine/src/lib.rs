@@ -44,8 +44,8 @@ mod pacer;
 pub mod pacing;
 pub mod person;
 pub mod registry;
-pub mod session;
 pub mod sched;
+pub mod session;
 pub mod worker;
 
 pub use config::{ConfigError, Engine, EngineConfig};

@@ -77,8 +77,9 @@ pub use codes::{account_token, discovery_hash, discovery_hash_hex, verification_
 pub use error::{PlanError, TargetError};
 pub use metrics::{DcStats, TargetStats};
 pub use plan::{
-    CapacityPlan, DEFAULT_DISCOVERY_BATCH_LIMIT, DEFAULT_MAILBOX_LIMIT, DEFAULT_SECRET, DurationError,
-    Endpoint, Fault, FaultAction, ServiceTime, TimerKind, WhenFull, format_duration, parse_duration,
+    CapacityPlan, DEFAULT_DISCOVERY_BATCH_LIMIT, DEFAULT_MAILBOX_LIMIT, DEFAULT_SECRET,
+    DurationError, Endpoint, Fault, FaultAction, ServiceTime, TimerKind, WhenFull, format_duration,
+    parse_duration,
 };
 pub use server::{Listening, serve};
 pub use state::{Accounts, RegisterError};

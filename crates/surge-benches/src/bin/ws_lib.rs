@@ -13,6 +13,8 @@
 //! The server runs as a child process (`ws-lib serve VARIANT`, a 2-thread tokio runtime) so the
 //! client's memory and CPU are not counted; the client is the same hand-written raw-frame client
 //! for every variant. Run it with `bench/ws-lib.sh`.
+// A benchmark: it measures real elapsed time, so std's clock is meant.
+#![allow(clippy::disallowed_methods)]
 
 use std::io::{BufRead, BufReader, Write as _};
 use std::process::{Command, Stdio};
