@@ -560,3 +560,72 @@ fn workers_learn_of_each_others_registrations_within_an_interval() {
         "distributed run expected {de} contacts, local {le}"
     );
 }
+
+/// `surge coordinator --resume DIR`: a coordinator SIGKILLed mid-run (its worker stops by its dead-man
+/// switch) leaves its folder cut short; resumed with a new worker, the run ends with every region's
+/// `started` equal to its population and the tally holding (those in flight at the kill: unknown).
+#[test]
+fn a_killed_coordinator_is_resumed_with_a_new_worker() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let profile = flat_profile(tmp.path(), 1000, 10, 500);
+    let out = tmp.path().join("run");
+    let (mut target, turl) = target();
+    let (mut coord, curl) = coordinator(
+        &profile.display().to_string(),
+        "1",
+        &turl,
+        &out.display().to_string(),
+        &[],
+    );
+    let mut w1 = worker("w1", &curl);
+    let intervals = || {
+        std::fs::read_to_string(out.join("latency.hlog"))
+            .map(|t| t.matches("# surge interval complete").count())
+            .unwrap_or(0)
+    };
+    let t = Instant::now();
+    while intervals() < 6 && t.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(intervals() >= 6, "no progress before the kill");
+    coord.kill();
+    w1.wait_exit(Duration::from_secs(15));
+    assert!(!out.join("summary.json").exists());
+
+    let dir = out.display().to_string();
+    let mut c2 = Proc::start(
+        "coordinator-resumed",
+        &[
+            "coordinator",
+            "--resume",
+            &dir,
+            "--listen",
+            "127.0.0.1:0",
+            "--token",
+            TOKEN,
+        ],
+    );
+    let url2 = c2.wait_url("listening on", Duration::from_secs(20));
+    let mut w2 = worker("w2", &url2);
+    let status = c2.wait_exit(Duration::from_secs(60));
+    w2.wait_exit(Duration::from_secs(15));
+    target.kill();
+    assert!(
+        matches!(status.code(), Some(0 | 1)),
+        "{status:?}\n{}",
+        c2.output()
+    );
+    let summary = common::assert_tally(&out);
+    let plan = surge_cli::load_plan(&profile, &Default::default()).unwrap();
+    let mut per_region = vec![0u64; plan.regions.len()];
+    for u in 0..plan.population {
+        per_region[plan.person(u).region as usize] += 1;
+    }
+    for (r, want) in plan.regions.iter().zip(&per_region) {
+        let j = &summary["journeys"][&r.name];
+        assert_eq!(j["started"].as_u64().unwrap(), *want, "{}: {j}", r.name);
+    }
+    let info = json(&out.join("run.json"));
+    assert_eq!(info["parts"].as_array().unwrap().len(), 2, "{info}");
+}

@@ -226,6 +226,13 @@ fn a_killed_run_resumed_starts_everyone_exactly_once() {
     assert_eq!(info["parts"].as_array().unwrap().len(), 2, "{info}");
     let events = std::fs::read_to_string(out.join("events.jsonl")).unwrap();
     assert!(events.contains("\"resumed\""), "{events}");
+    // The report shows the gap and who ran each part.
+    assert_eq!(surge(&["report", &dir]), 0);
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        md.contains("resumed at interval") && md.contains("after a gap of"),
+        "{md}"
+    );
 
     // Not cut short any more: refused. A changed profile: refused.
     assert_eq!(surge(&["run", "--resume", &dir]), 2);

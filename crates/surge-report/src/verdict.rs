@@ -263,6 +263,27 @@ fn generator(data: &RunData, saturation_ms: f64) -> Finding {
     } else {
         DEFAULT_SATURATION_MS
     };
+    let own = |class: &str| {
+        data.summary
+            .totals
+            .outcomes
+            .get(class)
+            .copied()
+            .unwrap_or(0)
+    };
+    let (fds, ports) = (own("generator_fd"), own("generator_ports"));
+    if fds + ports > 0 {
+        return finding(
+            Tone::Bad,
+            "generator",
+            format!(
+                "generator saturated: {} requests never reached the target because surge ran out of its own file descriptors ({}) or local ports ({}); not the target's errors (fewer people in flight per process, more worker processes, --source-addresses)",
+                crate::units::thousands(fds + ports),
+                crate::units::thousands(fds),
+                crate::units::thousands(ports)
+            ),
+        );
+    }
     if g.samples > 0 && g.send_lag_p99_ms > threshold {
         finding(
             Tone::Bad,

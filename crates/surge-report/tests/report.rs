@@ -307,3 +307,24 @@ fn unfinished_people_and_a_broken_tally_are_shown() -> R {
     assert!(html.contains("<th>unfinished</th>"));
     Ok(())
 }
+
+/// Requests the generator could not send for lack of its own descriptors or ports are named in the
+/// verdict as the generator's saturation, never as the target's errors.
+#[test]
+fn the_generators_own_limits_are_named_in_the_verdict() -> R {
+    let tmp = tempdir();
+    let dir = tmp.path().join("run");
+    write_run(&dir, "fixture", "plan", Shape::default())?;
+    let path = dir.join("summary.json");
+    let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+    v["totals"]["outcomes"]["generator_fd"] = serde_json::json!(3);
+    v["totals"]["outcomes"]["generator_ports"] = serde_json::json!(2);
+    std::fs::write(&path, serde_json::to_string(&v)?)?;
+    let data = surge_results::RunData::read(&dir)?;
+    let md = render_markdown(&data);
+    assert!(
+        md.contains("generator saturated: 5 requests never reached the target because surge ran out of its own file descriptors (3) or local ports (2)"),
+        "{md}"
+    );
+    Ok(())
+}
