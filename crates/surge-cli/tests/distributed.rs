@@ -618,14 +618,7 @@ fn a_killed_coordinator_is_resumed_with_a_new_worker() {
     );
     let summary = common::assert_tally(&out);
     let plan = surge_cli::load_plan(&profile, &Default::default()).unwrap();
-    let mut per_region = vec![0u64; plan.regions.len()];
-    for u in 0..plan.population {
-        per_region[plan.person(u).region as usize] += 1;
-    }
-    for (r, want) in plan.regions.iter().zip(&per_region) {
-        let j = &summary["journeys"][&r.name];
-        assert_eq!(j["started"].as_u64().unwrap(), *want, "{}: {j}", r.name);
-    }
+    common::assert_everyone_started_once(&summary, &plan);
     let info = json(&out.join("run.json"));
     assert_eq!(info["parts"].as_array().unwrap().len(), 2, "{info}");
 }

@@ -82,3 +82,16 @@ pub fn assert_tally(dir: &Path) -> Value {
     }
     summary
 }
+
+/// Asserts that every region of `summary` started exactly its share of `plan`'s population (a person's
+/// region is a pure function of the seed and its index).
+pub fn assert_everyone_started_once(summary: &Value, plan: &surge_plan::Plan) {
+    let mut per_region = vec![0u64; plan.regions.len()];
+    for u in 0..plan.population {
+        per_region[plan.person(u).region as usize] += 1;
+    }
+    for (r, want) in plan.regions.iter().zip(&per_region) {
+        let j = &summary["journeys"][&r.name];
+        assert_eq!(j["started"].as_u64().unwrap(), *want, "{}: {j}", r.name);
+    }
+}
