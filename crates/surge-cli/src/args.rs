@@ -7,7 +7,7 @@ use std::time::Duration;
 
 /// surge: rehearse a user-migration signup surge against a messaging backend.
 #[derive(Debug, Parser)]
-#[command(name = "surge", version, about, long_about = None, propagate_version = true)]
+#[command(name = "surge", version, about, long_about = None, propagate_version = true, after_help = EXIT_CODES)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -19,7 +19,7 @@ pub struct Cli {
 pub enum Command {
     /// Run a surge: start people on the profile's arrival curves and record their journeys.
     #[command(
-        after_help = "Examples:\n  surge run profiles/quickstart.toml\n  surge run profiles/americas-surge.toml --plan profiles/plans/americas-underprovisioned.toml\n  surge run profiles/facebook-outage-2021.toml --scale 0.0001 --duration 5m --target http://127.0.0.1:8080"
+        after_help = "Examples:\n  surge run profiles/quickstart.toml\n  surge run profiles/americas-surge.toml --plan profiles/plans/americas-underprovisioned.toml\n  surge run profiles/facebook-outage-2021.toml --scale 0.0001 --duration 5m --target http://127.0.0.1:8080\n  surge run profiles/quickstart.toml --json > summary.json\nExit codes: 0 every SLO held, 1 an SLO failed (or had no data, or a guard aborted), 2 usage, input or runtime error."
     )]
     Run(RunArgs),
     /// Run the reference messaging backend standalone.
@@ -54,6 +54,91 @@ pub enum Command {
         after_help = "Example:\n  surge worker --join http://127.0.0.1:7700 --token s3cret --threads 2\nThe worker needs no profile: the coordinator sends it. It stops all load and exits 2 when the\ncoordinator has not answered for 5 s."
     )]
     Worker(WorkerArgs),
+    /// Write a new profile whose journey is spelled out and commented, to adapt to your own API.
+    #[command(
+        after_help = "Examples:\n  surge new my-api.toml\n  surge new --from matrix my-homeserver.toml\nAn existing file is never overwritten (exit 2)."
+    )]
+    New(NewArgs),
+    /// Print a shell completion script on stdout.
+    #[command(
+        after_help = "Examples:\n  surge completions bash > ~/.local/share/bash-completion/completions/surge\n  surge completions zsh > ~/.zfunc/_surge\n  surge completions fish > ~/.config/fish/completions/surge.fish"
+    )]
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) on stdout, or write one page per command into a folder.
+    #[command(
+        after_help = "Examples:\n  surge man > surge.1 && man -l surge.1\n  surge man --out man/"
+    )]
+    Man(ManArgs),
+}
+
+/// The exit codes, in `surge --help` and the man page.
+pub const EXIT_CODES: &str = "Exit codes:\n  0  every SLO held\n  1  an SLO failed or had no data, or a guard aborted the run\n  2  usage, input or runtime error (bad profile, unreachable target, ...)\nFor scripts: `surge run PROFILE --json` prints the summary (summary.json) on stdout and nothing else;\n`--quiet` prints nothing but errors and warnings (on stderr).";
+
+/// `surge new`
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The profile file to write (refused if it exists).
+    pub file: PathBuf,
+    /// The journey to start from.
+    #[arg(long, value_enum, default_value = "reference")]
+    pub from: Template,
+}
+
+/// The journeys `surge new` starts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Template {
+    /// Phone verification, registration and contact discovery (runs as written against the
+    /// embedded reference backend); a WebSocket phase commented out.
+    Reference,
+    /// A Matrix homeserver: interactive-auth registration, user-directory search.
+    Matrix,
+    /// One GET looped by 50 people (closed model): raw throughput.
+    Get,
+}
+
+impl Template {
+    /// The name as typed after `--from`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Template::Reference => "reference",
+            Template::Matrix => "matrix",
+            Template::Get => "get",
+        }
+    }
+}
+
+/// `surge completions`
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    pub shell: clap_complete::Shell,
+}
+
+/// `surge man`
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write surge.1 and one page per command (surge-run.1, ...) into this folder instead.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+/// `--json` and `--quiet`: output for scripts (the exit code is the same either way).
+#[derive(Debug, Args, Clone, Copy, Default)]
+pub struct OutputArgs {
+    /// Print the summary (the same JSON as the results' summary.json) on stdout and nothing else;
+    /// progress and notes stay on stderr.
+    #[arg(long)]
+    pub json: bool,
+    /// Print nothing but errors and warnings (stderr): no table, no progress, no notes.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+impl OutputArgs {
+    /// The table and the paths for people (neither `--json` nor `--quiet`).
+    pub fn human(self) -> bool {
+        !self.json && !self.quiet
+    }
 }
 
 /// `surge coordinator`: every `run` flag, plus where to listen and the token.
@@ -230,6 +315,9 @@ pub struct RunArgs {
     /// coordinator always serves them on its own listener).
     #[arg(long)]
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// `--json`, `--quiet`.
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// `surge target`
@@ -248,6 +336,9 @@ pub struct TargetArgs {
 pub struct ReportArgs {
     /// A results folder.
     pub dir: PathBuf,
+    /// `--json` (the summary, also of a folder cut short), `--quiet`.
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// `surge compare`

@@ -8,6 +8,10 @@ use surge_coordinator::calibrate::{Calibration, calibrate as run_steps, verdict}
 
 pub async fn calibrate(a: CalibrateArgs) -> anyhow::Result<i32> {
     let run = &a.run;
+    anyhow::ensure!(
+        !run.output.json && !run.output.quiet,
+        "calibrate prints a verdict, not a run summary: --json and --quiet are for run, coordinator and report"
+    );
     let profile =
         surge_profile::load(run.profile()).map_err(|e| anyhow::anyhow!("invalid profile: {e}"))?;
     let prep = prepare::prepare(run, true)?;

@@ -3,6 +3,7 @@
 
 use crate::args::{CoordinatorArgs, RunArgs};
 use crate::cmd_run::print_outcome;
+use crate::output::note;
 use crate::prepare;
 use crate::progress;
 use anyhow::Context as _;
@@ -80,15 +81,17 @@ async fn listen_and_run(
     } else {
         ""
     };
-    eprintln!(
+    note!(
+        a.output,
         "surge coordinator listening on {url} (metrics: {url}/metrics): {} people over {} ({}), target {target}; waiting for {workers} worker(s): surge worker --join {url}{ca} --token ...",
         progress::thousands(plan.population),
         surge_profile::duration::format(plan.run_duration),
         surge_coordinator::model_name(&plan),
     );
+    let out = a.output;
     let mut on_join =
-        |name: &str, n: usize, of: usize| eprintln!("surge: worker {n}/{of} joined: {name}");
-    let (bar, mut on_progress) = progress::reporter(plan.run_duration);
+        |name: &str, n: usize, of: usize| note!(out, "surge: worker {n}/{of} joined: {name}");
+    let (bar, mut on_progress) = progress::reporter(plan.run_duration, !out.quiet);
     let outcome = coordinator
         .run(cfg, &mut on_join, &mut on_progress, shutdown_signal())
         .await;

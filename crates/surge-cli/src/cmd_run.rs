@@ -1,6 +1,7 @@
 //! `surge run`: validate everything, start (or find) the target, check it answers, run, report.
 
 use crate::args::RunArgs;
+use crate::output::{self, note};
 use crate::prepare::{self, Prepared, Target};
 use crate::progress;
 use anyhow::Context as _;
@@ -12,6 +13,11 @@ use surge_results::RunStatus;
 pub async fn run(a: RunArgs) -> anyhow::Result<i32> {
     // Phase 1: everything the user gave us is validated before any socket opens.
     let (a, resume) = crate::resume::resolve(a)?;
+    anyhow::ensure!(
+        !(a.output.json && a.repeat > 1),
+        "--json prints one run's summary: with --repeat {}, read each OUT/repeat-N/summary.json",
+        a.repeat
+    );
     let prep = prepare::prepare(&a, true)?;
 
     // Phase 2: the target.
@@ -25,7 +31,8 @@ pub async fn run(a: RunArgs) -> anyhow::Result<i32> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
     let plan = &prep.plan;
-    eprintln!(
+    note!(
+        a.output,
         "surge: {} people over {} ({}), target {}, {} worker(s), {}, max-rps {}",
         progress::thousands(plan.population),
         surge_profile::duration::format(plan.run_duration),
@@ -41,7 +48,8 @@ pub async fn run(a: RunArgs) -> anyhow::Result<i32> {
     );
 
     if let Some(p) = &resume {
-        eprintln!(
+        note!(
+            a.output,
             "surge: resuming {} at interval {} ({} people in flight at the crash counted as unknown)",
             p.data.dir.display(),
             p.next_interval,
@@ -82,7 +90,7 @@ async fn one_run(
     let mut cfg = prepare::run_config(a, prep, target, workers, out);
     cfg.live = live;
     cfg.resume = resume;
-    let (bar, mut on_progress) = progress::reporter(prep.plan.run_duration);
+    let (bar, mut on_progress) = progress::reporter(prep.plan.run_duration, !a.output.quiet);
     let stop = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -101,15 +109,22 @@ pub(crate) fn print_outcome(
 ) -> anyhow::Result<i32> {
     let data = surge_results::RunData::read(&outcome.dir)
         .with_context(|| format!("reading back {}", outcome.dir.display()))?;
-    println!(
-        "{}",
-        surge_report::terminal_table(&data, progress::color_wanted())
-    );
+    let human = a.output.human();
+    if human {
+        let table = surge_report::terminal_table(&data, progress::color_wanted());
+        println!("{table}");
+    }
     if !a.no_report {
         let (html, md) = surge_report::write_reports(&data)?;
-        println!("report: {}\n        {}", html.display(), md.display());
+        if human {
+            println!("report: {}\n        {}", html.display(), md.display());
+        }
     }
-    println!("results: {}", outcome.dir.display());
+    if human {
+        println!("results: {}", outcome.dir.display());
+    } else if a.output.json {
+        output::print_summary_json(&data)?;
+    }
     if let Some(r) = &outcome.summary.reason {
         eprintln!("surge: {r}");
     }
@@ -136,7 +151,8 @@ async fn live_metrics(
     };
     let live = Arc::new(surge_coordinator::LiveMetrics::new());
     let server = surge_coordinator::serve_metrics(addr, live.clone()).await?;
-    eprintln!(
+    note!(
+        a.output,
         "surge: live metrics at http://{}/metrics",
         server.local_addr()
     );

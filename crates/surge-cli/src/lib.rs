@@ -15,11 +15,14 @@
 
 pub mod args;
 mod cmd_calibrate;
+mod cmd_completions;
 mod cmd_coordinator;
+mod cmd_new;
 mod cmd_run;
 mod cmd_target;
 mod cmd_worker;
 mod health;
+mod output;
 mod prepare;
 mod progress;
 mod resume;
@@ -40,7 +43,7 @@ pub fn execute(cli: Cli) -> i32 {
     let result = match cli.command {
         Command::Run(a) => runtime().and_then(|rt| rt.block_on(cmd_run::run(a))),
         Command::Target(a) => runtime().and_then(|rt| rt.block_on(cmd_target::target(a))),
-        Command::Report(a) => report(&a.dir),
+        Command::Report(a) => report(&a),
         Command::Compare(a) => compare(&a),
         Command::Profile(ProfileCommand::Show(a)) => show(&a),
         Command::Coordinator(a) => {
@@ -48,6 +51,9 @@ pub fn execute(cli: Cli) -> i32 {
         }
         Command::Calibrate(a) => runtime().and_then(|rt| rt.block_on(cmd_calibrate::calibrate(a))),
         Command::Worker(a) => runtime().and_then(|rt| rt.block_on(cmd_worker::worker(a))),
+        Command::New(a) => cmd_new::new(&a),
+        Command::Completions(a) => cmd_completions::completions(&a),
+        Command::Man(a) => cmd_completions::man(&a),
     };
     match result {
         Ok(code) => code,
@@ -88,17 +94,19 @@ fn show(a: &args::ShowArgs) -> anyhow::Result<i32> {
     Ok(EXIT_OK)
 }
 
-fn report(dir: &Path) -> anyhow::Result<i32> {
-    let data = surge_results::RunData::read(dir)?;
+fn report(a: &args::ReportArgs) -> anyhow::Result<i32> {
+    let data = surge_results::RunData::read(&a.dir)?;
     for problem in data.tally_problems() {
         eprintln!("surge: warning: tally does not hold: {problem}");
     }
     let (html, md) = surge_report::write_reports(&data)?;
-    println!(
-        "{}",
-        surge_report::terminal_table(&data, progress::color_wanted())
-    );
-    println!("report: {}\n        {}", html.display(), md.display());
+    if a.output.json {
+        output::print_summary_json(&data)?;
+    } else if !a.output.quiet {
+        let table = surge_report::terminal_table(&data, progress::color_wanted());
+        println!("{table}");
+        println!("report: {}\n        {}", html.display(), md.display());
+    }
     Ok(EXIT_OK)
 }
 

@@ -19,11 +19,17 @@ pub fn bar(total_secs: u64) -> ProgressBar {
     pb
 }
 
-/// A progress bar over `total` and the callback that moves it, the same for `run` and `coordinator`.
+/// A progress bar over `total` and the callback that moves it, the same for `run` and `coordinator`;
+/// hidden unless `visible` (`--quiet` hides it).
 pub fn reporter(
     total: std::time::Duration,
+    visible: bool,
 ) -> (ProgressBar, impl FnMut(&Progress) + Send + 'static) {
-    let bar = bar(total.as_secs());
+    let bar = if visible {
+        bar(total.as_secs())
+    } else {
+        ProgressBar::hidden()
+    };
     let moved = bar.clone();
     let on_progress = move |p: &Progress| {
         moved.set_position(p.elapsed.as_secs().min(p.total.as_secs()));

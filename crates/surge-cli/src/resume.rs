@@ -32,6 +32,8 @@ pub(crate) fn resolve(a: RunArgs) -> anyhow::Result<(RunArgs, Option<ResumePoint
     then.plan = then.plan.as_deref().map(at);
     then.tls_ca = then.tls_ca.as_deref().map(at);
     then.out = Some(dir.clone());
+    // How to print is this command's choice, not the resumed run's.
+    then.output = a.output;
     then.resume = Some(dir.clone());
     anyhow::ensure!(
         then.repeat == 1,
