@@ -37,7 +37,7 @@ fn bash_completion_parses_names_every_command_and_completes() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let script = text(&out.stdout);
     let names = commands();
-    assert!(names.len() >= 12, "{names:?}");
+    assert!(names.len() >= 11, "{names:?}");
     for name in &names {
         assert!(
             script.contains(name.as_str()),
@@ -52,7 +52,7 @@ fn bash_completion_parses_names_every_command_and_completes() {
     // Load it and ask for completions as bash would on `surge co<TAB>` and `surge run --js<TAB>`.
     let ask = |words: &str, cword: usize| {
         let prog = format!(
-            "source {}; COMP_WORDS=({words}); COMP_CWORD={cword}; COMP_LINE='{words}'; COMP_POINT=${{#COMP_LINE}}; _surge surge; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            "source {}; COMP_WORDS=({words}); COMP_CWORD={cword}; COMP_LINE='{words}'; COMP_POINT=${{#COMP_LINE}}; _surge surge \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
             file.display()
         );
         let out = Command::new("bash").arg("-c").arg(prog).output().unwrap();
@@ -158,8 +158,8 @@ fn help_documents_exit_codes_and_the_script_flags() {
 }
 
 /// A quickstart-shaped profile in `dir` (the embedded backend, no plan file), with these SLOs.
-fn profile_with_slos(dir: &Path, slos: &str) -> String {
-    let file = dir.join("p.toml");
+fn profile_with_slos(dir: &Path, name: &str, slos: &str) -> String {
+    let file = dir.join(format!("{name}.toml"));
     let made = surge(&["new", &file.display().to_string()]);
     assert_eq!(made.status.code(), Some(0), "{}", text(&made.stderr));
     let t = std::fs::read_to_string(&file).unwrap();
@@ -193,7 +193,7 @@ fn short_run(profile: &str, out: &Path, flags: &[&str]) -> Output {
 fn json_prints_summary_json_and_nothing_else_quiet_prints_nothing_exit_codes_hold() {
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
-    let passing = profile_with_slos(dir.path(), r#"["error rate < 50%"]"#);
+    let passing = profile_with_slos(dir.path(), "passing", r#"["error rate < 50%"]"#);
 
     // --json: stdout is summary.json, byte for byte; exit 0.
     let a = dir.path().join("a");
@@ -226,7 +226,7 @@ fn json_prints_summary_json_and_nothing_else_quiet_prints_nothing_exit_codes_hol
     assert!(b.join("summary.json").exists());
 
     // A failed SLO: exit 1 with --json (the summary still printed) and with --quiet.
-    let failing = profile_with_slos(dir.path(), r#"["p99 of register < 1us"]"#);
+    let failing = profile_with_slos(dir.path(), "failing", r#"["p99 of register < 1us"]"#);
     let c = dir.path().join("c");
     let out = short_run(&failing, &c, &["--json", "--quiet"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
