@@ -38,15 +38,17 @@ pub fn man(a: &ManArgs) -> anyhow::Result<i32> {
     Ok(crate::EXIT_OK)
 }
 
-/// surge.1: name, synopsis, description, options, commands, exit status, version.
+/// The DESCRIPTION of surge.1.
+const DESCRIPTION: &str = "surge rehearses a user-migration surge against a messaging backend: simulated people arrive per region on curves shaped like real events, each runs a signup journey (code request, verification, registration) and a contact-discovery upload, and every step's latency is recorded from its intended start (coordinated-omission free) per region and step. Start with `surge run profiles/quickstart.toml` (against the embedded reference backend), or `surge new my-api.toml` for a profile to adapt to your own API. Each command has its own page: surge-run(1), ...";
+
+/// surge.1: name, synopsis, description, commands, exit status, see also, version.
 fn main_page(cmd: &clap::Command) -> anyhow::Result<Vec<u8>> {
-    let man = clap_mangen::Man::new(cmd.clone());
+    let man = clap_mangen::Man::new(cmd.clone().long_about(DESCRIPTION));
     let mut page = Vec::new();
     man.render_title(&mut page)?;
     man.render_name_section(&mut page)?;
     man.render_synopsis_section(&mut page)?;
     man.render_description_section(&mut page)?;
-    man.render_options_section(&mut page)?;
     man.render_subcommands_section(&mut page)?;
     page.extend_from_slice(b".SH \"EXIT STATUS\"\n");
     for line in EXIT_CODES.lines().skip(1) {
