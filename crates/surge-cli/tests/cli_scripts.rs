@@ -257,3 +257,74 @@ fn json_prints_summary_json_and_nothing_else_quiet_prints_nothing_exit_codes_hol
     );
     assert!(out.stdout.is_empty());
 }
+
+/// `surge coordinator --json` with one real worker process: stdout is summary.json and nothing else.
+#[test]
+fn coordinator_json_prints_summary_json_and_nothing_else() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let profile = profile_with_slos(dir.path(), "coord", r#"["error rate < 50%"]"#);
+    let out_dir = dir.path().join("coord-run");
+    let (stdout_file, stderr_file) = (dir.path().join("stdout"), dir.path().join("stderr"));
+    let mut coord = Command::new(env!("CARGO_BIN_EXE_surge"))
+        .args([
+            "coordinator",
+            &profile,
+            "--listen",
+            "127.0.0.1:0",
+            "--workers",
+            "1",
+            "--token",
+            "s3cret",
+            "--duration",
+            "3s",
+            "--scale",
+            "0.05",
+            "--drain",
+            "3s",
+            "--no-report",
+            "--json",
+            "--out",
+            &out_dir.display().to_string(),
+        ])
+        .stdout(std::fs::File::create(&stdout_file).unwrap())
+        .stderr(std::fs::File::create(&stderr_file).unwrap())
+        .spawn()
+        .unwrap();
+    // The listening URL is a note on stderr (bounded wait: 300 x 100 ms).
+    let mut url = None;
+    for _ in 0..300 {
+        let err = std::fs::read_to_string(&stderr_file).unwrap_or_default();
+        if let Some(rest) = err.split("listening on ").nth(1) {
+            url = rest.split_whitespace().next().map(str::to_string);
+            break;
+        }
+        assert!(
+            coord.try_wait().unwrap().is_none(),
+            "coordinator exited: {err}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let url = url.expect("the coordinator's URL on stderr");
+    let worker = surge(&[
+        "worker",
+        "--join",
+        &url,
+        "--token",
+        "s3cret",
+        "--threads",
+        "1",
+    ]);
+    let status = coord.wait().unwrap();
+    let err = std::fs::read_to_string(&stderr_file).unwrap();
+    assert_eq!(worker.status.code(), Some(0), "{}", text(&worker.stderr));
+    assert_eq!(status.code(), Some(0), "{err}");
+    let stdout = std::fs::read_to_string(&stdout_file).unwrap();
+    assert_eq!(
+        stdout,
+        std::fs::read_to_string(out_dir.join("summary.json")).unwrap()
+    );
+    let parsed: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(parsed["all_slos_pass"], true);
+    assert!(err.contains("worker 1/1 joined"), "{err}");
+}
