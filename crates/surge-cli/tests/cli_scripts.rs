@@ -14,6 +14,7 @@ fn surge(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_surge"))
         .args(args)
         .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
         .output()
         .unwrap()
 }
