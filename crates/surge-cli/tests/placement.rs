@@ -10,7 +10,9 @@
 mod common;
 mod distributed_support;
 
-use distributed_support::{Proc, coordinator, flat_profile, json, metric_sum, metrics, target, worker};
+use distributed_support::{
+    Proc, coordinator, flat_profile, json, metric_sum, metrics, target, worker,
+};
 use std::time::Duration;
 
 const TOKEN: &str = "placement-token";
@@ -48,7 +50,12 @@ fn a_placed_run_sends_every_region_from_its_workers_and_records_the_placement() 
         coord.output()
     );
     for w in &mut workers {
-        assert_eq!(w.wait_exit(Duration::from_secs(20)).code(), Some(0), "{}", w.output());
+        assert_eq!(
+            w.wait_exit(Duration::from_secs(20)).code(),
+            Some(0),
+            "{}",
+            w.output()
+        );
     }
     let summary = common::assert_tally(&out);
     common::assert_everyone_started_once(&summary, &plan_of(&profile));
@@ -96,14 +103,22 @@ fn a_region_without_a_worker_is_refused_before_anything_is_sent() {
         "{said}"
     );
     for w in [&mut a, &mut b] {
-        assert_eq!(w.wait_exit(Duration::from_secs(20)).code(), Some(2), "{}", w.output());
+        assert_eq!(
+            w.wait_exit(Duration::from_secs(20)).code(),
+            Some(2),
+            "{}",
+            w.output()
+        );
         assert!(w.output().contains("`asia`"), "{}", w.output());
     }
     let after = metric_sum(
         &metrics(&turl).expect("target /metrics"),
         "surge_target_requests_total",
     );
-    assert_eq!(after, before, "requests reached the target of a refused run");
+    assert_eq!(
+        after, before,
+        "requests reached the target of a refused run"
+    );
 }
 
 #[test]
@@ -125,14 +140,20 @@ fn unknown_and_unplaced_regions_are_refused_at_join() {
     let mut mars = worker("mars", &curl, TOKEN, &["--region", "mars"]);
     assert_eq!(mars.wait_exit(Duration::from_secs(20)).code(), Some(2));
     assert!(
-        mars.output()
-            .contains("unknown region `mars` in --region: the profile's regions are americas, europe, asia"),
+        mars.output().contains(
+            "unknown region `mars` in --region: the profile's regions are americas, europe, asia"
+        ),
         "{}",
         mars.output()
     );
     let mut none = worker("nowhere", &curl, TOKEN, &[]);
     assert_eq!(none.wait_exit(Duration::from_secs(20)).code(), Some(2));
-    assert!(none.output().contains("start the worker with --region NAME"), "{}", none.output());
+    assert!(
+        none.output()
+            .contains("start the worker with --region NAME"),
+        "{}",
+        none.output()
+    );
     coord.kill();
 
     let out = tmp.path().join("unplaced");
@@ -147,7 +168,9 @@ fn unknown_and_unplaced_regions_are_refused_at_join() {
     let mut placed: Proc = worker("placed", &curl, TOKEN, &["--region", "asia"]);
     assert_eq!(placed.wait_exit(Duration::from_secs(20)).code(), Some(2));
     assert!(
-        placed.output().contains("add --placement region to the coordinator"),
+        placed
+            .output()
+            .contains("add --placement region to the coordinator"),
         "{}",
         placed.output()
     );

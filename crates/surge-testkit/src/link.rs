@@ -174,9 +174,7 @@ async fn pump(
                     if to.write_all(&bytes).await.is_err() {
                         return;
                     }
-                    stats
-                        .bytes
-                        .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                    stats.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
                 }
                 None => {
                     let _ = to.shutdown().await;

@@ -54,7 +54,10 @@ async fn a_round_trip_takes_at_least_twice_the_one_way_delay() {
         s.read_exact(&mut back).await.unwrap();
         let rtt = sent.elapsed();
         assert_eq!(back, [round; 16]);
-        assert!(rtt >= Duration::from_millis(60), "round {round}: rtt {rtt:?}");
+        assert!(
+            rtt >= Duration::from_millis(60),
+            "round {round}: rtt {rtt:?}"
+        );
     }
     assert_eq!(
         link.stats()
@@ -103,7 +106,10 @@ async fn cutting_the_link_ends_its_connections_and_refuses_new_ones() {
     let mut rest = Vec::new();
     let ended = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut rest)).await;
     assert!(ended.is_ok(), "a connection through a cut link must end");
-    assert!(TcpStream::connect(addr).await.is_err(), "a cut link must not accept");
+    assert!(
+        TcpStream::connect(addr).await.is_err(),
+        "a cut link must not accept"
+    );
 }
 
 #[tokio::test]

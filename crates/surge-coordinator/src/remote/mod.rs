@@ -6,8 +6,8 @@
 pub mod agent;
 mod crew;
 mod link;
-pub(crate) mod server;
 pub mod placement;
+pub(crate) mod server;
 pub(crate) mod state;
 pub mod tls;
 

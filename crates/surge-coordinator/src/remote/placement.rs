@@ -309,7 +309,10 @@ down = "0s"
         assert!(orphaned.is_empty());
         // The only europe + asia worker lost: its units go to the americas workers, said so.
         let (moved, orphaned) = redistribute(&plan, &units[2], &[0, 1], &regions);
-        assert_eq!(moved.iter().map(|(_, l)| l.len()).sum::<usize>(), units[2].len());
+        assert_eq!(
+            moved.iter().map(|(_, l)| l.len()).sum::<usize>(),
+            units[2].len()
+        );
         assert_eq!(orphaned, vec!["europe".to_string(), "asia".to_string()]);
     }
 

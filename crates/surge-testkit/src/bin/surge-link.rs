@@ -56,7 +56,11 @@ fn main() -> ExitCode {
     };
     let (listen, upstream): (SocketAddr, SocketAddr) = match (listen.parse(), upstream.parse()) {
         (Ok(l), Ok(u)) => (l, u),
-        _ => return usage(&format!("`{listen}` and `{upstream}` must be IP:PORT addresses")),
+        _ => {
+            return usage(&format!(
+                "`{listen}` and `{upstream}` must be IP:PORT addresses"
+            ));
+        }
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
