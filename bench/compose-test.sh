@@ -28,37 +28,16 @@ else
 fi
 say "using ${compose[*]} ($("${compose[@]}" version 2>/dev/null | head -1))"
 
-# 1. The static binary, built outside docker.
-triple=x86_64-unknown-linux-gnu
-target_dir="${CARGO_TARGET_DIR:-$repo/target}"
-if [ -n "${SURGE_BIN:-}" ]; then
-  bin="$SURGE_BIN"
-  say "using the static binary $bin (SURGE_BIN)"
-else
-  say "building the static binary"
-  RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --target "$triple" -p surge-cli
-  bin="$target_dir/$triple/release/surge"
-fi
-if readelf -d "$bin" 2>/dev/null | grep -q NEEDED; then
-  say "FAILED: $bin is dynamically linked (needs: $(readelf -d "$bin" | grep NEEDED | tr -s " " | cut -d" " -f6 | tr "\n" " "))"; exit 1
-fi
-
-# 2. The image, from a staged context holding only what the Dockerfile copies.
-ctx="$(mktemp -d)"
+# 1-2. The static binary, built outside docker, and the image (bench/image.sh).
+# shellcheck source=bench/image.sh
+. "$repo/bench/image.sh"
 proj="surgetest$$"
 results="$repo/results/compose-test"
 cleanup() {
   "${compose[@]}" -p "$proj" down --volumes --remove-orphans >/dev/null 2>&1 || true
-  rm -rf "$ctx"
 }
 trap cleanup EXIT
-mkdir -p "$ctx/target/$triple/release" "$ctx/deploy/docker"
-cp "$bin" "$ctx/target/$triple/release/surge"
-cp -r profiles "$ctx/profiles"
-cp -r deploy/docker/etc "$ctx/deploy/docker/etc"
-cp Dockerfile "$ctx/Dockerfile"
-say "building image surge:local"
-docker build --quiet -t surge:local "$ctx" >/dev/null
+build_surge_image compose-test
 
 # 3. The run: 3 workers, a short quickstart, results bind-mounted on the host.
 rm -rf "$results"

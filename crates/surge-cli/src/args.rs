@@ -156,9 +156,23 @@ pub struct CoordinatorArgs {
     /// The PEM private key of --tls-cert.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// `region`: send each region's people only from the workers placed in it (`surge worker
+    /// --region NAME` on a host in that region); a region without a worker is refused before anything
+    /// is sent. Placement is recorded in run.json.
+    #[arg(long, value_enum, default_value = "none")]
+    pub placement: Placement,
     /// Profile, target and run flags, as for `run`; `--workers` is the number of workers to wait for.
     #[command(flatten)]
     pub run: RunArgs,
+}
+
+/// Where each region's people are sent from in distributed mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Placement {
+    /// Every worker sends people of every region.
+    None,
+    /// Each region's people leave only from the workers placed in it (`surge worker --region`).
+    Region,
 }
 
 /// `surge worker`
@@ -182,6 +196,10 @@ pub struct WorkerArgs {
     /// How long to keep trying to reach the coordinator before the run starts.
     #[arg(long, value_parser = parse_duration, default_value = "60s")]
     pub join_timeout: Duration,
+    /// The region(s) this worker's host is placed in, when the coordinator places people by region
+    /// (`--placement region`); repeat or comma-separate for several.
+    #[arg(long = "region", value_name = "NAME", value_delimiter = ',')]
+    pub regions: Vec<String>,
     /// Protocol version to announce (tests only).
     #[arg(long, hide = true)]
     pub protocol_version: Option<u32>,

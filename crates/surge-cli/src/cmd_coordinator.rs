@@ -57,6 +57,7 @@ pub async fn coordinator(mut c: CoordinatorArgs) -> anyhow::Result<i32> {
             origin: a.profile().display().to_string(),
         },
         overrides: WireOverrides::new(&crate::overrides(&a.shape), a.timeout),
+        by_region: c.placement == crate::args::Placement::Region,
     };
 
     // Phase 3: listen, wait, run.

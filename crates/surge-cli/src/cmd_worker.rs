@@ -13,6 +13,7 @@ pub async fn worker(a: WorkerArgs) -> anyhow::Result<i32> {
     let name = a.name.clone().unwrap_or_else(crate::host_name);
     let mut cfg = WorkerConfig::new(&a.join, &token, &name, threads);
     cfg.join_timeout = a.join_timeout;
+    cfg.regions = a.regions.clone();
     cfg.tls_ca = a.tls_ca.clone();
     if let Some(v) = a.protocol_version {
         cfg.protocol_version = v;

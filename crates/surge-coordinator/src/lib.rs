@@ -62,6 +62,9 @@ pub enum RunError {
         /// Workers expected.
         expected: usize,
     },
+    /// People are placed by region and the workers that joined cannot take them (nothing was sent).
+    #[error("cannot place people by region")]
+    Placement(#[source] crate::remote::placement::PlacementError),
     /// The profile does not compile with these overrides.
     #[error("plan")]
     Plan(#[source] surge_plan::PlanError),

@@ -18,6 +18,19 @@ pub trait Pool {
     fn lose(&mut self, worker: usize) -> Vec<u32>;
     /// Adds shards to a worker: it runs their people from now on.
     fn add_shards(&mut self, worker: usize, shards: &[u32]);
+    /// Where a lost worker's shards (units) go among the survivors, and the regions whose people
+    /// now leave from workers not placed in them (placement by region only).
+    fn redistribute(
+        &self,
+        shards: &[u32],
+        survivors: &[usize],
+    ) -> (Vec<(usize, Vec<u32>)>, Vec<String>) {
+        (redistribute(shards, survivors), Vec::new())
+    }
+    /// Region -> the workers placed in it; empty when people are not placed by region.
+    fn placement(&self) -> std::collections::BTreeMap<String, Vec<String>> {
+        Default::default()
+    }
     /// Tells every worker to stop all load and send its last figures.
     fn stop_all(&mut self, reason: &str);
     /// Waits until the workers are gone (threads joined); called once the loop has ended.

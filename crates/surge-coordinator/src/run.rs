@@ -5,7 +5,7 @@
 use crate::collect::{Collector, WorkerState};
 use crate::guard::{GuardState, Guards};
 use crate::live::LiveMetrics;
-use crate::pool::{LocalPool, Pool, redistribute, stripes};
+use crate::pool::{LocalPool, Pool, stripes};
 use crate::{RunError, intended_arrivals};
 use std::future::Future;
 use std::path::PathBuf;
@@ -132,6 +132,7 @@ pub async fn run_local(
             drain: cfg.drain,
             engine: cfg.engine.clone(),
             first_interval,
+            by_region: false,
         };
         handles.push(spawn_worker(spec, tx.clone()).map_err(RunError::Spawn)?);
         sets.push(shards);
@@ -166,6 +167,7 @@ pub(crate) async fn drive<P: Pool>(
     stop: impl Future<Output = ()>,
 ) -> Result<RunOutcome, RunError> {
     cfg.info.workers = pool.names();
+    cfg.info.placement = pool.placement();
     let mut d = Driver::new(&cfg, start, pool.names().len())?;
     tokio::pin!(stop);
     let tick_every =
@@ -318,7 +320,7 @@ impl Driver {
             let survivors: Vec<usize> = (0..self.names.len())
                 .filter(|&s| self.collector.states().get(s) == Some(&WorkerState::Live))
                 .collect();
-            let moved = redistribute(&shards, &survivors);
+            let (moved, orphaned) = pool.redistribute(&shards, &survivors);
             for (s, list) in &moved {
                 pool.add_shards(*s, list);
             }
@@ -327,8 +329,16 @@ impl Driver {
                 .map(|(s, l)| format!("{} ({} shards)", self.name(*s), l.len()))
                 .collect();
             let lost_people: u64 = in_flight.iter().sum();
+            let orphaned = if orphaned.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; no worker placed in {} survives: their people now leave from workers placed elsewhere",
+                    orphaned.join(", ")
+                )
+            };
             let detail = format!(
-                "silent for {:.1} s ({} intervals); intervals {:?} never reported; {} people in flight on it lost with it; its {} shards moved to {}",
+                "silent for {:.1} s ({} intervals); intervals {:?} never reported; {} people in flight on it lost with it; its {} shards moved to {}{orphaned}",
                 limit.as_secs_f64(),
                 LOST_AFTER_INTERVALS,
                 missing,

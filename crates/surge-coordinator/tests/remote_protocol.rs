@@ -139,6 +139,7 @@ async fn joins_reports_union_loss_and_refusals() {
             origin: "tiny.toml".into(),
         },
         overrides: WireOverrides::default(),
+        by_region: false,
     };
     let coordinator = Coordinator::bind(&cfg, remote).await.unwrap();
     let addr = coordinator.local_addr();
@@ -154,6 +155,7 @@ async fn joins_reports_union_loss_and_refusals() {
             version: PROTOCOL_VERSION,
             name: name.into(),
             threads: 1,
+            regions: Vec::new(),
         })
         .unwrap()
     };
@@ -175,6 +177,7 @@ async fn joins_reports_union_loss_and_refusals() {
             version: PROTOCOL_VERSION,
             name: "b".into(),
             threads: 1,
+            regions: Vec::new(),
         })
         .unwrap(),
     )

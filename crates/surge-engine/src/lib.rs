@@ -26,6 +26,7 @@
 //!     drain: std::time::Duration::from_secs(10),
 //!     engine: surge_engine::Engine::new(surge_engine::EngineConfig::default()).expect("system roots"),
 //!     first_interval: 0,
+//!     by_region: false,
 //!     plan,
 //! };
 //! let worker = spawn_worker(spec, tx)?;

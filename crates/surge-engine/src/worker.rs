@@ -47,6 +47,9 @@ pub struct WorkerSpec {
     /// The first interval this worker records (0; or where a resumed run continues: the people whose
     /// arrival falls before it were started by the run's first part and are skipped).
     pub first_interval: u64,
+    /// Placement by region: `shards` holds units `region x plan.shards + shard`
+    /// ([`surge_plan::Plan::unit_of`]), so this worker runs only the regions placed on it.
+    pub by_region: bool,
 }
 
 /// How often a worker hands on its new registrations between snapshots (remote runs only).
@@ -278,7 +281,7 @@ async fn schedule_open(spec: &WorkerSpec, ctx: Rc<PersonCtx>, start: Instant) {
     // A resumed run: people arriving before its first interval belong to the part that was cut short.
     let resumed_at = plan.interval * u32::try_from(spec.first_interval).unwrap_or(u32::MAX);
     for u in 0..plan.population {
-        if !spec.shards.owns(plan.shard_of(u)) {
+        if !spec.shards.owns(plan.unit_of(u, spec.by_region)) {
             continue;
         }
         if spec.first_interval > 0 && plan.arrival_offset(u) < resumed_at {
@@ -324,11 +327,16 @@ async fn schedule_closed(spec: &WorkerSpec, ctx: Rc<PersonCtx>, start: Instant) 
     let next = Rc::new(std::cell::Cell::new(0u64));
     let mut loops = Vec::new();
     for _ in 0..spec.concurrency.max(1) {
-        let (ctx, next, plan, shards) =
-            (ctx.clone(), next.clone(), plan.clone(), spec.shards.clone());
+        let (ctx, next, plan, shards, by_region) = (
+            ctx.clone(),
+            next.clone(),
+            plan.clone(),
+            spec.shards.clone(),
+            spec.by_region,
+        );
         loops.push(tokio::task::spawn_local(async move {
             while Instant::now() < end {
-                let Some(u) = next_owned(&plan, &shards, &next) else {
+                let Some(u) = next_owned(&plan, &shards, by_region, &next) else {
                     return;
                 };
                 person::run(&ctx, u, Instant::now()).await;
@@ -341,12 +349,17 @@ async fn schedule_closed(spec: &WorkerSpec, ctx: Rc<PersonCtx>, start: Instant) 
 }
 
 /// The next person of this worker's shards, cycling through the population.
-fn next_owned(plan: &Plan, shards: &ShardSet, next: &std::cell::Cell<u64>) -> Option<u64> {
+fn next_owned(
+    plan: &Plan,
+    shards: &ShardSet,
+    by_region: bool,
+    next: &std::cell::Cell<u64>,
+) -> Option<u64> {
     let n = plan.population.max(1);
     for _ in 0..n.min(1 << 20) {
         let u = next.get() % n;
         next.set(u + 1);
-        if shards.owns(plan.shard_of(u)) {
+        if shards.owns(plan.unit_of(u, by_region)) {
             return Some(u);
         }
     }

@@ -93,6 +93,7 @@ async fn run(server_url: &str, text: &str) -> Run {
         engine: surge_engine::Engine::new(surge_engine::EngineConfig::default())
             .unwrap_or_else(|e| panic!("{e}")),
         first_interval: 0,
+        by_region: false,
         plan: plan.clone(),
     };
     let worker = spawn_worker(spec, tx).unwrap_or_else(|e| panic!("{e}"));

@@ -41,6 +41,32 @@ impl Plan {
         below(h(self.keys.shard, u, 0), u64::from(self.shards)) as u32
     }
 
+    /// The unit of work person `u` belongs to: its virtual shard, or with placement by region
+    /// (`by_region`) the pair (region, shard) numbered `region x shards + shard`, so a region's people
+    /// can be handed to the workers placed in it and moved between them like shards.
+    pub fn unit_of(&self, u: u64, by_region: bool) -> u32 {
+        if by_region {
+            u32::from(self.region_of(u)) * self.shards + self.shard_of(u)
+        } else {
+            self.shard_of(u)
+        }
+    }
+
+    /// How many units [`Plan::unit_of`] numbers: the shards, or regions x shards by region.
+    pub fn units(&self, by_region: bool) -> u32 {
+        if by_region {
+            self.shards * self.regions.len().max(1) as u32
+        } else {
+            self.shards
+        }
+    }
+
+    /// The units of region `region` under placement by region.
+    pub fn region_units(&self, region: u16) -> std::ops::Range<u32> {
+        let first = u32::from(region) * self.shards;
+        first..first + self.shards
+    }
+
     /// Region id of person `u`.
     pub fn region_of(&self, u: u64) -> u16 {
         self.region_in(u, self.table.cell_of(u)) as u16

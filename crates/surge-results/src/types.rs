@@ -59,6 +59,10 @@ pub struct RunInfo {
     /// The parts of the run: one, or more when it was resumed after a crash (`--resume`).
     #[serde(default)]
     pub parts: Vec<RunPart>,
+    /// Placement by region (`surge coordinator --placement region`): region -> the workers whose
+    /// hosts sent its people. Empty when people were not placed.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub placement: BTreeMap<String, Vec<String>>,
 }
 
 /// One part of a run: the first, or one resumed after a crash.
@@ -99,6 +103,7 @@ impl Default for RunInfo {
             cwd: String::new(),
             settings: BTreeMap::new(),
             parts: Vec::new(),
+            placement: BTreeMap::new(),
         }
     }
 }

@@ -17,6 +17,7 @@
 // Test servers record real request spans and wait for real processes: std's clock is meant.
 #![allow(clippy::disallowed_methods)]
 
+pub mod link;
 pub mod process;
 pub mod profiles;
 pub mod tls;

@@ -19,7 +19,7 @@
 //!
 //! ```
 //! use surge_wire::{Join, PROTOCOL_VERSION, decode, encode, token_matches};
-//! let join = Join { version: PROTOCOL_VERSION, name: "worker-a".into(), threads: 2 };
+//! let join = Join { version: PROTOCOL_VERSION, name: "worker-a".into(), threads: 2, regions: vec![] };
 //! let bytes = encode(&join).unwrap();
 //! let back: Join = decode(&bytes).unwrap();
 //! assert_eq!(back.name, "worker-a");
@@ -38,7 +38,7 @@ use surge_plan::{Overrides, Plan};
 /// ([`surge_metrics::codec::packed`]), which a version-1 coordinator cannot decode.
 /// 3: the engine settings travel as one typed [`surge_engine::EngineConfig`], and outcomes gained
 /// `unfinished`, `generator_fd` and `generator_ports` (17 counters where version 2 sent 14).
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 /// Header carrying the sender's protocol version on every request (checked before the body is read).
 pub const VERSION_HEADER: &str = "surge-protocol";
 /// Where a worker joins.
@@ -119,6 +119,10 @@ pub struct Join {
     pub name: String,
     /// Engine threads the worker will run.
     pub threads: u32,
+    /// The regions this worker is placed in (`surge worker --region`): under placement by region
+    /// it runs only their people. Empty: no placement asked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub regions: Vec<String>,
 }
 
 /// The profile as the coordinator read it: workers need no files.
@@ -250,6 +254,10 @@ pub struct Assignment {
     /// before it are skipped).
     #[serde(default)]
     pub first_interval: u64,
+    /// Placement by region: `shards` lists units `region x plan shards + shard`
+    /// (`surge_plan::Plan::unit_of`), so this worker runs only the regions placed on it.
+    #[serde(default)]
+    pub by_region: bool,
 }
 
 /// One message from a worker: an interval's figures, its last words, or a heartbeat.

@@ -35,6 +35,9 @@ pub struct WorkerConfig {
     pub dead_man: Duration,
     /// How long to keep trying to reach the coordinator before the run starts.
     pub join_timeout: Duration,
+    /// The regions this worker is placed in (`--region`; used when the coordinator places people by
+    /// region). Empty: none declared.
+    pub regions: Vec<String>,
 }
 
 impl WorkerConfig {
@@ -49,6 +52,7 @@ impl WorkerConfig {
             protocol_version: surge_wire::PROTOCOL_VERSION,
             dead_man: Duration::from_secs(5),
             join_timeout: Duration::from_secs(60),
+            regions: Vec::new(),
         }
     }
 }
@@ -207,6 +211,7 @@ async fn join(link: &Link, cfg: &WorkerConfig) -> Result<Assignment, WorkerError
         version: cfg.protocol_version,
         name: cfg.name.clone(),
         threads: cfg.threads as u32,
+        regions: cfg.regions.clone(),
     })
     .map_err(WorkerError::Encode)?;
     let mut failing_since: Option<Instant> = None;

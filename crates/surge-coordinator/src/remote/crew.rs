@@ -54,7 +54,7 @@ impl Crew {
             .into_iter()
             .enumerate()
         {
-            let set = Arc::new(ShardSet::none(plan.shards));
+            let set = Arc::new(ShardSet::none(plan.units(a.by_region)));
             part.iter()
                 .filter_map(|&k| a.shards.get(k as usize))
                 .for_each(|&s| set.add(s));
@@ -72,6 +72,7 @@ impl Crew {
                 drain,
                 engine: engine.clone(),
                 first_interval: a.first_interval,
+                by_region: a.by_region,
             };
             handles.push(spawn_worker(spec, tx.clone())?);
             sets.push(set);

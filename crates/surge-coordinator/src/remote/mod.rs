@@ -6,13 +6,13 @@
 pub mod agent;
 mod crew;
 mod link;
+pub mod placement;
 pub(crate) mod server;
 pub(crate) mod state;
 pub mod tls;
 
 use crate::RunError;
 use crate::live::LiveMetrics;
-use crate::pool::stripes;
 use crate::run::{Progress, RunConfig, RunOutcome, drive};
 use server::{Routes, Server};
 use state::{RemotePool, RemoteState};
@@ -42,6 +42,9 @@ pub struct RemoteConfig {
     pub profile: ProfileSource,
     /// The overrides the plan was compiled with.
     pub overrides: WireOverrides,
+    /// Placement by region (`--placement region`): each region's people are sent only from the
+    /// workers that joined with `--region` naming it (see [`placement`]).
+    pub by_region: bool,
 }
 
 /// A coordinator listening for its workers.
@@ -73,7 +76,8 @@ impl Coordinator {
         let state = Arc::new(RemoteState::new(
             remote.token.clone(),
             cfg.workers.max(1),
-            plan,
+            &cfg.plan,
+            remote.by_region,
             max_interval,
             tx,
         ));
@@ -122,11 +126,18 @@ impl Coordinator {
         tokio::pin!(stop);
         let expected = cfg.workers.max(1);
         wait_for_workers(&state, expected, on_join, stop.as_mut()).await?;
+        let units = match state.initial_units() {
+            Ok(units) => units,
+            Err(e) => {
+                // Nothing was sent: the waiting workers are answered with the reason, then we stop.
+                state.refuse(&format!("{e}"));
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                server.shutdown().await;
+                return Err(RunError::Placement(e));
+            }
+        };
         let start = cfg.common_start(SystemTime::now() + START_LEAD);
-        state.start(
-            assignment(&cfg, &remote, start, expected),
-            stripes(cfg.plan.shards, expected),
-        );
+        state.start(assignment(&cfg, &remote, start, expected), units);
         cfg.live = Some(live);
         let pool = RemotePool {
             state: state.clone(),
@@ -200,5 +211,6 @@ fn assignment(
         drain_ms: cfg.drain.as_millis() as u64,
         engine: cfg.engine.config().clone(),
         first_interval: cfg.first_interval(),
+        by_region: remote.by_region,
     }
 }

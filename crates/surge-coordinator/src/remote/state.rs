@@ -32,6 +32,8 @@ struct Remote {
     last_seq: u64,
     shards: Vec<u32>,
     shards_version: u64,
+    /// The regions it is placed in (placement by region), as region indexes.
+    regions: Vec<u16>,
 }
 
 #[derive(Debug)]
@@ -47,12 +49,18 @@ struct Inner {
 /// The coordinator's side of the protocol.
 pub(crate) struct RemoteState {
     token: String,
+    /// The plan (for placement: its regions and shards).
+    plan: Arc<surge_plan::Plan>,
+    /// Placement by region (`--placement region`).
+    by_region: bool,
     expected: usize,
     shape: (u16, u16),
     max_interval: u64,
     inner: Mutex<Inner>,
     joined: watch::Sender<usize>,
     assigned: watch::Sender<Option<Arc<Assignment>>>,
+    /// Set when the run is refused before it starts: the waiting joins answer it.
+    refused: watch::Sender<Option<String>>,
     events: mpsc::UnboundedSender<WorkerEvent>,
 }
 
@@ -60,12 +68,15 @@ impl RemoteState {
     pub fn new(
         token: String,
         expected: usize,
-        plan: &surge_plan::Plan,
+        plan: &Arc<surge_plan::Plan>,
+        by_region: bool,
         max_interval: u64,
         events: mpsc::UnboundedSender<WorkerEvent>,
     ) -> RemoteState {
         RemoteState {
             token,
+            plan: plan.clone(),
+            by_region,
             expected,
             shape: (plan.regions.len() as u16, plan.steps.len() as u16),
             max_interval,
@@ -78,6 +89,7 @@ impl RemoteState {
             }),
             joined: watch::channel(0).0,
             assigned: watch::channel(None).0,
+            refused: watch::channel(None).0,
             events,
         }
     }
@@ -100,6 +112,25 @@ impl RemoteState {
         self.lock().workers.iter().map(|w| w.name.clone()).collect()
     }
 
+    /// Every worker's units at the start (see [`super::placement::assign`]).
+    pub fn initial_units(&self) -> Result<Vec<Vec<u32>>, super::placement::PlacementError> {
+        let inner = self.lock();
+        let names: Vec<String> = inner.workers.iter().map(|w| w.name.clone()).collect();
+        let regions: Vec<Vec<u16>> = inner.workers.iter().map(|w| w.regions.clone()).collect();
+        super::placement::assign(&self.plan, self.by_region, &names, &regions)
+    }
+
+    /// Region -> workers placed in it (empty without placement), for run.json.
+    pub fn placement(&self) -> std::collections::BTreeMap<String, Vec<String>> {
+        if !self.by_region {
+            return Default::default();
+        }
+        let inner = self.lock();
+        let names: Vec<String> = inner.workers.iter().map(|w| w.name.clone()).collect();
+        let regions: Vec<Vec<u16>> = inner.workers.iter().map(|w| w.regions.clone()).collect();
+        super::placement::table(&self.plan, &names, &regions)
+    }
+
     /// Fixes every worker's shards and releases the waiting joins with their assignments.
     pub fn start(&self, template: Assignment, shards: Vec<Vec<u32>>) {
         {
@@ -113,6 +144,12 @@ impl RemoteState {
             }
         }
         self.assigned.send_replace(Some(Arc::new(template)));
+    }
+
+    /// Refuses the run before it starts: every waiting join is answered 409 with `reason`.
+    pub fn refuse(&self, reason: &str) {
+        self.set_stop(reason);
+        self.refused.send_replace(Some(reason.to_string()));
     }
 
     /// Sets the stop command that every later reply carries.
@@ -135,6 +172,15 @@ impl RemoteState {
                 format!("coordinator refused the worker: {e}"),
             );
         }
+        let regions = match super::placement::resolve(&self.plan, self.by_region, &join.regions) {
+            Ok(r) => r,
+            Err(e) => {
+                return refuse(
+                    StatusCode::BAD_REQUEST,
+                    format!("coordinator refused the worker: {e}"),
+                );
+            }
+        };
         let id = {
             let mut inner = self.lock();
             if inner.started || inner.workers.len() >= self.expected {
@@ -156,6 +202,7 @@ impl RemoteState {
                 last_seq: 0,
                 shards: Vec::new(),
                 shards_version: 0,
+                regions,
             });
             let n = inner.workers.len();
             self.joined.send_replace(n);
@@ -168,9 +215,16 @@ impl RemoteState {
     /// Waits for the start, then answers worker `id`'s assignment.
     async fn assignment_for(&self, id: usize) -> Response<Full<Bytes>> {
         let mut rx = self.assigned.subscribe();
-        let template = match rx.wait_for(|a| a.is_some()).await {
-            Ok(a) => a.clone(),
-            Err(_) => None,
+        let mut refused = self.refused.subscribe();
+        let template = tokio::select! {
+            a = rx.wait_for(|a| a.is_some()) => match a {
+                Ok(a) => a.clone(),
+                Err(_) => None,
+            },
+            r = refused.wait_for(|r| r.is_some()) => {
+                let reason = r.ok().and_then(|r| r.clone()).unwrap_or_default();
+                return refuse(StatusCode::CONFLICT, format!("coordinator refused the run: {reason}"));
+            }
         };
         let Some(template) = template else {
             return refuse(
@@ -349,6 +403,28 @@ impl Pool for RemotePool {
         }
     }
 
+    fn redistribute(
+        &self,
+        shards: &[u32],
+        survivors: &[usize],
+    ) -> (Vec<(usize, Vec<u32>)>, Vec<String>) {
+        if !self.state.by_region {
+            return (crate::pool::redistribute(shards, survivors), Vec::new());
+        }
+        let regions: Vec<Vec<u16>> = self
+            .state
+            .lock()
+            .workers
+            .iter()
+            .map(|w| w.regions.clone())
+            .collect();
+        super::placement::redistribute(&self.state.plan, shards, survivors, &regions)
+    }
+
+    fn placement(&self) -> std::collections::BTreeMap<String, Vec<String>> {
+        self.state.placement()
+    }
+
     fn add_shards(&mut self, worker: usize, shards: &[u32]) {
         let mut inner = self.state.lock();
         if let Some(w) = inner.workers.get_mut(worker) {
@@ -393,7 +469,14 @@ down = "0s"
     fn pool(workers: usize) -> Result<RemotePool, Box<dyn std::error::Error>> {
         let profile = surge_profile::parse(PROFILE, "<tiny>")?;
         let plan = surge_plan::Plan::compile(&profile, &surge_plan::Overrides::default())?;
-        let state = RemoteState::new("t".into(), workers, &plan, 10, mpsc::unbounded_channel().0);
+        let state = RemoteState::new(
+            "t".into(),
+            workers,
+            &Arc::new(plan),
+            false,
+            10,
+            mpsc::unbounded_channel().0,
+        );
         for i in 0..workers {
             state.lock().workers.push(Remote {
                 name: format!("w{i}"),
@@ -402,6 +485,7 @@ down = "0s"
                 last_seq: 0,
                 shards: vec![i as u32],
                 shards_version: 1,
+                regions: Vec::new(),
             });
         }
         Ok(RemotePool {
