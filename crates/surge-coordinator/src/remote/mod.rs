@@ -4,6 +4,7 @@
 //! ([`tls`]: the coordinator's certificate from PEM files, workers trusting `--tls-ca`).
 
 pub mod agent;
+mod clock;
 mod crew;
 mod link;
 pub(crate) mod server;
@@ -122,6 +123,18 @@ impl Coordinator {
         tokio::pin!(stop);
         let expected = cfg.workers.max(1);
         wait_for_workers(&state, expected, on_join, stop.as_mut()).await?;
+        cfg.info.clocks = state
+            .clocks_at_join()
+            .into_iter()
+            .filter_map(|(worker, c)| {
+                c.map(|c| surge_results::WorkerClock {
+                    worker,
+                    offset_ms: c.offset_us as f64 / 1000.0,
+                    bound_ms: c.bound_us as f64 / 1000.0,
+                    samples: c.samples,
+                })
+            })
+            .collect();
         let start = cfg.common_start(SystemTime::now() + START_LEAD);
         state.start(
             assignment(&cfg, &remote, start, expected),
@@ -200,5 +213,6 @@ fn assignment(
         drain_ms: cfg.drain.as_millis() as u64,
         engine: cfg.engine.config().clone(),
         first_interval: cfg.first_interval(),
+        clock: None,
     }
 }
