@@ -11,7 +11,6 @@
 mod distributed_support;
 
 use distributed_support::{Proc, json, target};
-use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
 
@@ -23,7 +22,6 @@ fn profile(dir: &Path, seed: u64) -> String {
     let text = format!(
         r#"name = "clock"
 seed = {seed}
-journey = "reference"
 
 [event]
 population = 500
@@ -52,6 +50,9 @@ later = 0.0
 [client]
 timeout = "5s"
 retry = "give-up"
+
+[journey]
+builtin = "reference"
 
 [journey.connect]
 path = "/v1/ws"
