@@ -18,6 +18,9 @@ pub async fn worker(a: WorkerArgs) -> anyhow::Result<i32> {
     if let Some(v) = a.protocol_version {
         cfg.protocol_version = v;
     }
+    cfg.test_clock_skew_us = test_clock_skew_us()?;
+    // Test-only: the control run of the clock tests, the coordinator's offset ignored.
+    cfg.test_clock_uncorrected = std::env::var_os("SURGE_TEST_CLOCK_UNCORRECTED").is_some();
     eprintln!(
         "surge worker {name}: joining {} with {threads} thread(s)",
         a.join
@@ -42,4 +45,19 @@ pub async fn worker(a: WorkerArgs) -> anyhow::Result<i32> {
         }
         Err(e) => Err(anyhow::Error::new(e).context(format!("surge worker {name}"))),
     }
+}
+
+/// Test-only (`SURGE_TEST_CLOCK_OFFSET_MS`, not in `--help`): the worker behaves as if its wall clock
+/// were this many ms ahead (negative: behind), to test the coordinator's clock-offset correction.
+fn test_clock_skew_us() -> anyhow::Result<i64> {
+    const VAR: &str = "SURGE_TEST_CLOCK_OFFSET_MS";
+    let Ok(v) = std::env::var(VAR) else {
+        return Ok(0);
+    };
+    let ms: i64 = v
+        .trim()
+        .parse()
+        .map_err(|e| anyhow::anyhow!("{VAR}={v:?}: not a whole number of ms ({e})"))?;
+    eprintln!("surge worker: TEST ONLY: {VAR}={ms}: this worker's clock reads {ms} ms off");
+    Ok(ms.saturating_mul(1000))
 }

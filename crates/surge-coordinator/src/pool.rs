@@ -33,6 +33,11 @@ pub trait Pool {
     }
     /// Tells every worker to stop all load and send its last figures.
     fn stop_all(&mut self, reason: &str);
+    /// Per worker, how far its corrected clock was from the coordinator's over the last exchanges of
+    /// the run (remote workers only; in-process workers share this process's clock: none).
+    fn clock_checks(&self) -> Vec<Option<surge_wire::clock::ClockEstimate>> {
+        Vec::new()
+    }
     /// Waits until the workers are gone (threads joined); called once the loop has ended.
     fn finish(self) -> impl Future<Output = ()> + Send;
 }

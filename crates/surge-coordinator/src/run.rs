@@ -169,6 +169,7 @@ pub(crate) async fn drive<P: Pool>(
     cfg.info.workers = pool.names();
     cfg.info.placement = pool.placement();
     let mut d = Driver::new(&cfg, start, pool.names().len())?;
+    d.clock_events(&cfg.info.clocks)?;
     tokio::pin!(stop);
     let tick_every =
         (cfg.plan.interval / 4).clamp(Duration::from_millis(20), Duration::from_millis(500));
@@ -190,6 +191,7 @@ pub(crate) async fn drive<P: Pool>(
             break;
         }
     }
+    d.clock_checks(pool.clock_checks())?;
     pool.finish().await;
     d.finish(&cfg)
 }
@@ -282,6 +284,48 @@ impl Driver {
             detail,
         };
         Ok(self.writer.event(&ev)?)
+    }
+
+    /// One `clock` event per remote worker (its offset, corrected), and a `clock_warning` for an
+    /// offset beyond [`surge_wire::clock::WARN_OFFSET_US`].
+    fn clock_events(&mut self, clocks: &[surge_results::WorkerClock]) -> Result<(), RunError> {
+        for c in clocks {
+            let w = self.names.iter().position(|n| *n == c.worker);
+            let text = format!(
+                "clock offset {:+.3} ms ± {:.3} ms (worker minus coordinator, best of {} exchanges): corrected at its start",
+                c.offset_ms, c.bound_ms, c.samples
+            );
+            self.event("clock", w, text.clone())?;
+            if c.offset_ms.abs() * 1000.0 > surge_wire::clock::WARN_OFFSET_US as f64 {
+                let warn = format!(
+                    "{text}; beyond ±{} ms: is its clock synchronised (NTP)?",
+                    surge_wire::clock::WARN_OFFSET_US / 1000
+                );
+                tracing::warn!(worker = %c.worker, "{warn}");
+                self.event("clock_warning", w, warn)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A `clock_check` event per remote worker: how far its corrected clock was from ours over the
+    /// run's last exchanges (drift and residual error).
+    fn clock_checks(
+        &mut self,
+        checks: Vec<Option<surge_wire::clock::ClockEstimate>>,
+    ) -> Result<(), RunError> {
+        for (w, c) in checks.into_iter().enumerate() {
+            if let Some(c) = c {
+                let detail = format!(
+                    "corrected clock at the end: {:+.3} ms ± {:.3} ms from the coordinator's (best of the last {} exchanges)",
+                    c.offset_us as f64 / 1000.0,
+                    c.bound_us as f64 / 1000.0,
+                    c.samples
+                );
+                self.event("clock_check", Some(w), detail)?;
+            }
+        }
+        Ok(())
     }
 
     fn on_event(&mut self, ev: WorkerEvent) -> Result<(), RunError> {

@@ -1,6 +1,8 @@
 //! The coordinator's side of the worker protocol, in-process, spoken raw over HTTP/1.1: joins wait for
 //! every worker, resends are counted once, registrations are unioned back, a silent worker is lost and
-//! its shards move to the survivor in its next reply, hostile snapshots are refused.
+//! its shards move to the survivor in its next reply, hostile snapshots are refused. Clock exchanges
+//! give a worker its offset (a simulated 250 ms skew is found and recorded); presence is relayed to the
+//! other workers only.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -117,8 +119,51 @@ fn report(
         shards_version,
         done,
         error: None,
+        clock_t0_us: None,
+        clock_sample: None,
+        presence: Vec::new(),
+        presence_cursor: 0,
     };
     surge_wire::encode(&r).unwrap()
+}
+
+/// `body` (a report) with presence changes, presence cursor and a clock stamp.
+fn with_presence(body: Vec<u8>, presence: Vec<(u64, bool)>, cursor: u64, t0: i64) -> Vec<u8> {
+    let mut r: Report = surge_wire::decode(&body).unwrap();
+    r.presence = presence;
+    r.presence_cursor = cursor;
+    r.clock_t0_us = Some(t0);
+    surge_wire::encode(&r).unwrap()
+}
+
+fn unix_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as i64
+}
+
+/// One exchange with `/v1/clock` by a worker whose clock is `skew_us` ahead.
+async fn clock_sample(addr: std::net::SocketAddr, skew_us: i64) -> surge_wire::clock::ClockSample {
+    use surge_wire::clock::{ClockEcho, ClockProbe};
+    let t0 = unix_us() + skew_us;
+    let probe = ClockProbe {
+        version: PROTOCOL_VERSION,
+        t0_us: t0,
+    };
+    let (s, b) = post(
+        addr,
+        "/v1/clock",
+        TOKEN,
+        PROTOCOL_VERSION,
+        &surge_wire::encode(&probe).unwrap(),
+    )
+    .await;
+    let t3 = unix_us() + skew_us;
+    assert_eq!(s, 200, "{}", String::from_utf8_lossy(&b));
+    let echo: ClockEcho = surge_wire::decode(&b).unwrap();
+    assert_eq!(echo.t0_us, t0);
+    echo.sample(t3)
 }
 
 fn reply(body: &[u8]) -> Reply {
@@ -149,20 +194,31 @@ async fn joins_reports_union_loss_and_refusals() {
             .await
     });
 
-    // Both joins are answered only once both have joined.
-    let join = |name: &str| {
+    // Both joins are answered only once both have joined. Worker a's clock runs 250 ms ahead.
+    let mut samples = Vec::new();
+    for _ in 0..4 {
+        samples.push(clock_sample(addr, 250_000).await);
+    }
+    let join = move |name: &str, clock: Vec<surge_wire::clock::ClockSample>| {
         surge_wire::encode(&surge_wire::Join {
             version: PROTOCOL_VERSION,
             name: name.into(),
             threads: 1,
             regions: Vec::new(),
+            clock,
         })
         .unwrap()
     };
-    let first =
-        tokio::spawn(
-            async move { post(addr, "/v1/join", TOKEN, PROTOCOL_VERSION, &join("a")).await },
-        );
+    let first = tokio::spawn(async move {
+        post(
+            addr,
+            "/v1/join",
+            TOKEN,
+            PROTOCOL_VERSION,
+            &join("a", samples),
+        )
+        .await
+    });
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
         !first.is_finished(),
@@ -178,6 +234,7 @@ async fn joins_reports_union_loss_and_refusals() {
             name: "b".into(),
             threads: 1,
             regions: Vec::new(),
+            clock: Vec::new(),
         })
         .unwrap(),
     )
@@ -191,6 +248,13 @@ async fn joins_reports_union_loss_and_refusals() {
     assert_eq!((a0.worker, a1.worker, a0.workers), (0, 1, 2));
     assert_eq!(a0.profile.text, PROFILE);
     assert_eq!(a0.start_unix_ms, a1.start_unix_ms, "one common start");
+    let c0 = a0.clock.expect("worker a's clock offset");
+    assert!(
+        (c0.offset_us - 250_000).unsigned_abs() <= c0.bound_us,
+        "offset {c0} for a 250 ms skew"
+    );
+    assert_eq!(c0.samples, 4);
+    assert!(a1.clock.is_none(), "no exchange, no estimate");
     let mut all: Vec<u32> = a0.shards.iter().chain(&a1.shards).copied().collect();
     all.sort_unstable();
     assert_eq!(
@@ -199,7 +263,14 @@ async fn joins_reports_union_loss_and_refusals() {
         "every shard exactly once"
     );
     // A third worker is one too many.
-    let (s, _) = post(addr, "/v1/join", TOKEN, PROTOCOL_VERSION, &join("c")).await;
+    let (s, _) = post(
+        addr,
+        "/v1/join",
+        TOKEN,
+        PROTOCOL_VERSION,
+        &join("c", Vec::new()),
+    )
+    .await;
     assert_eq!(s, 403);
 
     // Worker 0 reports interval 0 with 5 samples and two registrations; the resend is not counted twice.
@@ -215,10 +286,19 @@ async fn joins_reports_union_loss_and_refusals() {
         });
     }
     let snap = rec.take(1);
+    // Person 5 connects on worker 0; the reply echoes the report's clock stamp with the coordinator's.
     let body = report(0, 1, Some(&snap), vec![5, 7], 0, a0.shards_version, false);
+    let body = with_presence(body, vec![(5, true)], 0, 42);
     for _ in 0..2 {
         let (s, b) = post(addr, "/v1/report", TOKEN, PROTOCOL_VERSION, &body).await;
         assert_eq!(s, 200, "{}", String::from_utf8_lossy(&b));
+        let r = reply(&b);
+        assert!(
+            r.presence.is_empty(),
+            "a worker's own presence is not echoed"
+        );
+        let echo = r.clock.expect("clock echo");
+        assert!(echo.t0_us == 42 && echo.t2_us >= echo.t1_us, "{echo:?}");
     }
     // Worker 1 hears worker 0's registrations.
     let (s, b) = post(
@@ -235,6 +315,7 @@ async fn joins_reports_union_loss_and_refusals() {
         (r.registered.clone(), r.registry_cursor, r.stop),
         (vec![5, 7], 2, false)
     );
+    assert_eq!((r.presence, r.presence_cursor), (vec![(5, true)], 1));
     // Hostile input is refused, not merged: another shape, an interval far beyond the run, a wrong version.
     let bad = surge_metrics::Snapshot::new(0, 3, 1);
     let (s, _) = post(
@@ -333,4 +414,14 @@ async fn joins_reports_union_loss_and_refusals() {
     );
     assert!(!sum.lost_workers[0].missing_intervals.is_empty());
     assert_eq!(sum.totals.count, 5, "the resent interval was counted once");
+    let clock = sum
+        .clock
+        .as_ref()
+        .expect("summary.clock in a distributed run");
+    assert_eq!(clock.workers.len(), 1, "{clock:?}");
+    assert!(clock.workers[0].worker.starts_with("a@"));
+    assert!(
+        (clock.max_offset_ms - 250.0).abs() <= clock.bound_ms,
+        "{clock:?}"
+    );
 }

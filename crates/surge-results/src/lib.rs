@@ -53,10 +53,11 @@ pub use csv::{RegionRow, TimeseriesRow};
 pub use error::ResultsError;
 pub use reader::RunData;
 pub use resume::{ResumePoint, ResumeRefused, check_resumable, sha256_hex};
-pub use summary::{GeneratorHealth, JourneySummary, StepSummary, Summary};
+pub use summary::{ClockSummary, GeneratorHealth, JourneySummary, StepSummary, Summary};
 pub use time::{default_run_dir, parse_rfc3339, rfc3339_utc};
 pub use types::{
-    LostWorker, RunEnd, RunEvent, RunInfo, RunPart, RunStatus, SCHEMA_VERSION, redact_args,
+    LostWorker, RunEnd, RunEvent, RunInfo, RunPart, RunStatus, SCHEMA_VERSION, WorkerClock,
+    redact_args,
 };
 pub use writer::{ResultsWriter, hlog_tag};
 

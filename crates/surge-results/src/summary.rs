@@ -211,6 +211,40 @@ pub struct Summary {
     pub reason: Option<String>,
     /// The generator's send lag.
     pub generator: GeneratorHealth,
+    /// Distributed runs: the remote workers' clock offsets and the bound on cross-worker delivery
+    /// latencies they leave (absent when every worker ran in one process, on one clock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<ClockSummary>,
+}
+
+/// How well the workers' clocks agree: each worker's offset, corrected at its start, is known to within
+/// its bound, so a latency from a `sent_at` stamped on one worker to a receipt on another is right to
+/// within the sum of the two workers' bounds, at most `bound_ms`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct ClockSummary {
+    /// The largest error a cross-worker delivery latency can carry from the clocks: the sum of the two
+    /// largest worker bounds, ms.
+    pub bound_ms: f64,
+    /// The largest offset corrected, ms (absolute).
+    pub max_offset_ms: f64,
+    /// Per worker, as run.json's `clocks`.
+    pub workers: Vec<crate::WorkerClock>,
+}
+
+impl ClockSummary {
+    /// From run.json's clocks; `None` when there are none.
+    pub fn of(clocks: &[crate::WorkerClock]) -> Option<ClockSummary> {
+        if clocks.is_empty() {
+            return None;
+        }
+        let mut bounds: Vec<f64> = clocks.iter().map(|c| c.bound_ms).collect();
+        bounds.sort_by(|a, b| b.total_cmp(a));
+        Some(ClockSummary {
+            bound_ms: bounds.iter().take(2).sum(),
+            max_offset_ms: clocks.iter().map(|c| c.offset_ms.abs()).fold(0.0, f64::max),
+            workers: clocks.to_vec(),
+        })
+    }
 }
 
 impl Summary {
@@ -278,6 +312,7 @@ impl Summary {
                 send_lag_p999_ms: ms(lag.value_at_quantile(0.999)),
                 send_lag_max_ms: ms(lag.max()),
             },
+            clock: ClockSummary::of(&info.clocks),
         }
     }
 

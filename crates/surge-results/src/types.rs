@@ -63,6 +63,26 @@ pub struct RunInfo {
     /// hosts sent its people. Empty when people were not placed.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub placement: BTreeMap<String, Vec<String>>,
+    /// Remote workers' clocks as the coordinator estimated them at join (distributed runs; empty when
+    /// every worker runs in this process, on one clock).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clocks: Vec<WorkerClock>,
+}
+
+/// A remote worker's clock offset, estimated NTP-style by the coordinator when it joined, and the
+/// correction the worker applied: it placed the run's common start (the origin of every `sent_at`
+/// and delivery) on the coordinator's time. Delivery latencies between two workers are then right to
+/// within the sum of their bounds.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct WorkerClock {
+    /// Worker id.
+    pub worker: String,
+    /// The worker's clock minus the coordinator's, ms (positive: the worker's clock is ahead).
+    pub offset_ms: f64,
+    /// The true offset lies within this of `offset_ms`, ms (half the best exchange's round trip).
+    pub bound_ms: f64,
+    /// Exchanges the estimate was made from.
+    pub samples: u32,
 }
 
 /// One part of a run: the first, or one resumed after a crash.
@@ -104,6 +124,7 @@ impl Default for RunInfo {
             settings: BTreeMap::new(),
             parts: Vec::new(),
             placement: BTreeMap::new(),
+            clocks: Vec::new(),
         }
     }
 }

@@ -125,6 +125,21 @@ fn real_summary() -> Summary {
         name: "quickstart".into(),
         regions: vec!["americas".into(), "europe".into()],
         steps: vec!["register".into(), "discover".into(), "reconnect".into()],
+        // A distributed run: the workers' clock offsets, summarised in `clock`.
+        clocks: vec![
+            surge_results::WorkerClock {
+                worker: "w0".into(),
+                offset_ms: -0.4,
+                bound_ms: 0.05,
+                samples: 8,
+            },
+            surge_results::WorkerClock {
+                worker: "w1".into(),
+                offset_ms: 1500.2,
+                bound_ms: 0.2,
+                samples: 8,
+            },
+        ],
         ..RunInfo::default()
     };
     let mut rec = Recorder::new(2, 3);
@@ -218,6 +233,13 @@ fn a_real_summary_validates_against_the_committed_schema() -> Result<(), Box<dyn
     );
     let c = &v["journeys"]["americas"]["connections"];
     assert_eq!(&c["closes"], &json!({"1001": 1}));
+    let clock = &v["clock"];
+    let bound = clock["bound_ms"].as_f64().unwrap_or(0.0);
+    assert!(
+        (bound - 0.25).abs() < 1e-9,
+        "the two largest bounds: {clock}"
+    );
+    assert_eq!(clock["max_offset_ms"], json!(1500.2));
     assert!(c["reconnect_p99_ms"].as_f64().is_some_and(|ms| ms > 200.0));
     assert!(v["journeys"]["europe"].get("messages").is_none());
     // One succeeded, one unfinished, one lost with worker w2: the tally holds.

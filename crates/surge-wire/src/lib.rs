@@ -14,18 +14,26 @@
 //!    lists, and the people it saw registered) or as a heartbeat (nothing new); every [`Reply`] carries the
 //!    registrations other workers confirmed, shards moved to this worker, and stop.
 //!
+//! Before joining, a worker probes the coordinator's clock ([`CLOCK_PATH`], [`clock`]): the join
+//! carries those exchanges, the coordinator estimates the worker's offset from them, and the
+//! assignment says it, so that the worker places the common start (and with it every `sent_at` and
+//! delivery) on the coordinator's time. Reports and replies keep exchanging stamps during the run:
+//! they measure how far the corrected clock has drifted.
+//!
 //! A worker of another protocol version is refused with `409 Conflict` and a [`Refusal`] that says so;
 //! a wrong token with `401`.
 //!
 //! ```
 //! use surge_wire::{Join, PROTOCOL_VERSION, decode, encode, token_matches};
-//! let join = Join { version: PROTOCOL_VERSION, name: "worker-a".into(), threads: 2, regions: vec![] };
+//! let join = Join { version: PROTOCOL_VERSION, name: "worker-a".into(), threads: 2, regions: vec![], clock: vec![] };
 //! let bytes = encode(&join).unwrap();
 //! let back: Join = decode(&bytes).unwrap();
 //! assert_eq!(back.name, "worker-a");
 //! assert!(token_matches("s3cret", "s3cret") && !token_matches("s3cret", "guess"));
 //! ```
 #![warn(missing_docs)]
+
+pub mod clock;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -38,6 +46,10 @@ use surge_plan::{Overrides, Plan};
 /// ([`surge_metrics::codec::packed`]), which a version-1 coordinator cannot decode.
 /// 3: the engine settings travel as one typed [`surge_engine::EngineConfig`], and outcomes gained
 /// `unfinished`, `generator_fd` and `generator_ports` (17 counters where version 2 sent 14).
+/// 4: clock offsets: [`CLOCK_PATH`], [`Join::clock`], [`Assignment::clock`], the stamps of
+/// [`Report::clock_t0_us`], [`Report::clock_sample`] and [`Reply::clock`]; presence of connected
+/// people ([`Report::presence`], [`Reply::presence`]) so that messages cross workers; placement by
+/// region ([`Join::regions`], [`Assignment::by_region`]).
 pub const PROTOCOL_VERSION: u32 = 4;
 /// Header carrying the sender's protocol version on every request (checked before the body is read).
 pub const VERSION_HEADER: &str = "surge-protocol";
@@ -45,6 +57,8 @@ pub const VERSION_HEADER: &str = "surge-protocol";
 pub const JOIN_PATH: &str = "/v1/join";
 /// Where a worker reports.
 pub const REPORT_PATH: &str = "/v1/report";
+/// Where a worker probes the coordinator's clock ([`clock::ClockProbe`] in, [`clock::ClockEcho`] out).
+pub const CLOCK_PATH: &str = "/v1/clock";
 /// Largest message body accepted, either way.
 pub const MAX_BODY: usize = 64 << 20;
 /// Most registrations sent back in one reply (the rest follow in the next ones).
@@ -123,6 +137,9 @@ pub struct Join {
     /// it runs only their people. Empty: no placement asked.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub regions: Vec<String>,
+    /// The clock exchanges the worker made just before joining (see [`clock`]).
+    #[serde(default)]
+    pub clock: Vec<clock::ClockSample>,
 }
 
 /// The profile as the coordinator read it: workers need no files.
@@ -258,6 +275,11 @@ pub struct Assignment {
     /// (`surge_plan::Plan::unit_of`), so this worker runs only the regions placed on it.
     #[serde(default)]
     pub by_region: bool,
+    /// The coordinator's estimate of this worker's clock offset, from the join's exchanges: the worker
+    /// starts at `start_unix_ms` plus the offset on its own clock. `None`: no usable exchange (the
+    /// worker runs on its clock as it is).
+    #[serde(default)]
+    pub clock: Option<clock::ClockEstimate>,
 }
 
 /// One message from a worker: an interval's figures, its last words, or a heartbeat.
@@ -283,6 +305,19 @@ pub struct Report {
     pub done: bool,
     /// Why it finished early, if it did.
     pub error: Option<String>,
+    /// The worker's corrected run clock when it sent this report, µs since the Unix epoch (the
+    /// coordinator echoes it with its stamps in [`Reply::clock`]).
+    #[serde(default)]
+    pub clock_t0_us: Option<i64>,
+    /// The last complete exchange of stamps (from an earlier report and its reply).
+    #[serde(default)]
+    pub clock_sample: Option<clock::ClockSample>,
+    /// Presence changes of the worker's people since its last report: (person, connected).
+    #[serde(default)]
+    pub presence: Vec<(u64, bool)>,
+    /// How many entries of the coordinator's presence log the worker has seen.
+    #[serde(default)]
+    pub presence_cursor: u64,
 }
 
 /// The coordinator's answer to a [`Report`]: the acknowledgement and the commands.
@@ -302,6 +337,16 @@ pub struct Reply {
     pub stop: bool,
     /// Why.
     pub stop_reason: Option<String>,
+    /// The report's [`Report::clock_t0_us`] with the coordinator's receipt and answer stamps.
+    #[serde(default)]
+    pub clock: Option<clock::ClockEcho>,
+    /// Other workers' presence changes (entries `presence_cursor..` of the log, the worker's own left
+    /// out): senders pick among contacts connected anywhere in the run.
+    #[serde(default)]
+    pub presence: Vec<(u64, bool)>,
+    /// The worker's presence cursor after `presence`.
+    #[serde(default)]
+    pub presence_cursor: u64,
 }
 
 /// The body of a refusal (4xx): what went wrong, in words a person can act on.

@@ -21,8 +21,14 @@ pub struct Proc {
 impl Proc {
     /// Starts `surge ARGS...` with RUST_LOG=warn and NO_COLOR.
     pub fn start(label: &str, args: &[&str]) -> Proc {
+        Proc::start_env(label, args, &[])
+    }
+
+    /// As [`Proc::start`], with extra environment variables.
+    pub fn start_env(label: &str, args: &[&str], env: &[(&str, &str)]) -> Proc {
         let mut child = Command::new(env!("CARGO_BIN_EXE_surge"))
             .args(args)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "warn")
             .env("NO_COLOR", "1")
             .env_remove("SURGE_TOKEN")
@@ -179,6 +185,17 @@ pub fn coordinator(
 
 /// `surge worker --join URL --token TOKEN --threads 1 --name NAME`, plus `extra` flags.
 pub fn worker(name: &str, url: &str, token: &str, extra: &[&str]) -> Proc {
+    worker_env(name, url, token, extra, &[])
+}
+
+/// As [`worker`], with extra environment variables (the test-only clock switches).
+pub fn worker_env(
+    name: &str,
+    url: &str,
+    token: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Proc {
     let mut args = vec![
         "worker",
         "--join",
@@ -191,7 +208,7 @@ pub fn worker(name: &str, url: &str, token: &str, extra: &[&str]) -> Proc {
         name,
     ];
     args.extend_from_slice(extra);
-    Proc::start(name, &args)
+    Proc::start_env(name, &args, env)
 }
 
 pub fn target() -> (Proc, String) {

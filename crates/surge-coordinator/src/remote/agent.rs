@@ -3,6 +3,7 @@
 //! unreachable for [`WorkerConfig::dead_man`] (a load generator must never keep hitting a target
 //! unattended).
 
+use super::clock::{AgentClock, RunClock};
 use super::crew::Crew;
 use super::link::{Link, LinkSetup, refusal_message};
 use http::StatusCode;
@@ -13,6 +14,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use surge_plan::Plan;
+use surge_wire::clock::ClockSample;
 use surge_wire::{Assignment, JOIN_PATH, Join, PlanFingerprint, REPORT_PATH, Reply, Report};
 use tokio::time::Instant;
 
@@ -38,6 +40,13 @@ pub struct WorkerConfig {
     /// The regions this worker is placed in (`--region`; used when the coordinator places people by
     /// region). Empty: none declared.
     pub regions: Vec<String>,
+    /// Test-only: behave as if this host's wall clock were this far ahead (negative: behind), µs,
+    /// so that tests can check the coordinator's clock-offset correction (`SURGE_TEST_CLOCK_OFFSET_MS`
+    /// on `surge worker`). 0 in real runs.
+    pub test_clock_skew_us: i64,
+    /// Test-only: ignore the coordinator's offset estimate (`SURGE_TEST_CLOCK_UNCORRECTED=1`), the
+    /// control that shows what an uncorrected skew does to delivery latencies. false in real runs.
+    pub test_clock_uncorrected: bool,
 }
 
 impl WorkerConfig {
@@ -53,6 +62,8 @@ impl WorkerConfig {
             dead_man: Duration::from_secs(5),
             join_timeout: Duration::from_secs(60),
             regions: Vec::new(),
+            test_clock_skew_us: 0,
+            test_clock_uncorrected: false,
         }
     }
 }
@@ -176,6 +187,21 @@ pub async fn run_worker(
         _ = stop.as_mut() => return Ok(WorkerEnd::Stopped("interrupted before the run started".into())),
     };
     let plan = Arc::new(compile(&a)?);
+    if cfg.test_clock_uncorrected {
+        a.clock = None;
+    }
+    let clock = AgentClock {
+        skew_us: cfg.test_clock_skew_us,
+    };
+    match &a.clock {
+        Some(c) => {
+            tracing::info!("clock offset from the coordinator's {c}: the start is corrected")
+        }
+        None => {
+            tracing::warn!("no clock offset from the coordinator: running on this host's clock")
+        }
+    }
+    let start = clock.engine_start(&a);
     let engine = surge_engine::Engine::new(a.engine.clone()).map_err(WorkerError::Engine)?;
     // This process holds its share of the people: its own descriptor limit applies.
     if let Some(limit) = surge_engine::limits::raise_nofile() {
@@ -197,8 +223,10 @@ pub async fn run_worker(
         shards = a.shards.len(),
         "joined; plan compiled, starting"
     );
-    let crew = Crew::spawn(&a, plan.clone(), cfg.threads, engine).map_err(WorkerError::Spawn)?;
+    let crew =
+        Crew::spawn(&a, plan.clone(), cfg.threads, engine, start).map_err(WorkerError::Spawn)?;
     let mut r = Reporter::new(link, &cfg, &a, plan.interval, crew);
+    r.run_clock = Some(RunClock::new(start, &a));
     let result = r.run(stop).await;
     r.crew.stop_all();
     r.crew.join(Duration::from_secs(2)).await;
@@ -206,17 +234,25 @@ pub async fn run_worker(
 }
 
 /// POSTs the join until the coordinator answers (it answers once every worker has joined).
+/// Each attempt first probes the coordinator's clock; the join carries those exchanges.
 async fn join(link: &Link, cfg: &WorkerConfig) -> Result<Assignment, WorkerError> {
-    let body = surge_wire::encode(&Join {
-        version: cfg.protocol_version,
-        name: cfg.name.clone(),
-        threads: cfg.threads as u32,
-        regions: cfg.regions.clone(),
-    })
-    .map_err(WorkerError::Encode)?;
+    let clock = AgentClock {
+        skew_us: cfg.test_clock_skew_us,
+    };
     let mut failing_since: Option<Instant> = None;
     loop {
-        match link.post(JOIN_PATH, body.clone(), None).await {
+        let samples = clock
+            .probe(link, cfg.protocol_version, AgentClock::join_probes())
+            .await;
+        let body = surge_wire::encode(&Join {
+            version: cfg.protocol_version,
+            name: cfg.name.clone(),
+            threads: cfg.threads as u32,
+            regions: cfg.regions.clone(),
+            clock: samples,
+        })
+        .map_err(WorkerError::Encode)?;
+        match link.post(JOIN_PATH, body, None).await {
             Ok((StatusCode::OK, b)) => {
                 let a: Assignment = surge_wire::decode(&b).map_err(WorkerError::Protocol)?;
                 surge_wire::check_version(a.version).map_err(|e| WorkerError::Refused {
@@ -303,6 +339,14 @@ struct Reporter {
     done_queued: bool,
     /// The engine settings the coordinator assigned.
     engine: surge_engine::EngineConfig,
+    /// The corrected run clock, for the stamps of reports.
+    run_clock: Option<RunClock>,
+    /// The stamp of the report in flight, and the last complete exchange (sent with the next report).
+    clock_t0_us: Option<i64>,
+    clock_sample: Option<ClockSample>,
+    /// This process's presence changes not yet queued, and the coordinator's presence log cursor.
+    presence: Vec<(u64, bool)>,
+    presence_cursor: u64,
 }
 
 impl Reporter {
@@ -330,6 +374,11 @@ impl Reporter {
             stopping: None,
             done_queued: false,
             engine: a.engine.clone(),
+            run_clock: None,
+            clock_t0_us: None,
+            clock_sample: None,
+            presence: Vec::new(),
+            presence_cursor: 0,
         }
     }
 
@@ -359,7 +408,8 @@ impl Reporter {
             // New registrations go out within REGISTRATION_FLUSH, heartbeat or not: other workers'
             // discovery checks count a contact as registered only once they hear of it.
             let now = Instant::now();
-            let flush = !self.crew.registered.is_empty()
+            self.presence.extend(self.crew.registry.take_presence());
+            let flush = !(self.crew.registered.is_empty() && self.presence.is_empty())
                 && now >= self.last_send + surge_engine::REGISTRATION_FLUSH;
             if inflight.is_none() && (now >= self.next_send || flush) {
                 self.last_send = now;
@@ -429,12 +479,17 @@ impl Reporter {
             shards_version: 0,
             done,
             error: if done { self.crew.error.clone() } else { None },
+            clock_t0_us: None,
+            clock_sample: None,
+            presence: std::mem::take(&mut self.presence),
+            presence_cursor: 0,
         });
     }
 
     /// Starts sending the oldest unacknowledged report, or a heartbeat.
     fn send(&mut self) -> Result<(Exchange, bool), WorkerError> {
-        if self.outbox.is_empty() && !self.crew.registered.is_empty() {
+        if self.outbox.is_empty() && !(self.crew.registered.is_empty() && self.presence.is_empty())
+        {
             self.push(None, false);
         }
         let (mut report, content) = match self.outbox.front() {
@@ -442,7 +497,11 @@ impl Reporter {
             None => (self.heartbeat(), false),
         };
         report.registry_cursor = self.cursor;
+        report.presence_cursor = self.presence_cursor;
         report.shards_version = self.crew.shards_version;
+        report.clock_sample = self.clock_sample.take();
+        self.clock_t0_us = self.run_clock.map(|c| c.now_us());
+        report.clock_t0_us = self.clock_t0_us;
         let body = surge_wire::encode(&report).map_err(WorkerError::Encode)?;
         let link = self.link.clone();
         let timeout = Some((self.dead_man / 2).min(Duration::from_secs(2)));
@@ -467,6 +526,10 @@ impl Reporter {
             shards_version: 0,
             done: false,
             error: None,
+            clock_t0_us: None,
+            clock_sample: None,
+            presence: Vec::new(),
+            presence_cursor: 0,
         }
     }
 
@@ -502,6 +565,11 @@ impl Reporter {
             }
         }
         let reply: Reply = surge_wire::decode(&body).map_err(WorkerError::Protocol)?;
+        if let (Some(echo), Some(rc)) = (reply.clock, self.run_clock)
+            && Some(echo.t0_us) == self.clock_t0_us
+        {
+            self.clock_sample = Some(echo.sample(rc.now_us()));
+        }
         self.last_ok = Instant::now();
         self.last_error.clear();
         if content {
@@ -517,6 +585,10 @@ impl Reporter {
             self.crew.registry.insert(u);
         });
         self.cursor = reply.registry_cursor;
+        for &(u, on) in &reply.presence {
+            self.crew.registry.set_connected_elsewhere(u, on);
+        }
+        self.presence_cursor = reply.presence_cursor;
         if let Some(list) = &reply.shards {
             tracing::info!(
                 shards = list.len(),
@@ -534,7 +606,7 @@ impl Reporter {
         let now = Instant::now();
         self.next_send = if more || !self.outbox.is_empty() {
             now
-        } else if !reply.registered.is_empty() {
+        } else if !(reply.registered.is_empty() && reply.presence.is_empty()) {
             // Others are registering people: ask again soon, as they hand theirs on.
             now + surge_engine::REGISTRATION_FLUSH.min(self.heartbeat)
         } else {

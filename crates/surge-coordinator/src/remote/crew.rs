@@ -6,7 +6,7 @@ use crate::collect::Collector;
 use crate::pool::stripes;
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 use surge_engine::{
     Registry, ShardSet, Targets, WorkerEvent, WorkerHandle, WorkerSpec, safety_cap, spawn_worker,
 };
@@ -32,19 +32,20 @@ pub(crate) struct Crew {
 }
 
 impl Crew {
-    /// Starts `threads` engine threads on the assignment's shards (striped over the threads).
+    /// Starts `threads` engine threads on the assignment's shards (striped over the threads), with the
+    /// common start `start` on this host's clock (the assignment's, corrected by the clock offset).
     pub fn spawn(
         a: &Assignment,
         plan: Arc<Plan>,
         threads: usize,
         engine: Arc<surge_engine::Engine>,
+        start: SystemTime,
     ) -> std::io::Result<Crew> {
         let threads = threads.max(1);
         let (tx, rx) = mpsc::unbounded_channel();
-        let registry = Arc::new(Registry::new(plan.population));
+        let registry = Arc::new(Registry::with_presence_journal(plan.population));
         let limiter = safety_cap(a.max_rps).map(Arc::new);
         let targets = Arc::new(Targets::new(&a.target, &plan));
-        let start = UNIX_EPOCH + Duration::from_millis(a.start_unix_ms);
         let drain = Duration::from_millis(a.drain_ms);
         // Other workers need this worker's registrations only to check discovery answers: a journey
         // without a discovery step (a plain GET, say) reports none.

@@ -4,6 +4,7 @@
 //! ([`tls`]: the coordinator's certificate from PEM files, workers trusting `--tls-ca`).
 
 pub mod agent;
+mod clock;
 mod crew;
 mod link;
 pub mod placement;
@@ -136,6 +137,18 @@ impl Coordinator {
                 return Err(RunError::Placement(e));
             }
         };
+        cfg.info.clocks = state
+            .clocks_at_join()
+            .into_iter()
+            .filter_map(|(worker, c)| {
+                c.map(|c| surge_results::WorkerClock {
+                    worker,
+                    offset_ms: c.offset_us as f64 / 1000.0,
+                    bound_ms: c.bound_us as f64 / 1000.0,
+                    samples: c.samples,
+                })
+            })
+            .collect();
         let start = cfg.common_start(SystemTime::now() + START_LEAD);
         state.start(assignment(&cfg, &remote, start, expected), units);
         cfg.live = Some(live);
@@ -212,5 +225,6 @@ fn assignment(
         engine: cfg.engine.config().clone(),
         first_interval: cfg.first_interval(),
         by_region: remote.by_region,
+        clock: None,
     }
 }

@@ -1,5 +1,5 @@
 //! The coordinator's HTTP/1.1 listener: `/metrics` and `/healthz` for anyone who can reach it, the
-//! worker protocol (`/v1/join`, `/v1/report`) only with the run's token and protocol version. Plain
+//! worker protocol (`/v1/clock`, `/v1/join`, `/v1/report`) only with the run's token and protocol version. Plain
 //! HTTP, or HTTPS when given a TLS configuration ([`super::tls`]).
 
 use super::state::RemoteState;
@@ -14,7 +14,9 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use surge_wire::{JOIN_PATH, MAX_BODY, PROTOCOL_VERSION, REPORT_PATH, Refusal, VERSION_HEADER};
+use surge_wire::{
+    CLOCK_PATH, JOIN_PATH, MAX_BODY, PROTOCOL_VERSION, REPORT_PATH, Refusal, VERSION_HEADER,
+};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -216,6 +218,8 @@ async fn handle(
     peer: SocketAddr,
     routes: Arc<Routes>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
+    // The coordinator's receipt stamp of a clock exchange: first thing, before any work.
+    let t1_us = super::clock::unix_now_us();
     let path = req.uri().path().to_string();
     let resp = match (req.method(), path.as_str()) {
         (&Method::GET, "/metrics") => respond(
@@ -224,8 +228,8 @@ async fn handle(
             routes.live.text(),
         ),
         (&Method::GET, "/healthz") => respond(StatusCode::OK, "text/plain", "ok\n"),
-        (&Method::POST, JOIN_PATH | REPORT_PATH) => match &routes.remote {
-            Some(remote) => protocol(req, peer, &path, remote).await,
+        (&Method::POST, JOIN_PATH | REPORT_PATH | CLOCK_PATH) => match &routes.remote {
+            Some(remote) => protocol(req, peer, &path, remote, t1_us).await,
             None => refuse(
                 StatusCode::NOT_FOUND,
                 format!("{path}: this listener serves /metrics only"),
@@ -242,6 +246,7 @@ async fn protocol(
     peer: SocketAddr,
     path: &str,
     remote: &Arc<RemoteState>,
+    t1_us: i64,
 ) -> Response<Full<Bytes>> {
     let token = req
         .headers()
@@ -287,9 +292,9 @@ async fn protocol(
             );
         }
     };
-    if path == JOIN_PATH {
-        remote.join(&body, peer).await
-    } else {
-        remote.report(&body, peer)
+    match path {
+        JOIN_PATH => remote.join(&body, peer).await,
+        CLOCK_PATH => super::clock::echo(&body, t1_us),
+        _ => remote.report(&body, peer, t1_us),
     }
 }

@@ -1,6 +1,7 @@
 //! What the coordinator knows about its remote workers, shared by the HTTP handlers (which feed the run
 //! loop [`WorkerEvent`]s) and the run loop (which commands through [`RemotePool`]).
 
+use super::clock::{Book, unix_now_us};
 use super::link::causes;
 use super::server::{refuse, respond};
 use crate::pool::Pool;
@@ -12,6 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use surge_engine::{Registry, WorkerEvent};
 use surge_metrics::SparseSnapshot;
+use surge_wire::clock::{ClockEcho, ClockEstimate};
 use surge_wire::{Assignment, Join, MAX_REGISTERED_PER_REPLY, PROTOCOL_VERSION, Reply, Report};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -34,6 +36,7 @@ struct Remote {
     shards_version: u64,
     /// The regions it is placed in (placement by region), as region indexes.
     regions: Vec<u16>,
+    clock: Book,
 }
 
 #[derive(Debug)]
@@ -42,6 +45,8 @@ struct Inner {
     /// Every registration confirmed by any worker, once, in the order received.
     log: Vec<u64>,
     seen: Registry,
+    /// Every presence change any worker reported, in the order received, with its worker.
+    presence: Vec<(u64, bool, u32)>,
     stop: Option<String>,
     started: bool,
 }
@@ -84,6 +89,7 @@ impl RemoteState {
                 workers: Vec::new(),
                 log: Vec::new(),
                 seen: Registry::new(plan.population),
+                presence: Vec::new(),
                 stop: None,
                 started: false,
             }),
@@ -129,6 +135,14 @@ impl RemoteState {
         let names: Vec<String> = inner.workers.iter().map(|w| w.name.clone()).collect();
         let regions: Vec<Vec<u16>> = inner.workers.iter().map(|w| w.regions.clone()).collect();
         super::placement::table(&self.plan, &names, &regions)
+    /// Each worker's name and clock offset as estimated at its join (`None`: no usable exchange).
+    pub fn clocks_at_join(&self) -> Vec<(String, Option<ClockEstimate>)> {
+        let inner = self.lock();
+        inner
+            .workers
+            .iter()
+            .map(|w| (w.name.clone(), w.clock.join))
+            .collect()
     }
 
     /// Fixes every worker's shards and releases the waiting joins with their assignments.
@@ -203,12 +217,24 @@ impl RemoteState {
                 shards: Vec::new(),
                 shards_version: 0,
                 regions,
+                clock: Book::at_join(&join.clock),
             });
             let n = inner.workers.len();
             self.joined.send_replace(n);
             n - 1
         };
         tracing::info!(%peer, worker = id, name = %join.name, threads = join.threads, "worker joined");
+        match ClockEstimate::from_samples(&join.clock) {
+            Some(c) if c.warns() => tracing::warn!(
+                %peer, worker = id, name = %join.name,
+                "worker clock offset {c}: beyond ±{} ms (is NTP running on its host?); corrected for this run",
+                surge_wire::clock::WARN_OFFSET_US / 1000
+            ),
+            Some(c) => tracing::info!(%peer, worker = id, "worker clock offset {c}"),
+            None => {
+                tracing::warn!(%peer, worker = id, "worker sent no usable clock exchange: it runs on its own clock, uncorrected")
+            }
+        }
         self.assignment_for(id).await
     }
 
@@ -242,6 +268,7 @@ impl RemoteState {
             a.worker = id as u32;
             a.shards.clone_from(&w.shards);
             a.shards_version = w.shards_version;
+            a.clock = w.clock.join;
             a.concurrency = crate::run::concurrency_share_n(a.concurrency, id, self.expected);
         }
         match surge_wire::encode(&a) {
@@ -252,7 +279,7 @@ impl RemoteState {
 
     /// `POST /v1/report`: takes the content once (resends are acknowledged, not counted twice) and
     /// answers the commands.
-    pub fn report(&self, body: &Bytes, peer: SocketAddr) -> Response<Full<Bytes>> {
+    pub fn report(&self, body: &Bytes, peer: SocketAddr, t1_us: i64) -> Response<Full<Bytes>> {
         let report: Report = match surge_wire::decode(body) {
             Ok(r) => r,
             Err(e) => return refuse(StatusCode::BAD_REQUEST, causes(&e)),
@@ -277,6 +304,7 @@ impl RemoteState {
             workers,
             log,
             seen,
+            presence,
             stop,
             ..
         } = &mut *inner;
@@ -293,6 +321,9 @@ impl RemoteState {
             );
         }
         remote.last_seen = Instant::now();
+        if let Some(sample) = report.clock_sample {
+            remote.clock.add_run(sample);
+        }
         if report.seq > remote.last_seq {
             remote.last_seq = report.seq;
             for &u in &report.registered {
@@ -300,9 +331,23 @@ impl RemoteState {
                     log.push(u);
                 }
             }
+            presence.extend(report.presence.iter().map(|&(u, on)| (u, on, w as u32)));
             self.forward(w, remote, &report, snap);
         }
-        let reply = reply_to(&report, remote, log, stop);
+        let mut reply = reply_to(&report, remote, log, stop);
+        let from = (report.presence_cursor as usize).min(presence.len());
+        let to = (from + MAX_REGISTERED_PER_REPLY).min(presence.len());
+        reply.presence = presence[from..to]
+            .iter()
+            .filter(|e| e.2 != w as u32)
+            .map(|&(u, on, _)| (u, on))
+            .collect();
+        reply.presence_cursor = to as u64;
+        reply.clock = report.clock_t0_us.map(|t0_us| ClockEcho {
+            t0_us,
+            t1_us,
+            t2_us: unix_now_us(),
+        });
         match surge_wire::encode(&reply) {
             Ok(b) => respond(StatusCode::OK, "application/json", b),
             Err(e) => refuse(StatusCode::INTERNAL_SERVER_ERROR, causes(&e)),
@@ -368,6 +413,9 @@ fn reply_to(report: &Report, remote: &Remote, log: &[u64], stop: &Option<String>
         shards: (report.shards_version != remote.shards_version).then(|| remote.shards.clone()),
         stop: stop.is_some(),
         stop_reason: stop.clone(),
+        clock: None,
+        presence: Vec::new(),
+        presence_cursor: 0,
     }
 }
 
@@ -439,6 +487,15 @@ impl Pool for RemotePool {
         self.state.set_stop(reason);
     }
 
+    fn clock_checks(&self) -> Vec<Option<ClockEstimate>> {
+        let inner = self.state.lock();
+        inner
+            .workers
+            .iter()
+            .map(|w| w.clock.run_estimate())
+            .collect()
+    }
+
     async fn finish(self) {}
 }
 
@@ -486,6 +543,7 @@ down = "0s"
                 shards: vec![i as u32],
                 shards_version: 1,
                 regions: Vec::new(),
+                clock: Book::default(),
             });
         }
         Ok(RemotePool {

@@ -12,7 +12,7 @@
 //! | `connect` | the intended start (end of the journey, or of the reconnect wait) | 101 answered | the person's |
 //! | `reconnect` | the drop (or the first refused handshake after one) | re-established | the person's |
 //! | `ack` | the send | the ack frame | the sender's |
-//! | `deliver` | the sender's `sent_at` (µs since the run's common start, every worker's clock) | receipt | the sender's |
+//! | `deliver` | the sender's `sent_at` (µs since the run's common start, placed by each worker process on the coordinator's time: see `surge_coordinator`'s clock offsets) | receipt | the sender's |
 //!
 //! Counters (in [`surge_metrics::RegionCounters`]): messages sent, delivered within the deadline or
 //! late, connections opened and closed (their difference is the open level), reconnects, missed heartbeats, bad frames, and
