@@ -10,7 +10,7 @@
 # application heartbeat every 10 s and send no message. surge's RSS is read from /proc before the
 # first arrival (3 s in) and on the plateau (every connection held); CPU (user + system) over WINDOW
 # seconds of the plateau is divided by the heartbeats sent in it (held x WINDOW / 10). Writes
-# bench/runs/<UTC>-ws-hold[-smoke]/ with the command, the profile, the run's results and results.md.
+# bench/runs/<UTC>-ws-hold[-smoke]/ with the command, the profile and results.md (the run itself in raw/).
 # Loopback only. Not in CI except through --smoke (bench/run.sh --smoke runs it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,11 +30,11 @@ SURGE=${SURGE:-$ROOT/target/release/surge}
 [ -x "$SURGE" ] || cargo build --release -q -p surge-cli
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 OUT="$ROOT/bench/runs/$STAMP-ws-hold$([ "$SMOKE" = 1 ] && echo -smoke || true)"
-mkdir -p "$OUT"
+mkdir -p "$OUT/raw"
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$SURGE" target --listen "127.0.0.1:$PORT" --plan "$ROOT/profiles/plans/baseline.toml" \
-  >"$OUT/target.log" 2>&1 &
+  >"$OUT/raw/target.log" 2>&1 &
 TARGET=$!
 trap 'kill "$TARGET" 2>/dev/null || true' EXIT
 for _ in $(seq 50); do
@@ -89,10 +89,10 @@ heartbeat = { every = "${EVERY}s", frame = '{"type":"ping"}', reply = { pointer 
 reconnect = { policy = "backoff", base = "1s", max = "10s" }
 TOML
 
-CMD=("$SURGE" run "$OUT/ws-hold.toml" --target "http://127.0.0.1:$PORT" --out "$OUT/run" --no-report)
+CMD=("$SURGE" run "$OUT/ws-hold.toml" --target "http://127.0.0.1:$PORT" --out "$OUT/raw/run" --no-report)
 printf '%q ' "${CMD[@]}" >"$OUT/commands.txt"
 echo >>"$OUT/commands.txt"
-"${CMD[@]}" >"$OUT/run.log" 2>&1 &
+"${CMD[@]}" >"$OUT/raw/run.log" 2>&1 &
 PID=$!
 
 TICK=$(getconf CLK_TCK)
@@ -112,23 +112,29 @@ python3 - "$OUT" "$N" "$RSS0" "$RSS1" "$RSS2" "$FD0" "$FD1" "$FD2" "$CPU1" "$CPU
 import json, sys
 out, n, rss0, rss1, rss2, fd0, fd1, fd2, cpu1, cpu2, tick, window, every, smoke = sys.argv[1:]
 n, rss0, rss1, rss2 = int(n), int(rss0), int(rss1), int(rss2)
-held = min(int(fd1), int(fd2)) - int(fd0)
+descriptors = min(int(fd1), int(fd2)) - int(fd0)
 cpu_s = (int(cpu2) - int(cpu1)) / int(tick)
-beats = max(held, 1) * int(window) / int(every)
 try:
-    s = json.load(open(f"{out}/run/summary.json"))
-    opened = sum(j.get("connections", {}).get("opened", 0) for j in s["journeys"].values())
-    missed = sum(j.get("connections", {}).get("heartbeats_missed", 0) for j in s["journeys"].values())
-except Exception as e:  # the figures above still stand
-    opened, missed = f"? ({e})", "?"
+    s = json.load(open(f"{out}/raw/run/summary.json"))
+    conns = [j.get("connections", {}) for j in s["journeys"].values()]
+    opened = sum(c.get("opened", 0) for c in conns)
+    reconnects = sum(c.get("reconnects", 0) for c in conns)
+    missed = sum(c.get("heartbeats_missed", 0) for c in conns)
+    # Dwell outlasts the run: every person connected once holds its connection to the end, unless
+    # it dropped (then it reconnected, counted in reconnects).
+    held = opened - reconnects
+except Exception as e:  # fall back on the descriptors
+    opened, reconnects, missed, held = f"? ({e})", "?", "?", descriptors
+beats = max(held, 1) * int(window) / int(every)
 rows = [
     ("people", f"{n:,}"),
-    ("connections held on the plateau (descriptors over the baseline)", f"{held:,}"),
-    ("connections opened (summary.json)", f"{opened:,}" if isinstance(opened, int) else opened),
+    ("connections held on the plateau (opened - reconnects, summary.json)", f"{held:,}"),
+    ("connections opened / reconnects", f"{opened} / {reconnects}"),
+    ("descriptors over the baseline (held connections + the signup's idle HTTP pool)", f"{descriptors:,}"),
     ("heartbeats missed", str(missed)),
     ("tester RSS before the first arrival", f"{rss0:,} KiB"),
     ("tester RSS on the plateau", f"{max(rss1, rss2):,} KiB"),
-    ("tester RSS per held connection", f"{(max(rss1, rss2) - rss0) * 1024 / max(held, 1):,.0f} bytes"),
+    ("tester RSS per held connection (all growth over the baseline, idle HTTP pool included)", f"{(max(rss1, rss2) - rss0) * 1024 / max(held, 1):,.0f} bytes"),
     (f"tester CPU over {window} s of plateau", f"{cpu_s:.2f} s"),
     ("tester CPU per heartbeat (send + pong)", f"{cpu_s * 1e6 / beats:.1f} µs"),
 ]
