@@ -67,7 +67,8 @@ fn connected_figures_are_in_every_file_and_report(out: &std::path::Path) {
     let ts = read("timeseries.csv");
     for step in ["connect", "deliver"] {
         assert!(
-            ts.lines().any(|l| l.contains(&format!(",americas,{step},"))),
+            ts.lines()
+                .any(|l| l.contains(&format!(",americas,{step},"))),
             "timeseries.csv has no americas/{step} row"
         );
     }
@@ -217,7 +218,10 @@ fn the_reconnect_storm_shows_in_the_summary_and_jitter_refuses_fewer_handshakes(
     };
     let (ra, rb) = (refused(&a), refused(&b));
     eprintln!("americas handshakes refused: immediate {ra}, jitter {rb}");
-    assert!(ra > rb, "immediate reconnects are refused more: {ra} vs {rb}");
+    assert!(
+        ra > rb,
+        "immediate reconnects are refused more: {ra} vs {rb}"
+    );
     for dir in [&a, &b] {
         let s = read_json(&dir.join("summary.json"));
         let c = &s["journeys"]["americas"]["connections"];
@@ -242,7 +246,11 @@ fn the_reconnect_storm_shows_in_the_summary_and_jitter_refuses_fewer_handshakes(
             .to_string()
     };
     let refused_row = row("connect", "refused");
-    eprintln!("{refused_row}\n{}\n{}", row("connect", "p99"), row("reconnect", "p99"));
+    eprintln!(
+        "{refused_row}\n{}\n{}",
+        row("connect", "p99"),
+        row("reconnect", "p99")
+    );
     assert!(
         refused_row.trim_end().ends_with("better |"),
         "jitter (B) refuses fewer: {refused_row}"

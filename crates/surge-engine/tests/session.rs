@@ -247,7 +247,10 @@ async fn error_frames_are_refused_messages_and_strangers_messages_are_unknown() 
     let r = run(&server.url(), &profile("", "/v1/ws")).await;
     let c = r.counters();
     assert!(c.deliveries_unknown >= 40, "one per connection: {c:?}");
-    assert!(c.messages_delivered > 0, "chat goes on after the stranger: {c:?}");
+    assert!(
+        c.messages_delivered > 0,
+        "chat goes on after the stranger: {c:?}"
+    );
     assert_eq!(c.messages_refused, 0, "{c:?}");
     assert_eq!(r.totals.merged_counters(None).failed, 0);
 }

@@ -100,11 +100,11 @@ use std::time::Duration;
 pub use connect::{
     AckSpec, ConnectSpec, DeliverSpec, FrameMatch, HeartbeatSpec, MessagesSpec, ReconnectSpec,
 };
-pub use dwell::{DwellSpec, DwellTrace};
 pub use connect_raw::{
     RawAck, RawConnect, RawConnectField, RawDeliver, RawDwell, RawHeartbeat, RawMatch, RawMessages,
     RawReconnect,
 };
+pub use dwell::{DwellSpec, DwellTrace};
 pub use raw::{
     RawDiscovery, RawExpect, RawJourney, RawJourneyKind, RawJourneyTable, RawResync, RawRound,
     RawStep, RawThink,

@@ -191,7 +191,10 @@ fn dwell_comes_from_a_trace_file_checked_line_by_line() {
     let cases = [
         // A bad cell: the trace's own file, line and column.
         ("time,weight\n0,1\n30,x\n", "dwell.csv:3:4"),
-        ("time,weight\n0,1\n30,-2\n", "must be a finite, non-negative number"),
+        (
+            "time,weight\n0,1\n30,-2\n",
+            "must be a finite, non-negative number",
+        ),
         ("time,weight\n30,1\n10,1\n", "times must increase"),
         // Whole-file problems: the profile's field, naming the file.
         ("time,a,b\n0,1,1\n", "one weight column"),

@@ -66,7 +66,12 @@ pub fn delivery_finding(data: &RunData) -> Option<Finding> {
     let mut parts = Vec::new();
     let (mut late, mut lost, mut lowest) = (0u64, 0u64, 1.0f64);
     for r in &data.info.regions {
-        let Some(m) = data.summary.journeys.get(r).and_then(|j| j.messages.as_ref()) else {
+        let Some(m) = data
+            .summary
+            .journeys
+            .get(r)
+            .and_then(|j| j.messages.as_ref())
+        else {
             continue;
         };
         let Some(c) = m.completeness else { continue };

@@ -122,7 +122,8 @@ fn normal_cdf(z: f64) -> f64 {
     let t = 1.0 / (1.0 + 0.327_591_1 * x);
     let poly = t
         * (0.254_829_592
-            + t * (-0.284_496_736 + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+            + t * (-0.284_496_736
+                + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
     let erf = 1.0 - poly * (-x * x).exp();
     if z >= 0.0 {
         0.5 * (1.0 + erf)
@@ -168,6 +169,9 @@ mod tests {
         assert!((d.survival(60.0) - 0.5).abs() < 1e-6);
         assert!((d.survival(60.0 * 1f64.exp()) - 0.158_655).abs() < 1e-5);
         assert_eq!(d.survival(600.0), 0.0);
-        assert_eq!(Dwell::Dist(ThinkSpec::Fixed(Duration::from_secs(5))).survival(4.9), 1.0);
+        assert_eq!(
+            Dwell::Dist(ThinkSpec::Fixed(Duration::from_secs(5))).survival(4.9),
+            1.0
+        );
     }
 }

@@ -382,14 +382,17 @@ fn deliver(ck: &Ck, d: &RawDeliver) -> Result<DeliverSpec, ProfileError> {
     })
 }
 
-pub(super) fn positive(ck: &Ck, s: &Spanned<String>, field: &str) -> Result<Duration, ProfileError> {
+pub(super) fn positive(
+    ck: &Ck,
+    s: &Spanned<String>,
+    field: &str,
+) -> Result<Duration, ProfileError> {
     let d = duration(ck, s, field)?;
     if d.is_zero() {
         return Err(ck.err(s.span(), field, s.get_ref(), "must be > 0"));
     }
     Ok(d)
 }
-
 
 fn reconnect(ck: &Ck, r: Option<&Spanned<RawReconnect>>) -> Result<ReconnectSpec, ProfileError> {
     let dflt = (Duration::from_millis(500), Duration::from_secs(30));
