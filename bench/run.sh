@@ -385,4 +385,6 @@ if [ "$SMOKE" = 1 ]; then
   # The smoke run checks that every pipeline produced figures, not what they are.
   for f in "$OUT"/raw/*/summary.json; do [ -s "$f" ] || { log "missing $f"; exit 1; }; done
   ! grep -q "nan" "$RESULTS" || { log "a figure is missing (nan) in results.md"; exit 1; }
+  # A few thousand idle WebSocket connections held by one surge process (issue 14).
+  SURGE="$ROOT/target/release/surge" "$ROOT/bench/ws-hold.sh" --smoke || { log "ws-hold smoke failed"; exit 1; }
 fi

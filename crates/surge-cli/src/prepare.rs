@@ -50,6 +50,7 @@ pub(crate) fn prepare(a: &RunArgs, local_workers: bool) -> anyhow::Result<Prepar
     let capacity = capacity_plan(a, &plan)?;
     let asked = a.max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT).max(1);
     let (max_in_flight, fd_note) = if local_workers {
+        held_connections_fit(&plan, capacity.is_some())?;
         fd_budget(asked, a.max_in_flight.is_some(), capacity.is_some())
     } else {
         (asked, None)
@@ -116,6 +117,23 @@ fn fd_budget(asked: usize, explicit: bool, embedded: bool) -> (usize, Option<Str
                 )),
             )
         }
+    }
+}
+
+/// A run with a connected phase holds a descriptor per WebSocket (two with the embedded target) for
+/// each person's dwell: refused before anything is sent when the plan's peak of connections held at
+/// once cannot fit in this process's descriptor limit.
+fn held_connections_fit(plan: &Plan, embedded: bool) -> anyhow::Result<()> {
+    let (Some((peak, at)), Some(limit)) = (
+        plan.peak_connections(),
+        surge_engine::limits::raise_nofile(),
+    ) else {
+        return Ok(());
+    };
+    let budget = surge_engine::limits::FdBudget::new(limit.soft, embedded);
+    match budget.connections_shortfall(peak.ceil() as u64, at.as_secs_f64()) {
+        Some(why) => anyhow::bail!(why),
+        None => Ok(()),
     }
 }
 

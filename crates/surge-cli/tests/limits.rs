@@ -134,3 +134,112 @@ fn a_small_open_file_limit_lowers_max_in_flight_with_the_numbers_and_the_fix() {
         "{start}"
     );
 }
+
+#[test]
+fn held_websocket_connections_that_do_not_fit_are_refused_before_sending() {
+    let _g = common::serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    // connected.toml at scale 0.2: 300 people who stay connected for the whole 6 s run, each holding
+    // a WebSocket whose other end the embedded target holds: ~856 descriptors, in a process allowed
+    // 400.
+    let script = format!(
+        "ulimit -n 400 && exec {} run {} --scale 0.2 --duration 6s --out {}",
+        env!("CARGO_BIN_EXE_surge"),
+        profile("connected.toml"),
+        out.display()
+    );
+    let run = Command::new("sh").args(["-c", &script]).output().unwrap();
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("WebSocket connections at once")
+            && err.contains("may open 400")
+            && err.contains("2 each: the embedded target holds the other end")
+            && err.contains("worker processes")
+            && err.contains("ulimit -Hn"),
+        "{err}"
+    );
+    assert!(!out.exists(), "refused before anything was written or sent");
+
+    // The same run within a limit that holds it gets past the check (and really runs).
+    let script = format!(
+        "ulimit -n 4096 && exec {} run {} --scale 0.05 --duration 2s --out {} --no-report",
+        env!("CARGO_BIN_EXE_surge"),
+        profile("connected.toml"),
+        out.display()
+    );
+    let run = Command::new("sh").args(["-c", &script]).output().unwrap();
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(matches!(run.status.code(), Some(0 | 1)), "{err}");
+    assert!(!err.contains("WebSocket connections at once"), "{err}");
+}
+
+#[test]
+fn websocket_sessions_bind_to_the_source_addresses() {
+    let _g = common::serial();
+    // The test kit's WebSocket server (answers plain requests 200, upgrades /v1/ws), recording the
+    // peer address of every upgrade.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt.block_on(surge_testkit::ws::WsServer::start(
+        surge_testkit::ws::WsMode::Chat,
+    ));
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("ws-sources.toml");
+    std::fs::write(
+        &file,
+        r#"name = "ws-sources"
+[event]
+population = 60
+duration = "2s"
+[[regions]]
+name = "americas"
+share = 1.0
+[curve]
+kind = "ramp"
+up = "1s"
+[address_book]
+median = 5
+sigma = 0.1
+max = 10
+same_region = 1.0
+never_join = 0.0
+later = 0.0
+[journey]
+[[journey.steps]]
+name = "hello"
+path = "/"
+expect = 200
+[journey.connect]
+path = "/v1/ws"
+headers = { authorization = "Bearer x" }
+dwell = { fixed = "1s" }
+"#,
+    )
+    .unwrap();
+    let out = tmp.path().join("run");
+    let code = surge(&[
+        "run",
+        &file.display().to_string(),
+        "--target",
+        &server.url(),
+        "--no-health-check",
+        "--source-addresses",
+        "127.0.0.2-127.0.0.4",
+        "--out",
+        &out.display().to_string(),
+        "--no-report",
+    ]);
+    assert!(code == 0 || code == 1, "exit {code}");
+    let summary = common::read_json(&out.join("summary.json"));
+    let opened = summary["journeys"]["americas"]["connections"]["opened"].as_u64();
+    assert!(opened.unwrap_or(0) >= 60, "{summary}");
+    let seen = server.upgraded_from();
+    let want: BTreeSet<IpAddr> = ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
+        .iter()
+        .map(|a| a.parse().unwrap())
+        .collect();
+    assert_eq!(seen, want, "upgrades came from {seen:?}");
+    drop(server);
+    drop(rt);
+}

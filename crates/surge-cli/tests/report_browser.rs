@@ -253,3 +253,59 @@ fn assert_non_blank(path: &Path) {
         "screenshot is {non_white} of {total} pixels non-white"
     );
 }
+
+/// Issue 14: the report of a connected run, as a real Chromium lays it out, has the connected-people
+/// section with its four charts (open connections, delivery p99, the reconnect storm, reconnect time)
+/// drawn as SVG, and raises no console error.
+#[test]
+fn a_connected_run_report_draws_its_connection_charts_in_a_browser() {
+    let _serial = common::serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("connected");
+    let code = surge(&[
+        "run",
+        &profile("connected.toml"),
+        "--duration",
+        "6s",
+        "--scale",
+        "0.2",
+        "--out",
+        &out.display().to_string(),
+    ]);
+    assert!(code == 0 || code == 1, "exit {code}");
+    let report = out.join("report.html");
+    let Some(browser) = chromium() else {
+        assert!(std::env::var_os("CI").is_none(), "CI must install chromium");
+        eprintln!("SKIPPED: no chromium on this machine; connected_e2e checks the HTML");
+        return;
+    };
+    let output = headless(&browser, tmp.path())
+        .arg("--dump-dom")
+        .arg(format!("file://{}", report.display()))
+        .output()
+        .expect("run chromium");
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !log.lines()
+            .any(|l| l.contains("CONSOLE") && (l.contains("ERROR") || l.contains("Uncaught"))),
+        "console errors: {log}"
+    );
+    let dom = String::from_utf8_lossy(&output.stdout);
+    assert!(dom.contains("<h2 id=\"connected\">Connected people</h2>"));
+    for id in [
+        "chart-connections",
+        "chart-delivery-p99",
+        "chart-reconnect-storm",
+        "chart-reconnect-p99",
+    ] {
+        let at = dom
+            .find(&format!("<figure id=\"{id}\">"))
+            .unwrap_or_else(|| panic!("the DOM has no figure {id}"));
+        let figure = &dom[at..];
+        let figure = &figure[..figure.find("</figure>").expect("unclosed figure")];
+        assert!(figure.contains("<svg class=\"chart\""), "{id}: no chart");
+        if id != "chart-reconnect-p99" {
+            assert!(figure.contains("<polyline"), "{id}: no line: {figure}");
+        }
+    }
+}

@@ -272,7 +272,10 @@ fn still_open(c: &Conn) -> bool {
 }
 
 /// Connects to `authority` from the local address `source` (a socket bound before it connects).
-async fn connect_from(source: std::net::IpAddr, authority: &str) -> Result<TcpStream, Outcome> {
+pub(crate) async fn connect_from(
+    source: std::net::IpAddr,
+    authority: impl tokio::net::ToSocketAddrs,
+) -> Result<TcpStream, Outcome> {
     let peer = tokio::net::lookup_host(authority)
         .await
         .map_err(|_| Outcome::Connect)?

@@ -5,6 +5,12 @@
 //! A process may open at most `RLIMIT_NOFILE` descriptors: surge raises its soft limit to the hard one
 //! at start ([`raise_nofile`]), then derives the in-flight cap it can really hold ([`FdBudget`]). A
 //! descriptor that still runs out mid-run is the outcome `generator_fd`, never a target error.
+//!
+//! A connected person (`[journey.connect]`) stays in flight for its whole dwell and holds its
+//! WebSocket all along, so a run with a connected phase needs a descriptor per held connection (two
+//! with the embedded target) for as long as the plan keeps people connected. The plan estimates the
+//! most connections open at once (`Plan::peak_connections`: arrivals x dwell); when they cannot fit,
+//! [`FdBudget::connections_shortfall`] says so before anything is sent, and the run is refused.
 
 /// Descriptors kept aside for everything that is not a person's connection: listeners, the results
 /// files, the runtime's own (epoll, eventfd, timerfd per worker), the coordinator's links.
@@ -88,6 +94,31 @@ impl FdBudget {
     }
 }
 
+impl FdBudget {
+    /// When `peak` WebSocket connections held at once (the plan's estimate, `at_s` seconds into the
+    /// run) do not fit in this process's descriptors: the sentence that says so, with the numbers and
+    /// the fix. `None` when they fit. Unlike [`FdBudget::shortfall`] this is not lowered away: a
+    /// connected person waiting for a descriptor would not be connected, and the run would measure
+    /// the generator.
+    pub fn connections_shortfall(&self, peak: u64, at_s: f64) -> Option<String> {
+        (peak > self.max_in_flight).then(|| {
+            let processes = peak.div_ceil(self.max_in_flight.max(1));
+            format!(
+                "this run holds about {peak} WebSocket connections at once ({at_s:.0} s into the run: the plan's arrivals x dwell), which need {} file descriptors ({} each{}, plus {RESERVED_FDS} reserved), but this process may open {} (RLIMIT_NOFILE, raised to its hard limit) and holds at most {} connections. Fix: run at least {processes} worker processes (`surge coordinator` + `surge worker`, each holds its share), or raise the hard limit (`ulimit -Hn`, LimitNOFILE=), or lower --scale",
+                peak.saturating_mul(self.per_person) + RESERVED_FDS,
+                self.per_person,
+                if self.per_person == 2 {
+                    ": the embedded target holds the other end"
+                } else {
+                    ""
+                },
+                self.limit,
+                self.max_in_flight
+            )
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,6 +132,19 @@ mod tests {
         assert!(b.shortfall(9_000).is_none());
         assert_eq!(FdBudget::new(20_000, false).max_in_flight, 19_744);
         assert_eq!(FdBudget::new(10, false).max_in_flight, 1);
+    }
+
+    #[test]
+    fn held_connections_that_do_not_fit_are_named_with_the_fix() {
+        let b = FdBudget::new(20_000, false);
+        assert!(b.connections_shortfall(19_000, 30.0).is_none());
+        let s = b.connections_shortfall(200_000, 30.0).unwrap();
+        assert!(s.contains("about 200000 WebSocket connections"), "{s}");
+        assert!(s.contains("200256 file descriptors"), "{s}");
+        assert!(s.contains("may open 20000"), "{s}");
+        assert!(s.contains("at least 11 worker processes"), "{s}");
+        let e = FdBudget::new(20_000, true).connections_shortfall(10_000, 1.0);
+        assert!(e.is_some_and(|s| s.contains("2 each: the embedded target")));
     }
 
     #[test]

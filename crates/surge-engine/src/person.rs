@@ -40,6 +40,8 @@ pub struct PersonCtx {
     start: Instant,
     /// The run's TLS configuration offering only HTTP/1.1, for WebSocket upgrades.
     ws_tls: Arc<rustls::ClientConfig>,
+    /// The engine, when WebSocket connections bind to `--source-addresses` (in turn).
+    ws_sources: Option<Arc<crate::Engine>>,
 }
 
 impl PersonCtx {
@@ -72,6 +74,8 @@ impl PersonCtx {
             ),
             start,
             ws_tls: crate::http::websocket_tls(&spec.engine.tls()),
+            ws_sources: (!spec.engine.config().source_addresses.is_empty())
+                .then(|| spec.engine.clone()),
         }
     }
 
@@ -192,6 +196,7 @@ impl PersonCtx {
             targets: &self.targets,
             start: self.start,
             tls: &self.ws_tls,
+            sources: self.ws_sources.as_deref(),
         }
     }
 }

@@ -51,6 +51,7 @@ dwell = {{ fixed = "1m" }}
 heartbeat = {{ every = "200ms", frame = '{{"type":"ping"}}', reply = {{ pointer = "/type", equals = "pong" }}, timeout = "600ms" }}
 messages = {{ per_minute = 600.0, frame = '{{"type":"send","id":"{{msg_id}}","to":"{{to}}","body":{{"sent_at":{{sent_at}},"region":"{{region}}"}}}}' }}
 ack = {{ pointer = "/type", equals = "ack", id = "/id" }}
+error = {{ pointer = "/type", equals = "error", id = "/id" }}
 deliver = {{ pointer = "/type", equals = "message", id = "/id", sent_at = "/body/sent_at", region = "/body/region", deadline = "1s" }}
 {connect_extra}
 "#
@@ -224,4 +225,33 @@ async fn a_tls_failure_is_a_tls_outcome() {
         "{:?}",
         connect.outcomes
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn error_frames_are_refused_messages_and_strangers_messages_are_unknown() {
+    // Every send is answered with an error frame: counted refused (and never delivered), the people
+    // stay connected and keep sending.
+    let server = WsServer::start(WsMode::RefuseSends).await;
+    let r = run(&server.url(), &profile("", "/v1/ws")).await;
+    let c = r.counters();
+    assert!(c.messages_sent > 0, "{c:?}");
+    assert!(c.messages_refused > 0, "{c:?}");
+    assert!(c.messages_refused <= c.messages_sent, "{c:?}");
+    assert_eq!(c.messages_delivered + c.messages_late, 0, "{c:?}");
+    assert_eq!(r.step("ack").count(), 0, "an error frame is no ack");
+    assert_eq!(c.frames_bad, 0, "{c:?}");
+    assert_eq!(server.delivered(), 0);
+
+    // A well-formed delivery from a person outside the population (no worker holds them): unknown,
+    // never a delivery, and the run goes on.
+    let server = WsServer::start(WsMode::Stranger).await;
+    let r = run(&server.url(), &profile("", "/v1/ws")).await;
+    let c = r.counters();
+    assert!(c.deliveries_unknown >= 40, "one per connection: {c:?}");
+    assert!(
+        c.messages_delivered > 0,
+        "chat goes on after the stranger: {c:?}"
+    );
+    assert_eq!(c.messages_refused, 0, "{c:?}");
+    assert_eq!(r.totals.merged_counters(None).failed, 0);
 }

@@ -20,6 +20,7 @@
 
 pub mod connect;
 mod discovery;
+pub mod dwell;
 mod think;
 
 use std::time::Duration;

@@ -43,6 +43,7 @@
 
 pub mod arrivals;
 mod code;
+mod connections;
 pub mod error;
 pub mod hash;
 pub mod journey;

@@ -63,6 +63,13 @@ impl Plan {
             fmt_dur(at),
             fmt_dur(self.event_time(at))
         );
+        if let Some((held, at)) = self.peak_connections() {
+            let _ = writeln!(
+                out,
+                "connections held at once: about {held:.0} at run time {} (arrivals x dwell)",
+                fmt_dur(at)
+            );
+        }
         out
     }
 

@@ -335,7 +335,14 @@ fn the_curve_table_shows_regions_times_and_peak() {
         &Overrides::default(),
     );
     let t = p.curve_table(6);
-    assert_eq!(t.lines().count(), 1 + 1 + 6 + 1, "{t}");
+    // Title, header, 6 rows, the peak, and (the profile has a connected phase) the connections held.
+    assert_eq!(t.lines().count(), 1 + 1 + 6 + 1 + 1, "{t}");
+    assert!(
+        t.lines()
+            .last()
+            .is_some_and(|l| l.starts_with("connections held at once: about ")),
+        "{t}"
+    );
     for name in [
         "americas/s",
         "europe/s",

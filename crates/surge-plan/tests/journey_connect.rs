@@ -105,9 +105,11 @@ fn received_frames_are_classified() {
             Received::BadDeliver,
         ),
         (
-            r#"{"type":"error","id":"1","code":"unknown_recipient"}"#,
-            Received::Other,
+            r#"{"type":"error","id":"1.3","code":"unknown_recipient"}"#,
+            Received::Refused { id: "1.3".into() },
         ),
+        (r#"{"type":"error","code":"no id"}"#, Received::Other),
+        (r#"{"type":"typing"}"#, Received::Other),
         ("not json", Received::Malformed),
     ];
     for (frame, want) in cases {

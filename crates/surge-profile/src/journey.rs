@@ -88,6 +88,7 @@
 mod builtin;
 pub mod connect;
 mod connect_raw;
+pub mod dwell;
 mod fields;
 mod holes;
 mod raw;
@@ -103,6 +104,7 @@ pub use connect_raw::{
     RawAck, RawConnect, RawConnectField, RawDeliver, RawDwell, RawHeartbeat, RawMatch, RawMessages,
     RawReconnect,
 };
+pub use dwell::{DwellSpec, DwellTrace};
 pub use raw::{
     RawDiscovery, RawExpect, RawJourney, RawJourneyKind, RawJourneyTable, RawResync, RawRound,
     RawStep, RawThink,
@@ -120,6 +122,9 @@ pub struct ValidateCtx<'a> {
     pub text: &'a str,
     /// Region names of the profile (for `base` overrides naming a region).
     pub region_names: &'a [String],
+    /// The profile's folder, for files a journey names (a dwell trace); `None` when the journey
+    /// is not read from a file.
+    pub base_dir: Option<&'a std::path::Path>,
 }
 
 /// HTTP method of a step.
@@ -398,6 +403,7 @@ pub fn parse_journey(
         file: origin,
         text,
         region_names,
+        base_dir: None,
     };
     validate(&doc.journey, &ctx)
 }

@@ -210,6 +210,7 @@ fn journey_spec(
         file: cx.file,
         text: cx.text,
         region_names,
+        base_dir: Some(cx.base_dir),
     };
     match &raw.journey {
         Some(j) => journey::validate(j, &jctx),

@@ -2,7 +2,7 @@
 //! reference journey carries it on request.
 
 use std::time::Duration;
-use surge_profile::journey::{Part, ReconnectSpec, ThinkSpec, Var, parse_journey};
+use surge_profile::journey::{DwellSpec, Part, ReconnectSpec, ThinkSpec, Var, parse_journey};
 
 const STEPS: &str = r#"
 [journey]
@@ -46,7 +46,7 @@ fn a_full_phase_validates() {
     assert_eq!(c.headers[0].0, "authorization");
     assert_eq!(c.on_open.len(), 1);
     assert!(
-        matches!(c.dwell, ThinkSpec::LogNormal { median, .. } if median == Duration::from_secs(60))
+        matches!(c.dwell, DwellSpec::Dist(ThinkSpec::LogNormal { median, .. }) if median == Duration::from_secs(60))
     );
     let hb = c.heartbeat.unwrap_or_else(|| panic!("heartbeat"));
     assert_eq!(hb.timeout, hb.every, "timeout defaults to every");
@@ -90,7 +90,7 @@ fn bad_phases_are_refused_with_their_place() {
         ),
         (
             "path = \"/ws\"\ndwell = { median = \"1s\" }",
-            "expected { median, p99 } or { fixed }",
+            "expected { median, p99 }, { fixed } or { trace }",
         ),
         (
             "path = \"/ws\"\ndwell = { fixed = \"1s\" }\nmessages = { per_minute = 0.0, frame = '{}' }",
@@ -107,6 +107,14 @@ fn bad_phases_are_refused_with_their_place() {
         (
             "path = \"/ws\"\ndwell = { fixed = \"1s\" }\nheartbeat = { every = \"1s\", frame = '{\"a\":', reply = { pointer = \"/t\", equals = \"p\" } }",
             "malformed JSON",
+        ),
+        (
+            "path = \"/ws\"\ndwell = { trace = \"d.csv\" }",
+            "a dwell trace needs a profile file",
+        ),
+        (
+            "path = \"/ws\"\ndwell = { fixed = \"1s\" }\nmessages = { per_minute = 1.0, frame = '{\"to\":\"{to}\"}' }\nerror = { pointer = \"/type\", equals = \"error\", id = \"/id\" }",
+            "`error` needs `messages.frame` to send `{msg_id}`",
         ),
     ];
     for (connect, want) in cases {
@@ -153,4 +161,63 @@ fn builtin_reference_takes_connect_true() {
     .map(|e| e.to_string())
     .unwrap_or_default();
     assert!(e.contains("spell out [journey.connect]"), "{e}");
+}
+
+/// A profile file whose connected phase takes its dwell from `trace` (written beside it as
+/// `dwell.csv`), loaded from disk like `surge run` does.
+fn load_with_dwell_trace(trace: &str) -> Result<surge_profile::Profile, String> {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.path().join("dwell.csv"), trace).unwrap_or_else(|e| panic!("{e}"));
+    let profile = format!(
+        "name = \"t\"\n[event]\npopulation = 10\nduration = \"10s\"\n[[regions]]\nname = \"a\"\nshare = 1.0\n[curve]\nkind = \"ramp\"\nup = \"1s\"\n[address_book]\nmedian = 2\nsigma = 0.1\nmax = 4\nsame_region = 1.0\nnever_join = 0.0\nlater = 0.0\n{}",
+        with("path = \"/ws\"\ndwell = { trace = \"dwell.csv\" }")
+    );
+    let path = dir.path().join("p.toml");
+    std::fs::write(&path, profile).unwrap_or_else(|e| panic!("{e}"));
+    surge_profile::load(&path).map_err(|e| e.to_string())
+}
+
+#[test]
+fn dwell_comes_from_a_trace_file_checked_line_by_line() {
+    let p = load_with_dwell_trace("# lengths\ntime,weight\n0,1\n30,3\n600,0\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let c = p.journey.connect.unwrap_or_else(|| panic!("no connect"));
+    let DwellSpec::Trace(t) = c.dwell else {
+        panic!("not a trace: {:?}", c.dwell)
+    };
+    assert_eq!(t.secs, [0.0, 30.0, 600.0]);
+    assert_eq!(t.weights, [1.0, 3.0, 0.0]);
+
+    let cases = [
+        // A bad cell: the trace's own file, line and column.
+        ("time,weight\n0,1\n30,x\n", "dwell.csv:3:4"),
+        (
+            "time,weight\n0,1\n30,-2\n",
+            "must be a finite, non-negative number",
+        ),
+        ("time,weight\n30,1\n10,1\n", "times must increase"),
+        // Whole-file problems: the profile's field, naming the file.
+        ("time,a,b\n0,1,1\n", "one weight column"),
+        ("time,weight\n0,5\n10,0\n", "no session length above 0 s"),
+    ];
+    for (trace, want) in cases {
+        let e = load_with_dwell_trace(trace).map(|_| ()).unwrap_err();
+        assert!(e.contains(want), "{trace:?}\n=> {e}");
+        assert!(e.contains("journey.connect.dwell.trace"), "{e}");
+        assert!(e.contains("p.toml:"), "no profile place: {e}");
+    }
+}
+
+#[test]
+fn the_shipped_dwell_trace_loads() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../profiles/traces/dwell-mobile.csv"
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let p = load_with_dwell_trace(&text).unwrap_or_else(|e| panic!("{e}"));
+    assert!(matches!(
+        p.journey.connect.map(|c| c.dwell),
+        Some(DwellSpec::Trace(_))
+    ));
 }

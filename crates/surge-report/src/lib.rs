@@ -17,6 +17,7 @@
 
 mod analysis;
 mod compare;
+pub mod connected;
 mod html;
 mod markdown;
 pub mod model;

@@ -67,6 +67,7 @@ pub fn terminal_table(data: &RunData, color: bool) -> String {
     }
     write_retries(&mut out, data);
     write_journeys(&mut out, data);
+    write_connected(&mut out, data);
     write_slos(&mut out, data, color);
     for w in &data.summary.lost_workers {
         let _ = writeln!(
@@ -120,6 +121,23 @@ fn write_journeys(out: &mut String, data: &RunData) {
     let _ = writeln!(out);
     for l in columns(&rows, 1) {
         let _ = writeln!(out, "{l}");
+    }
+}
+
+fn write_connected(out: &mut String, data: &RunData) {
+    let rows = crate::connected::terminal_lines(data);
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\nconnected people:");
+    for l in columns(&rows, 1) {
+        let _ = writeln!(out, "{l}");
+    }
+    for l in crate::connected::storm_lines(data) {
+        let _ = writeln!(out, "{l}");
+    }
+    if let Some(f) = crate::connected::delivery_finding(data) {
+        let _ = writeln!(out, "{}: {}", f.topic, f.text);
     }
 }
 

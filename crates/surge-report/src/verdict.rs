@@ -34,7 +34,8 @@ impl Tone {
 pub struct Finding {
     /// Good, bad or plain.
     pub tone: Tone,
-    /// A short label: `SLO`, `worst`, `errors`, `discovery`, `unfinished`, `generator`, `run`.
+    /// A short label: `SLO`, `worst`, `errors`, `discovery`, `delivery`, `reconnects`, `unfinished`,
+    /// `generator`, `run`.
     pub topic: &'static str,
     /// The sentence.
     pub text: String,
@@ -65,6 +66,8 @@ pub fn verdict(data: &RunData, tally_problems: &[String], saturation_ms: f64) ->
     out.extend(worst(data));
     out.push(errors(data));
     out.extend(discovery(data));
+    out.extend(crate::connected::delivery_finding(data));
+    out.extend(crate::connected::storm_finding(data));
     out.push(people(data, tally_problems));
     out.push(generator(data, saturation_ms));
     out

@@ -39,6 +39,12 @@ pub enum WsMode {
     NotJson,
     /// Deliver a message surge never sent (unknown id and region), then chat.
     Forged,
+    /// Deliver a well-formed message from a person outside any test population (id
+    /// `4000000000.0`, a known region, a plausible `sent_at`), then chat.
+    Stranger,
+    /// Answer every `send` with an error frame (`{"type":"error","id":..,"code":"unknown_recipient"}`)
+    /// and deliver nothing.
+    RefuseSends,
 }
 
 /// A running test server.
@@ -46,8 +52,12 @@ pub struct WsServer {
     addr: SocketAddr,
     upgrades: Arc<AtomicU64>,
     delivered: Arc<AtomicU64>,
+    peers: Peers,
     task: tokio::task::JoinHandle<()>,
 }
+
+/// Source addresses of the connections that upgraded.
+type Peers = Arc<Mutex<std::collections::BTreeSet<std::net::IpAddr>>>;
 
 type Router = Arc<Mutex<HashMap<String, mpsc::UnboundedSender<Vec<u8>>>>>;
 
@@ -64,12 +74,18 @@ impl WsServer {
         let upgrades = Arc::new(AtomicU64::new(0));
         let delivered = Arc::new(AtomicU64::new(0));
         let router: Router = Arc::default();
-        let (u, d) = (upgrades.clone(), delivered.clone());
+        let peers: Peers = Arc::default();
+        let (u, d, seen) = (upgrades.clone(), delivered.clone(), peers.clone());
         let task = tokio::spawn(async move {
-            while let Ok((sock, _)) = listener.accept().await {
-                let (u, d, r) = (u.clone(), d.clone(), router.clone());
+            while let Ok((sock, from)) = listener.accept().await {
+                let (u, d, r, seen) = (u.clone(), d.clone(), router.clone(), seen.clone());
                 tokio::spawn(async move {
-                    let _ = serve(sock, mode, u, d, r).await;
+                    let upgraded = move || {
+                        if let Ok(mut s) = seen.lock() {
+                            s.insert(from.ip());
+                        }
+                    };
+                    let _ = serve(sock, mode, (u, upgraded), d, r).await;
                 });
             }
         });
@@ -77,6 +93,7 @@ impl WsServer {
             addr,
             upgrades,
             delivered,
+            peers,
             task,
         }
     }
@@ -89,6 +106,11 @@ impl WsServer {
     /// Upgrades answered 101.
     pub fn upgrades(&self) -> u64 {
         self.upgrades.load(Ordering::Relaxed)
+    }
+
+    /// Source addresses of the connections that upgraded (recorded when each connection ends).
+    pub fn upgraded_from(&self) -> std::collections::BTreeSet<std::net::IpAddr> {
+        self.peers.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
     /// Messages delivered to a connected recipient.
@@ -106,7 +128,7 @@ impl Drop for WsServer {
 async fn serve(
     mut sock: TcpStream,
     mode: WsMode,
-    upgrades: Arc<AtomicU64>,
+    (upgrades, upgraded): (Arc<AtomicU64>, impl FnOnce()),
     delivered: Arc<AtomicU64>,
     router: Router,
 ) -> std::io::Result<()> {
@@ -148,6 +170,7 @@ async fn serve(
         );
         sock.write_all(answer.as_bytes()).await?;
         upgrades.fetch_add(1, Ordering::Relaxed);
+        upgraded();
         return session(sock, buf, mode, token, delivered, router).await;
     }
 }
@@ -201,6 +224,10 @@ async fn session(
         WsMode::Forged => {
             let forged = br#"{"type":"message","id":"forged","from":"+1","body":{"sent_at":1,"region":"mars"}}"#;
             frame::encode(Opcode::Text, true, forged, None, &mut first)
+        }
+        WsMode::Stranger => {
+            let stranger = br#"{"type":"message","id":"4000000000.0","from":"+1","body":{"sent_at":1,"region":"americas"}}"#;
+            frame::encode(Opcode::Text, true, stranger, None, &mut first)
         }
         _ => {}
     }
@@ -286,6 +313,16 @@ fn on_message(
             match v["type"].as_str() {
                 Some("ping") if mode != WsMode::NoPong => {
                     frame::encode(Opcode::Text, true, br#"{"type":"pong"}"#, None, &mut out)
+                }
+                Some("send") if mode == WsMode::RefuseSends => {
+                    let err = serde_json::json!({"type": "error", "id": v["id"], "code": "unknown_recipient"});
+                    frame::encode(
+                        Opcode::Text,
+                        true,
+                        err.to_string().as_bytes(),
+                        None,
+                        &mut out,
+                    );
                 }
                 Some("send") => {
                     let id = v["id"].clone();

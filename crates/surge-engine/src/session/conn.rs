@@ -121,9 +121,15 @@ pub(super) async fn open(s: &Session<'_>) -> Result<Ws, Failure> {
         None => s.p.targets.base_for(s.person.region, None),
     };
     let url = WsUrl::parse(base).ok_or((Outcome::Connect, None))?;
-    let tcp = TcpStream::connect((url.host.as_str(), url.port))
-        .await
-        .map_err(|e| (classify_io(&e), None))?;
+    let peer = (url.host.as_str(), url.port);
+    let tcp = match s.p.sources.and_then(crate::Engine::next_source) {
+        None => TcpStream::connect(peer)
+            .await
+            .map_err(|e| (classify_io(&e), None))?,
+        Some(source) => crate::h1::connect_from(source, peer)
+            .await
+            .map_err(|o| (o, None))?,
+    };
     let _ = tcp.set_nodelay(true);
     let mut io = if url.tls {
         let name = rustls_pki_types::ServerName::try_from(url.host.clone())

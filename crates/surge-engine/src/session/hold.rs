@@ -270,6 +270,19 @@ fn text(s: &Session<'_>, st: &mut State, t: &str) {
                 st.pending = Vec::new();
             }
         }
+        Received::Refused { id } => {
+            // Only a refusal of a message this person sent and still awaits counts.
+            let sent = parse_id(&id)
+                .filter(|(u, _)| *u == s.person.index)
+                .and_then(|(_, seq)| st.pending.iter().position(|(q, _)| *q == seq));
+            match sent {
+                Some(i) => {
+                    st.pending.swap_remove(i);
+                    s.count(region, |k| k.messages_refused += 1);
+                }
+                None => s.count(region, |k| k.deliveries_unknown += 1),
+            }
+        }
         Received::Deliver {
             id,
             sent_at_us,
@@ -285,15 +298,18 @@ fn text(s: &Session<'_>, st: &mut State, t: &str) {
 fn deliver(s: &Session<'_>, id: &str, sent_at_us: u64, from: Option<&str>) {
     let plan = s.p.plan;
     let now_us = s.now_us();
+    // The sender must be a person of this run's population (a message from or for anyone else is
+    // not one surge sent, whichever worker holds the people).
+    let person = parse_id(id).filter(|(u, _)| *u < plan.population);
     let sender = match from {
         Some(name) => plan.regions.iter().position(|r| r.name == name),
         // Without a region pointer: the sender's region from the id's person.
-        None => parse_id(id).map(|(u, _)| usize::from(plan.person(u).region)),
+        None => person.map(|(u, _)| usize::from(plan.person(u).region)),
     };
     let sender = sender.and_then(|r| u16::try_from(r).ok());
     let (Some(r), true) = (
         sender,
-        parse_id(id).is_some() && sent_at_us <= now_us + CLOCK_SLACK_US,
+        person.is_some() && sent_at_us <= now_us + CLOCK_SLACK_US,
     ) else {
         s.count(s.person.region, |k| k.deliveries_unknown += 1);
         return;

@@ -72,6 +72,8 @@ pub(crate) struct Parts<'a> {
     pub(crate) start: Instant,
     /// TLS for `wss://` (the run's roots and `--tls-ca`, ALPN `http/1.1`).
     pub(crate) tls: &'a Arc<rustls::ClientConfig>,
+    /// The engine whose `--source-addresses` connections bind to in turn (`None`: the system's).
+    pub(crate) sources: Option<&'a crate::Engine>,
 }
 
 thread_local! {

@@ -11,7 +11,7 @@ use surge_profile::journey::{
     AckSpec, ConnectSpec, DeliverSpec, FrameMatch, Part, ReconnectSpec, Var,
 };
 
-use super::{Ctx, ThinkTime};
+use super::Ctx;
 use crate::Phone;
 use crate::template::{Batch, Kind, Mode, Template, digits, e164, write_num, write_str};
 
@@ -32,13 +32,14 @@ pub struct Connect {
     headers: Vec<(String, Template)>,
     on_open: Vec<Template>,
     /// Time connected (reconnects included).
-    pub dwell: ThinkTime,
+    pub dwell: super::dwell::Dwell,
     /// Heartbeats.
     pub heartbeat: Option<Heartbeat>,
     /// Messages per minute per connected person (0: none).
     pub per_minute: f64,
     message: Option<MessageFrame>,
     ack: Option<AckSpec>,
+    error: Option<AckSpec>,
     deliver: Option<DeliverSpec>,
     /// Delivered later than this after `sent_at` is late (None: no deliveries recognised).
     pub deadline: Option<Duration>,
@@ -107,6 +108,11 @@ pub enum Received {
         /// The message id.
         id: String,
     },
+    /// The server refused message `id` (an error frame).
+    Refused {
+        /// The message id.
+        id: String,
+    },
     /// A delivered message.
     Deliver {
         /// The message id.
@@ -156,7 +162,7 @@ impl Connect {
                 .iter()
                 .map(|p| Template::compile(p, Kind::Json))
                 .collect(),
-            dwell: ThinkTime::new(spec.dwell),
+            dwell: super::dwell::Dwell::new(&spec.dwell),
             heartbeat: spec.heartbeat.as_ref().map(|h| Heartbeat {
                 every: h.every,
                 timeout: h.timeout,
@@ -168,6 +174,7 @@ impl Connect {
                 .as_ref()
                 .map(|m| MessageFrame::compile(&m.frame)),
             ack: spec.ack.clone(),
+            error: spec.error.clone(),
             deadline: spec.deliver.as_ref().map(|d| d.deadline),
             deliver: spec.deliver.clone(),
             reconnect: spec.reconnect,
@@ -247,6 +254,12 @@ impl Connect {
         if let Some(a) = self.ack.as_ref().filter(|a| is(&a.is)) {
             return match string(&a.id) {
                 Some(id) => Received::Ack { id },
+                None => Received::Other,
+            };
+        }
+        if let Some(e) = self.error.as_ref().filter(|e| is(&e.is)) {
+            return match string(&e.id) {
+                Some(id) => Received::Refused { id },
                 None => Received::Other,
             };
         }

@@ -64,6 +64,7 @@ dwell = { median = "60s", p99 = "10m" }
 heartbeat = { every = "15s", frame = '{"type":"ping"}', reply = { pointer = "/type", equals = "pong" }, timeout = "10s" }
 messages = { per_minute = 2.0, frame = '{"type":"send","id":"{msg_id}","to":"{to}","body":{"sent_at":{sent_at},"region":"{region}"}}' }
 ack = { pointer = "/type", equals = "ack", id = "/id" }
+error = { pointer = "/type", equals = "error", id = "/id" }
 deliver = { pointer = "/type", equals = "message", id = "/id", sent_at = "/body/sent_at", region = "/body/region", deadline = "5s" }
 reconnect = { policy = "backoff", base = "500ms", max = "30s" }
 "#;
@@ -144,6 +145,7 @@ pub(crate) fn spec(name: &str, keys: bool, connect: bool) -> Option<JourneySpec>
         file: &file,
         text,
         region_names: &[],
+        base_dir: None,
     };
     super::validate::table(&table, &ctx, span).ok()
 }
@@ -164,6 +166,7 @@ mod tests {
                 file: name,
                 text,
                 region_names: &[],
+                base_dir: None,
             };
             if let Err(e) = super::super::validate::table(&table, &ctx, doc.journey.0.span()) {
                 panic!("{name}: {e}");

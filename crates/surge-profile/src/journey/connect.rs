@@ -9,6 +9,7 @@
 //! heartbeat = { every = "15s", frame = '{"type":"ping"}', reply = { pointer = "/type", equals = "pong" }, timeout = "10s" }
 //! messages = { per_minute = 2.0, frame = '{"type":"send","id":"{msg_id}","to":"{to}","body":{"sent_at":{sent_at},"region":"{region}"}}' }
 //! ack = { pointer = "/type", equals = "ack", id = "/id" }
+//! error = { pointer = "/type", equals = "error", id = "/id" }
 //! deliver = { pointer = "/type", equals = "message", id = "/id", sent_at = "/body/sent_at", region = "/body/region", deadline = "5s" }
 //! reconnect = { policy = "backoff", base = "500ms", max = "30s" }
 //! max_frame = 65536
@@ -19,25 +20,26 @@
 //! | `path` | path template of the upgrade (`/...`, sent to the person's region's base URL with `http` -> `ws`, `https` -> `wss`), or a whole `ws://` / `wss://` URL whose path part may hold holes |
 //! | `headers` | upgrade request header templates (as a step's `headers`); the journey's `headers` are not added |
 //! | `on_open` | JSON frame templates sent in order right after the handshake (and after every reconnect) |
-//! | `dwell` | how long the person stays connected, reconnects included: log-normal `{ median, p99 }` (sigma = ln(p99/median)/2.326, capped at 4 x p99) or `{ fixed }` |
+//! | `dwell` | how long the person stays connected, reconnects included: log-normal `{ median, p99 }` (sigma = ln(p99/median)/2.326, capped at 4 x p99), `{ fixed }`, or `{ trace = "traces/file.csv" }`: measured session lengths (see [`super::dwell`]) |
 //! | `heartbeat` | `{ every, frame, reply = { pointer, equals }, timeout }`: `frame` is sent every `every`; a received frame whose `pointer` equals `equals` is the reply; none within `timeout` (default `every`) counts a missing heartbeat and drops the connection (then `reconnect` applies) |
 //! | `messages` | `{ per_minute, frame }`: Poisson sends at `per_minute` per connected person, each to a contact the tester saw register and currently connected; none connected: no send |
 //! | `ack` | `{ pointer, equals, id }`: a frame whose `pointer` equals `equals` acknowledges the message whose id is at `id`; the `ack` step measures send -> ack |
+//! | `error` | `{ pointer, equals, id }`: a frame whose `pointer` equals `equals` is the server's refusal of the sent message whose id is at `id` (counted `messages_refused` under the sender's region; a refused message is never delivered, so it also counts lost) |
 //! | `deliver` | `{ pointer, equals, id, sent_at, region, deadline }`: a frame that is a delivered message; `sent_at` points at the sender's `{sent_at}`, `region` at its region name; the `deliver` step measures `sent_at` -> receipt under the sender's region; later than `deadline` counts late |
 //! | `reconnect` | `{ policy, base, max }`: `"immediate"`, `"backoff"` (full jitter: uniform in [0, min(max, base x 2^n)]) or `"server-hint"` (a refusal's `Retry-After`, else as `backoff`); default `backoff`, 500ms, 30s |
 //! | `max_frame` | largest frame or message accepted from the server, bytes (default 65536, 125..=16 MiB) |
 //!
 //! Frame templates are JSON like step bodies. `messages.frame` alone also knows `{to}` (the contact's
 //! E.164), `{msg_id}` (unique in the run) and `{sent_at}` (µs since the run's common start, a number).
-//! Every value extracted by a step is known (the phase runs after the last step). `ack` and `deliver`
-//! need `messages.frame` to carry `{msg_id}`; `deliver` also `{sent_at}`.
+//! Every value extracted by a step is known (the phase runs after the last step). `ack`, `error` and
+//! `deliver` need `messages.frame` to carry `{msg_id}`; `deliver` also `{sent_at}`.
 
 use std::time::Duration;
 
 use toml::Spanned;
 
-use super::ThinkSpec;
-use super::connect_raw::{RawConnect, RawDeliver, RawDwell, RawMatch, RawReconnect};
+use super::connect_raw::{RawConnect, RawDeliver, RawMatch, RawReconnect};
+use super::dwell::{DwellSpec, dwell};
 use super::fields::{check_header_name, check_pointer, duration};
 use super::holes::{Kind, templ};
 use super::template::{Part, Var};
@@ -56,7 +58,7 @@ pub struct ConnectSpec {
     /// JSON frame templates sent after each handshake.
     pub on_open: Vec<Vec<Part>>,
     /// Time connected.
-    pub dwell: ThinkSpec,
+    pub dwell: DwellSpec,
     /// Application heartbeats.
     pub heartbeat: Option<HeartbeatSpec>,
     /// Messages to connected contacts.
@@ -65,6 +67,8 @@ pub struct ConnectSpec {
     pub ack: Option<AckSpec>,
     /// Delivery recognition.
     pub deliver: Option<DeliverSpec>,
+    /// Error-frame recognition: the server refused a sent message (same shape as an ack).
+    pub error: Option<AckSpec>,
     /// Reconnect policy.
     pub reconnect: ReconnectSpec,
     /// Largest frame or message accepted, bytes.
@@ -218,6 +222,19 @@ pub(super) fn spec(
         }
         None => None,
     };
+    let error = match &r.error {
+        Some(a) => {
+            need_var(ck, a.span(), "error", uses(Var::MsgId), "{msg_id}")?;
+            let a = a.get_ref();
+            let is = matcher(ck, &a.pointer, &a.equals, "error")?;
+            check_pointer(ck, &a.id, &format!("{F}.error.id"))?;
+            Some(AckSpec {
+                is,
+                id: a.id.get_ref().clone(),
+            })
+        }
+        None => None,
+    };
     let deliver = match &r.deliver {
         Some(d) => {
             need_var(ck, d.span(), "deliver", uses(Var::MsgId), "{msg_id}")?;
@@ -236,6 +253,7 @@ pub(super) fn spec(
         messages,
         ack,
         deliver,
+        error,
         reconnect: reconnect(ck, r.reconnect.as_ref())?,
         max_frame: max_frame(ck, r.max_frame.as_ref())?,
     })
@@ -364,43 +382,16 @@ fn deliver(ck: &Ck, d: &RawDeliver) -> Result<DeliverSpec, ProfileError> {
     })
 }
 
-fn positive(ck: &Ck, s: &Spanned<String>, field: &str) -> Result<Duration, ProfileError> {
+pub(super) fn positive(
+    ck: &Ck,
+    s: &Spanned<String>,
+    field: &str,
+) -> Result<Duration, ProfileError> {
     let d = duration(ck, s, field)?;
     if d.is_zero() {
         return Err(ck.err(s.span(), field, s.get_ref(), "must be > 0"));
     }
     Ok(d)
-}
-
-fn dwell(ck: &Ck, d: &Spanned<RawDwell>) -> Result<ThinkSpec, ProfileError> {
-    let r = d.get_ref();
-    let f = format!("{F}.dwell");
-    match (&r.fixed, &r.median, &r.p99) {
-        (Some(t), None, None) => Ok(ThinkSpec::Fixed(duration(ck, t, &format!("{f}.fixed"))?)),
-        (None, Some(m), Some(p)) => {
-            let median = positive(ck, m, &format!("{f}.median"))?;
-            let p99 = positive(ck, p, &format!("{f}.p99"))?;
-            if p99 < median {
-                return Err(ck.err(
-                    p.span(),
-                    &format!("{f}.p99"),
-                    p.get_ref(),
-                    "p99 must not be below median",
-                ));
-            }
-            // The 99th percentile of a standard normal.
-            let sigma = (p99.as_secs_f64() / median.as_secs_f64()).ln() / 2.326_348;
-            Ok(ThinkSpec::LogNormal {
-                median,
-                sigma: sigma.min(5.0),
-                max: Some(p99.saturating_mul(4)),
-            })
-        }
-        _ => {
-            let rule = "expected { median, p99 } or { fixed }";
-            Err(ck.err(d.span(), &f, "", rule))
-        }
-    }
 }
 
 fn reconnect(ck: &Ck, r: Option<&Spanned<RawReconnect>>) -> Result<ReconnectSpec, ProfileError> {

@@ -63,13 +63,16 @@ pub struct RawConnect {
     pub ack: Option<Spanned<RawAck>>,
     /// How a delivered message is recognised.
     pub deliver: Option<Spanned<RawDeliver>>,
+    /// How the server's refusal of a sent message (an error frame) is recognised.
+    pub error: Option<Spanned<RawAck>>,
     /// What to do when the connection drops.
     pub reconnect: Option<Spanned<RawReconnect>>,
     /// Largest frame or message accepted from the server, in bytes (default 65536).
     pub max_frame: Option<Spanned<i64>>,
 }
 
-/// `dwell = { median = "60s", p99 = "10m" }` or `dwell = { fixed = "30s" }`.
+/// `dwell = { median = "60s", p99 = "10m" }`, `dwell = { fixed = "30s" }` or
+/// `dwell = { trace = "traces/dwell.csv" }`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawDwell {
@@ -79,6 +82,8 @@ pub struct RawDwell {
     pub p99: Option<Spanned<String>>,
     /// Always this long.
     pub fixed: Option<Spanned<String>>,
+    /// Measured session lengths: a CSV file relative to the profile's folder.
+    pub trace: Option<Spanned<String>>,
 }
 
 /// `heartbeat = { every, frame, reply, timeout }`.

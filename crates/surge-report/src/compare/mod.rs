@@ -56,6 +56,11 @@ pub enum Metric {
     ErrorRate,
     /// Discovery completeness, 0..1 (per region).
     Completeness,
+    /// Connected phase: handshakes refused or failed (the `connect` step's errors), a count.
+    Refused,
+    /// Connected phase: messages delivered within the deadline / sent, 0..1 (per region, step
+    /// `messages`).
+    Delivered,
 }
 
 impl Metric {
@@ -68,6 +73,8 @@ impl Metric {
             Metric::P999 => "p99.9",
             Metric::ErrorRate => "error rate",
             Metric::Completeness => "completeness",
+            Metric::Refused => "refused",
+            Metric::Delivered => "delivered",
         }
     }
 
@@ -75,7 +82,8 @@ impl Metric {
         match self {
             Metric::Rate => rate(v),
             Metric::P50 | Metric::P99 | Metric::P999 => ms(v),
-            Metric::ErrorRate | Metric::Completeness => pct(v),
+            Metric::ErrorRate | Metric::Completeness | Metric::Delivered => pct(v),
+            Metric::Refused => crate::units::grouped(v, 0),
         }
     }
 
@@ -83,7 +91,7 @@ impl Metric {
     pub fn lower_is_better(self) -> Option<bool> {
         match self {
             Metric::Rate => None,
-            Metric::Completeness => Some(false),
+            Metric::Completeness | Metric::Delivered => Some(false),
             _ => Some(true),
         }
     }
@@ -232,6 +240,7 @@ fn cell_stat(runs: &[RunData], region: &str, step: &str, m: Metric) -> Option<St
             Metric::P50 => c.p50_ms,
             Metric::P99 => c.p99_ms,
             Metric::P999 => c.p999_ms,
+            Metric::Refused => c.errors as f64,
             _ => c.error_rate(),
         })
         .collect();
@@ -272,7 +281,31 @@ fn all_deltas(a: &[RunData], b: &[RunData]) -> Vec<Delta> {
                     cell_stat(b, &region, &step, m),
                 ));
             }
+            if step == "connect" {
+                deltas.push(Delta::new(
+                    &region,
+                    &step,
+                    Metric::Refused,
+                    cell_stat(a, &region, &step, Metric::Refused),
+                    cell_stat(b, &region, &step, Metric::Refused),
+                ));
+            }
         }
+        let delivered = |runs: &[RunData]| {
+            let v: Vec<f64> = runs
+                .iter()
+                .filter_map(|r| r.summary.journeys.get(&region))
+                .filter_map(|j| j.messages.as_ref().and_then(|m| m.completeness))
+                .collect();
+            Stat::of(&v)
+        };
+        deltas.push(Delta::new(
+            &region,
+            "messages",
+            Metric::Delivered,
+            delivered(a),
+            delivered(b),
+        ));
         let comp = |runs: &[RunData]| {
             let v: Vec<f64> = runs
                 .iter()
@@ -325,7 +358,12 @@ pub fn compare(a: &[RunData], b: &[RunData]) -> Comparison {
         b_label: label("B", b),
         shared_cells: deltas
             .iter()
-            .filter(|d| d.step != "-" && d.metric == Metric::Rate && d.a.is_some() && d.b.is_some())
+            .filter(|d| {
+                !matches!(d.step.as_str(), "-" | "messages")
+                    && d.metric == Metric::Rate
+                    && d.a.is_some()
+                    && d.b.is_some()
+            })
             .count(),
         deltas,
         slos: slo_compares(a, b),
