@@ -22,6 +22,7 @@ mod cmd_worker;
 mod health;
 mod prepare;
 mod progress;
+mod push;
 mod resume;
 
 use anyhow::Context as _;

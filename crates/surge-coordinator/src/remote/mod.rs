@@ -5,7 +5,7 @@
 
 pub mod agent;
 mod crew;
-mod link;
+pub(crate) mod link;
 pub(crate) mod server;
 pub(crate) mod state;
 pub mod tls;
