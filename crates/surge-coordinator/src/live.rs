@@ -97,3 +97,6 @@ impl LiveMetrics {
         Some(push.finish().await)
     }
 }
+
+#[cfg(test)]
+mod tests;
