@@ -344,8 +344,8 @@ fn a_bad_remote_write_url_is_refused_before_the_run_with_exit_2() {
             "remote write URL `ftp://prom:9090/api/v1/write` must be http://",
         ),
         (
-            vec!["run", &quickstart, "--out", &o, "--prom-remote-write", "not a url"],
-            "remote write URL `not a url` is not a URL",
+            vec!["run", &quickstart, "--out", &o, "--prom-remote-write", "http://bad host/api/v1/write"],
+            "remote write URL `http://bad host/api/v1/write` is not a URL",
         ),
         (
             vec![

@@ -331,7 +331,9 @@ async fn a_full_queue_drops_and_a_hung_receiver_is_left_at_the_end() {
 #[test]
 fn bad_urls_are_refused_before_anything_is_sent() {
     for (url, want) in [
-        ("not a url", "is not a URL"),
+        ("not a url", "must be http://"),
+        ("http://bad host:9090/api/v1/write", "is not a URL"),
+        ("http:///api/v1/write", "is not a URL"),
         ("ftp://prometheus:9090/api/v1/write", "must be http://"),
         ("127.0.0.1:9090/api/v1/write", "must be http://"),
         ("/api/v1/write", "must be http://"),
@@ -340,7 +342,7 @@ fn bad_urls_are_refused_before_anything_is_sent() {
         assert!(e.to_string().contains(want), "{url}: {e}");
         assert!(e.to_string().contains(url), "{url}: {e}");
     }
-    let e = RemoteWriteConfig::new("not a url").unwrap_err();
+    let e = RemoteWriteConfig::new("http://bad host/").unwrap_err();
     assert!(matches!(e, RemoteWriteError::NotAUrl { .. }));
     assert!(std::error::Error::source(&e).is_some(), "the cause hangs off source()");
     let ok = RemoteWriteConfig::new("https://mimir.example:443/api/v1/push").unwrap();

@@ -61,6 +61,10 @@ impl RemoteWriteConfig {
     /// A configuration for `url` with the defaults (queue 64, 4 attempts, backoff 250 ms to 4 s, 5 s
     /// per attempt, 5 s to drain at the end); an error when `url` is not an http(s) URL with a host.
     pub fn new(url: &str) -> Result<RemoteWriteConfig, RemoteWriteError> {
+        let lower = url.to_ascii_lowercase();
+        if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+            return Err(RemoteWriteError::Scheme { url: url.into() });
+        }
         let uri: http::Uri = url.parse().map_err(|source| RemoteWriteError::NotAUrl {
             url: url.into(),
             source,
