@@ -59,7 +59,17 @@ pub async fn run(a: RunArgs) -> anyhow::Result<i32> {
         } else {
             base_out.join(format!("repeat-{i}"))
         };
-        match one_run(&a, &prep, &target, workers, &out, resume.clone(), push.as_ref()).await {
+        match one_run(
+            &a,
+            &prep,
+            &target,
+            workers,
+            &out,
+            resume.clone(),
+            push.as_ref(),
+        )
+        .await
+        {
             Ok(code) => worst = worst.max(code),
             Err(e) => {
                 target.shutdown().await;

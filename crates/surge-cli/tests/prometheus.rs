@@ -1,12 +1,14 @@
 //! Prometheus, really: Debian's `prometheus` server, started here with its own configuration and
 //! storage, scrapes `surge run --metrics-listen` every second while a 20 s surge runs, and receives the
 //! same series by `--prom-remote-write`; queries through its HTTP API must return per-region p99 and
-//! rate series for every region, and the pushed arrivals must equal summary.json's exactly. A receiver
+//! rate series for every region, and the pushed arrivals must equal summary.json's exactly (also from
+//! `surge coordinator` with a worker process). A receiver
 //! that is down leaves the run whole with a warning and counts; a bad URL is refused before the run.
 // These tests wait on real processes: std's clock is meant.
 #![allow(clippy::disallowed_methods)]
 
 mod common;
+mod distributed_support;
 
 use common::{assert_tally, profile, read_json, surge};
 use serde_json::Value;
@@ -60,7 +62,10 @@ fn start_prometheus(bin: &str, dir: &Path, scrape: &str) -> Prometheus {
     let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
     let child = Command::new(bin)
         .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
         .arg(format!("--web.listen-address={addr}"))
         .arg("--web.enable-remote-write-receiver")
         .arg("--log.level=warn")
@@ -86,13 +91,20 @@ fn start_prometheus(bin: &str, dir: &Path, scrape: &str) -> Prometheus {
 fn get(addr: &str, path: &str) -> Option<(u16, String)> {
     let mut s = TcpStream::connect(addr).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).ok()?;
     let text = String::from_utf8_lossy(&raw).into_owned();
     let status = text.split(' ').nth(1)?.parse().ok()?;
     let (head, body) = text.split_once("\r\n\r\n")?;
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         dechunk(body)
     } else {
         body.to_string()
@@ -210,7 +222,10 @@ fn a_real_prometheus_scrapes_and_receives_the_same_series_of_a_surge() {
     let ev = events_of(&out, "remote_write");
     assert_eq!(ev.len(), 1, "{ev:?}");
     let detail = ev[0]["detail"].as_str().unwrap();
-    assert!(detail.contains(" 0 failed") && detail.contains(" 0 dropped"), "{detail}");
+    assert!(
+        detail.contains(" 0 failed") && detail.contains(" 0 dropped"),
+        "{detail}"
+    );
 
     // Pull: scraped p99 and arrival rate per region. The scrape target is gone after the run, so the
     // queries look back over the run (range functions skip the staleness markers).
@@ -253,7 +268,10 @@ fn a_real_prometheus_scrapes_and_receives_the_same_series_of_a_surge() {
     for (r, v) in &started {
         let want = journeys[r]["started"].as_u64().unwrap();
         assert!(want > 0, "{r}");
-        assert_eq!(*v, want as f64, "pushed arrivals of {r} against summary.json");
+        assert_eq!(
+            *v, want as f64,
+            "pushed arrivals of {r} against summary.json"
+        );
     }
     let p99 = per_region(
         &prom,
@@ -276,7 +294,53 @@ fn a_real_prometheus_scrapes_and_receives_the_same_series_of_a_surge() {
     let ended = query(&prom, &format!("surge_run_ended{{{pushed}}}"));
     assert_eq!(ended.len(), 1);
     assert_eq!(ended[0].1, 1.0, "the last push says the run ended");
-    eprintln!("scraped p99 {p99:?}; pushed arrivals {started:?}; {detail}");
+    eprintln!("pushed p99 {p99:?}; pushed arrivals {started:?}; {detail}");
+
+    coordinator_pushes(&prom, tmp.path(), &write_url);
+}
+
+/// `surge coordinator --prom-remote-write` with one worker process: its pushes land in the same real
+/// Prometheus, and the last one carries the coordinator's final totals.
+fn coordinator_pushes(prom: &Prometheus, dir: &Path, write_url: &str) {
+    let profile = distributed_support::flat_profile(dir, 600, 6, 1000);
+    let out = dir.join("coordinated-run");
+    let (_target, turl) = distributed_support::target();
+    let (mut coord, curl) = distributed_support::coordinator(
+        &profile.display().to_string(),
+        "1",
+        "t0ken",
+        &turl,
+        &out.display().to_string(),
+        &["--drain", "3s", "--prom-remote-write", write_url],
+    );
+    let mut worker = distributed_support::worker("w0", &curl, "t0ken", &[]);
+    let st = coord.wait_exit(Duration::from_secs(90));
+    assert!(matches!(st.code(), Some(0 | 1)), "{st}: {}", coord.output());
+    let _ = worker.wait_exit(Duration::from_secs(30));
+    assert!(
+        coord.output().contains("remote write to") && coord.output().contains(" 0 failed"),
+        "{}",
+        coord.output()
+    );
+    let summary = assert_tally(&out);
+    let journeys = summary["journeys"].as_object().unwrap();
+    let regions: Vec<String> = journeys.keys().cloned().collect();
+    let started = per_region(
+        prom,
+        "max_over_time(surge_arrivals_achieved_total{job=\"surge\",run=\"coordinated-run\"}[5m])",
+        &regions,
+    );
+    for (r, v) in &started {
+        let want = journeys[r]["started"].as_u64().unwrap();
+        assert!(want > 0, "{r}");
+        assert_eq!(*v, want as f64, "coordinator's pushed arrivals of {r}");
+    }
+    let workers = query(
+        prom,
+        "surge_workers{job=\"surge\",run=\"coordinated-run\",state=\"done\"}",
+    );
+    assert_eq!(workers.len(), 1, "{workers:?}");
+    assert_eq!(workers[0].1, 1.0, "the last push shows the worker done");
 }
 
 fn surge_process(args: &[&str]) -> (i32, String) {
@@ -340,11 +404,25 @@ fn a_bad_remote_write_url_is_refused_before_the_run_with_exit_2() {
     let quickstart = profile("quickstart.toml");
     for (args, want) in [
         (
-            vec!["run", &quickstart, "--out", &o, "--prom-remote-write", "ftp://prom:9090/api/v1/write"],
+            vec![
+                "run",
+                &quickstart,
+                "--out",
+                &o,
+                "--prom-remote-write",
+                "ftp://prom:9090/api/v1/write",
+            ],
             "remote write URL `ftp://prom:9090/api/v1/write` must be http://",
         ),
         (
-            vec!["run", &quickstart, "--out", &o, "--prom-remote-write", "http://bad host/api/v1/write"],
+            vec![
+                "run",
+                &quickstart,
+                "--out",
+                &o,
+                "--prom-remote-write",
+                "http://bad host/api/v1/write",
+            ],
             "remote write URL `http://bad host/api/v1/write` is not a URL",
         ),
         (
@@ -369,6 +447,9 @@ fn a_bad_remote_write_url_is_refused_before_the_run_with_exit_2() {
             stderr.contains("invalid --prom-remote-write") && stderr.contains(want),
             "{args:?}: {stderr}"
         );
-        assert!(!out.exists(), "nothing is written before the input is known good");
+        assert!(
+            !out.exists(),
+            "nothing is written before the input is known good"
+        );
     }
 }

@@ -79,7 +79,15 @@ fn series_named(expr: &str, what: &str) -> BTreeSet<&'static str> {
 fn the_identifier_scanner_skips_strings_and_splits_names() {
     assert_eq!(
         identifiers(r#"sum by (class) (rate(surge_step_errors_total{job=~"surge_x"}[1m]))"#),
-        ["sum", "by", "class", "rate", "surge_step_errors_total", "job", "1m"]
+        [
+            "sum",
+            "by",
+            "class",
+            "rate",
+            "surge_step_errors_total",
+            "job",
+            "1m"
+        ]
     );
 }
 
@@ -93,19 +101,29 @@ fn every_panel_query_names_only_series_surge_exports() {
     let mut queries = 0;
     for p in panels(&d) {
         let title = p["title"].as_str().expect("every panel has a title");
-        assert!(ids.insert(p["id"].as_u64().expect("id")), "{title}: id repeats");
+        assert!(
+            ids.insert(p["id"].as_u64().expect("id")),
+            "{title}: id repeats"
+        );
         let grid = &p["gridPos"];
         for k in ["x", "y", "w", "h"] {
             assert!(grid[k].is_u64(), "{title}: gridPos.{k}");
         }
-        assert!(grid["x"].as_u64().unwrap() + grid["w"].as_u64().unwrap() <= 24, "{title}");
+        assert!(
+            grid["x"].as_u64().unwrap() + grid["w"].as_u64().unwrap() <= 24,
+            "{title}"
+        );
         if p["type"] == "row" {
             continue;
         }
-        let targets = p["targets"].as_array().unwrap_or_else(|| panic!("{title}: no targets"));
+        let targets = p["targets"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{title}: no targets"));
         assert!(!targets.is_empty(), "{title}: no targets");
         for t in targets {
-            let expr = t["expr"].as_str().unwrap_or_else(|| panic!("{title}: a target without expr"));
+            let expr = t["expr"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{title}: a target without expr"));
             let named = series_named(expr, title);
             assert!(!named.is_empty(), "{title}: `{expr}` names no surge series");
             used.extend(named);
@@ -114,7 +132,10 @@ fn every_panel_query_names_only_series_surge_exports() {
     }
     for var in d["templating"]["list"].as_array().expect("templating") {
         if let Some(q) = var["query"]["query"].as_str() {
-            assert!(!series_named(q, "variable").is_empty(), "variable query {q}");
+            assert!(
+                !series_named(q, "variable").is_empty(),
+                "variable query {q}"
+            );
         }
     }
     assert!(queries >= 20, "{queries} queries");
@@ -143,7 +164,8 @@ fn exported_names_follow_prometheus_conventions() {
     for n in names::ALL {
         assert!(n.starts_with("surge_"), "{n}");
         assert!(
-            n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+            n.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
             "{n}"
         );
         assert!(!n.ends_with("_total_total") && !n.contains("__"), "{n}");

@@ -45,7 +45,8 @@ async fn receiver(status: u16, text: &'static str, hang: bool) -> Receiver {
                         if hang {
                             std::future::pending::<()>().await;
                         }
-                        let mut resp = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+                        let mut resp =
+                            Response::new(Full::new(Bytes::from_static(text.as_bytes())));
                         *resp.status_mut() = StatusCode::from_u16(status).unwrap();
                         Ok::<_, hyper::Error>(resp)
                     }
@@ -196,7 +197,10 @@ async fn pushes_land_with_the_protocol_headers_and_decode_to_the_series_offered(
         (3, 9, 0, 0),
         "{report}"
     );
-    assert!(report.all_pushed() && report.last_error.is_none(), "{report}");
+    assert!(
+        report.all_pushed() && report.last_error.is_none(),
+        "{report}"
+    );
     let seen = rx.seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 3);
     let mut last_ts = 0;
@@ -220,8 +224,14 @@ async fn pushes_land_with_the_protocol_headers_and_decode_to_the_series_offered(
         .collect();
         assert_eq!(labels, &want, "labels sorted by name, extra labels added");
         assert_eq!(*value, 0.25 * (k + 1) as f64);
-        assert!(series.iter().all(|(_, _, t)| t == ts), "one timestamp per push");
-        assert!(*ts > last_ts, "timestamps strictly increase: {ts} after {last_ts}");
+        assert!(
+            series.iter().all(|(_, _, t)| t == ts),
+            "one timestamp per push"
+        );
+        assert!(
+            *ts > last_ts,
+            "timestamps strictly increase: {ts} after {last_ts}"
+        );
         last_ts = *ts;
         assert_eq!(series[2].0[0].1, "surge_interval");
         assert_eq!(series[2].1, 7.0);
@@ -238,15 +248,27 @@ async fn server_errors_are_retried_with_backoff_then_counted_as_failed() {
     // 3 attempts each: 2 retries each.
     assert_eq!(rx.seen.lock().unwrap().len(), 6);
     assert_eq!(
-        (report.pushed, report.failed, report.rejected, report.retries, report.dropped),
+        (
+            report.pushed,
+            report.failed,
+            report.rejected,
+            report.retries,
+            report.dropped
+        ),
         (0, 2, 0, 4, 0),
         "{report}"
     );
     let last = report.last_error.clone().unwrap();
-    assert!(last.contains("503") && last.contains("overloaded"), "{last}");
+    assert!(
+        last.contains("503") && last.contains("overloaded"),
+        "{last}"
+    );
     assert!(!report.all_pushed());
     let text = report.to_string();
-    assert!(text.contains("0 pushes accepted") && text.contains("2 failed"), "{text}");
+    assert!(
+        text.contains("0 pushes accepted") && text.contains("2 failed"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -259,7 +281,12 @@ async fn client_errors_are_counted_and_never_retried() {
     let report = push.finish().await;
     assert_eq!(rx.seen.lock().unwrap().len(), 3, "one request per push");
     assert_eq!(
-        (report.pushed, report.failed, report.rejected, report.retries),
+        (
+            report.pushed,
+            report.failed,
+            report.rejected,
+            report.retries
+        ),
         (0, 3, 3, 0),
         "{report}"
     );
@@ -344,7 +371,10 @@ fn bad_urls_are_refused_before_anything_is_sent() {
     }
     let e = RemoteWriteConfig::new("http://bad host/").unwrap_err();
     assert!(matches!(e, RemoteWriteError::NotAUrl { .. }));
-    assert!(std::error::Error::source(&e).is_some(), "the cause hangs off source()");
+    assert!(
+        std::error::Error::source(&e).is_some(),
+        "the cause hangs off source()"
+    );
     let ok = RemoteWriteConfig::new("https://mimir.example:443/api/v1/push").unwrap();
     assert_eq!(ok.labels, vec![("job".to_string(), "surge".to_string())]);
 }

@@ -148,7 +148,9 @@ fn arrivals(out: &mut Out, v: &View<'_>) {
         "Arrivals the plan's curves intended up to the last merged interval, per region.",
     );
     for r in regions.clone() {
-        let want = v.plan.intended_count(r as u16, std::time::Duration::ZERO, until);
+        let want = v
+            .plan
+            .intended_count(r as u16, std::time::Duration::ZERO, until);
         f.add(region(v, r), want.round());
     }
     let f = out.family(

@@ -7,7 +7,8 @@ use crate::collect::WorkerState;
 use surge_metrics::{Measure, Outcome, Snapshot};
 
 fn plan() -> surge_plan::Plan {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../profiles/quickstart.toml");
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../profiles/quickstart.toml");
     let profile = surge_profile::load(&path).expect("quickstart profile");
     surge_plan::Plan::compile(&profile, &surge_plan::Overrides::default()).expect("plan")
 }
@@ -24,7 +25,11 @@ fn interval(plan: &surge_plan::Plan) -> Snapshot {
                 c.record(Measure::Response, 2_000);
                 c.record(Measure::Service, 1_000);
                 c.record(Measure::SendLag, if r == 0 { 50_000 } else { 10 });
-                let o = if i == 0 { Outcome::Http5xx } else { Outcome::Ok };
+                let o = if i == 0 {
+                    Outcome::Http5xx
+                } else {
+                    Outcome::Ok
+                };
                 c.outcomes[o.index()] += 1;
             }
         }
@@ -95,10 +100,17 @@ fn every_exported_name_is_present_with_conventional_kinds() {
     }
     assert_eq!(value(names::INTERVAL, &[]), 3.0);
     assert_eq!(value(names::WORKERS, &[("state", "live")]), 1.0);
-    assert_eq!(value(names::GENERATOR_SATURATED, &[]), 1.0, "50 ms send lag");
+    assert_eq!(
+        value(names::GENERATOR_SATURATED, &[]),
+        1.0,
+        "50 ms send lag"
+    );
     assert_eq!(value(names::RUN_ENDED, &[]), 0.0);
     assert_eq!(value(names::SLO_PASS, &[("slo", "error rate < 1%")]), 0.0);
-    assert_eq!(value(names::SLO_PASS, &[("slo", "p99 of register < 1s")]), 1.0);
+    assert_eq!(
+        value(names::SLO_PASS, &[("slo", "p99 of register < 1s")]),
+        1.0
+    );
     let text = super::text::render(&fams);
     assert!(text.contains("# TYPE surge_arrivals_achieved_total counter\n"));
 }

@@ -138,7 +138,13 @@ impl fmt::Display for PushReport {
         write!(
             f,
             "remote write to {}: {} pushes accepted ({} samples), {} failed ({} refused with 4xx), {} retries, {} dropped",
-            self.url, self.pushed, self.samples, self.failed, self.rejected, self.retries, self.dropped
+            self.url,
+            self.pushed,
+            self.samples,
+            self.failed,
+            self.rejected,
+            self.retries,
+            self.dropped
         )?;
         if let Some(e) = &self.last_error {
             write!(f, "; last error: {e}")?;

@@ -69,7 +69,8 @@ pub fn write_request(
     let mut n = 0;
     for f in families {
         for s in &f.samples {
-            let mut labels: Vec<(&str, &str)> = Vec::with_capacity(s.labels.len() + extra.len() + 1);
+            let mut labels: Vec<(&str, &str)> =
+                Vec::with_capacity(s.labels.len() + extra.len() + 1);
             labels.push(("__name__", f.name));
             for (k, v) in &s.labels {
                 labels.push((k, v));

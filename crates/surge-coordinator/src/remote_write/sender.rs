@@ -90,7 +90,10 @@ async fn post(client: &HttpClient, settings: &Settings, body: Bytes) -> Result<(
         .header(header::CONTENT_ENCODING, "snappy")
         .header(header::CONTENT_TYPE, "application/x-protobuf")
         .header("X-Prometheus-Remote-Write-Version", "0.1.0")
-        .header(header::USER_AGENT, concat!("surge/", env!("CARGO_PKG_VERSION")))
+        .header(
+            header::USER_AGENT,
+            concat!("surge/", env!("CARGO_PKG_VERSION")),
+        )
         .body(Full::new(body))
         .map_err(PushError::Build)?;
     let exchange = async {
