@@ -147,8 +147,11 @@ fn fields(b: &[u8]) -> Vec<(u64, u64, Vec<u8>)> {
     out
 }
 
-/// Each series of a snappy-compressed WriteRequest: sorted labels, value, timestamp.
-fn decode(body: &[u8]) -> Vec<(Vec<(String, String)>, f64, i64)> {
+/// One decoded series: its labels in wire order, its value and timestamp.
+type Series = (Vec<(String, String)>, f64, i64);
+
+/// Each series of a snappy-compressed WriteRequest.
+fn decode(body: &[u8]) -> Vec<Series> {
     let raw = snap::raw::Decoder::new().decompress_vec(body).unwrap();
     fields(&raw)
         .into_iter()
