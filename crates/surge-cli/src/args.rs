@@ -336,6 +336,12 @@ pub struct RunArgs {
     /// `--json`, `--quiet`.
     #[command(flatten)]
     pub output: OutputArgs,
+    /// Push the same live figures to this Prometheus remote-write URL every interval (e.g.
+    /// http://127.0.0.1:9090/api/v1/write, Prometheus started with --web.enable-remote-write-receiver).
+    /// Failed pushes are retried with backoff and counted, never fatal; the counts are printed at the end
+    /// and written to events.jsonl. Series carry job="surge" and run="<results folder name>".
+    #[arg(long, value_name = "URL")]
+    pub prom_remote_write: Option<String>,
 }
 
 /// `surge target`

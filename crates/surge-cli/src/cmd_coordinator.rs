@@ -27,6 +27,7 @@ pub async fn coordinator(mut c: CoordinatorArgs) -> anyhow::Result<i32> {
         .with_context(|| format!("invalid profile: cannot read {}", a.profile().display()))?;
     // The workers hold the people: their own descriptor budgets apply, not this process's.
     let prep = prepare::prepare(a, false)?;
+    let push = crate::push::config(a)?;
     let tls = match (&c.tls_cert, &c.tls_key) {
         (Some(cert), Some(key)) => Some(surge_coordinator::remote::server_tls(cert, key)?),
         _ => None,
@@ -49,6 +50,15 @@ pub async fn coordinator(mut c: CoordinatorArgs) -> anyhow::Result<i32> {
     let out = prepare::out_dir(a, &prep.plan);
     let mut cfg = prepare::run_config(a, &prep, &target, workers, &out);
     cfg.resume = resume;
+    if let Some(push) = &push {
+        match crate::push::live(push, &out) {
+            Ok(live) => cfg.live = Some(live),
+            Err(e) => {
+                target.shutdown().await;
+                return Err(e);
+            }
+        }
+    }
     let remote = RemoteConfig {
         listen: c.listen,
         token,

@@ -19,6 +19,7 @@ pub async fn run(a: RunArgs) -> anyhow::Result<i32> {
         a.repeat
     );
     let prep = prepare::prepare(&a, true)?;
+    let push = crate::push::config(&a)?;
 
     // Phase 2: the target.
     let target = prepare::start_target(&a, &prep).await?;
@@ -66,7 +67,17 @@ pub async fn run(a: RunArgs) -> anyhow::Result<i32> {
         } else {
             base_out.join(format!("repeat-{i}"))
         };
-        match one_run(&a, &prep, &target, workers, &out, resume.clone()).await {
+        match one_run(
+            &a,
+            &prep,
+            &target,
+            workers,
+            &out,
+            resume.clone(),
+            push.as_ref(),
+        )
+        .await
+        {
             Ok(code) => worst = worst.max(code),
             Err(e) => {
                 target.shutdown().await;
@@ -85,8 +96,9 @@ async fn one_run(
     workers: usize,
     out: &Path,
     resume: Option<surge_results::ResumePoint>,
+    push: Option<&surge_coordinator::RemoteWriteConfig>,
 ) -> anyhow::Result<i32> {
-    let (live, metrics_server) = live_metrics(a).await?;
+    let (live, metrics_server) = live_metrics(a, push, out).await?;
     let mut cfg = prepare::run_config(a, prep, target, workers, out);
     cfg.live = live;
     cfg.resume = resume;
@@ -125,6 +137,7 @@ pub(crate) fn print_outcome(
     } else if a.output.json {
         output::print_summary_json(&data)?;
     }
+    crate::push::print(outcome.remote_write.as_ref(), a.output.quiet);
     if let Some(r) = &outcome.summary.reason {
         eprintln!("surge: {r}");
     }
@@ -139,17 +152,22 @@ pub(crate) fn print_outcome(
     })
 }
 
-/// `--metrics-listen`: serves live figures while the run goes.
+/// `--metrics-listen`: serves live figures while the run goes; `--prom-remote-write`: pushes them.
 async fn live_metrics(
     a: &RunArgs,
+    push: Option<&surge_coordinator::RemoteWriteConfig>,
+    out: &Path,
 ) -> anyhow::Result<(
     Option<Arc<surge_coordinator::LiveMetrics>>,
     Option<surge_coordinator::Listener>,
 )> {
-    let Some(addr) = a.metrics_listen else {
-        return Ok((None, None));
+    let live = match push {
+        Some(cfg) => crate::push::live(cfg, out)?,
+        None => Arc::new(surge_coordinator::LiveMetrics::new()),
     };
-    let live = Arc::new(surge_coordinator::LiveMetrics::new());
+    let Some(addr) = a.metrics_listen else {
+        return Ok((push.is_some().then_some(live), None));
+    };
     let server = surge_coordinator::serve_metrics(addr, live.clone()).await?;
     note!(
         a.output,

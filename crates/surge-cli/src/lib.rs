@@ -25,6 +25,7 @@ mod health;
 mod output;
 mod prepare;
 mod progress;
+mod push;
 mod resume;
 
 use anyhow::Context as _;

@@ -4,7 +4,7 @@
 //! over HTTP for `surge coordinator`), merges their interval snapshots exactly ([`collect::Collector`]),
 //! writes every complete interval through `surge-results` as the run goes, watches the abort guards and
 //! SLOs ([`guard`]), declares silent workers lost and moves their shards to the survivors, serves live
-//! Prometheus figures ([`live`]), and writes the summary however the run ends (done, aborted,
+//! Prometheus figures ([`live`]) and pushes them by remote write ([`remote_write`]), and writes the summary however the run ends (done, aborted,
 //! interrupted). Local and remote workers go through one loop and one interface ([`pool::Pool`]).
 //! [`remote::agent`] is the worker process's side. It never renders reports.
 //!
@@ -23,6 +23,7 @@ pub mod info;
 pub mod live;
 pub mod pool;
 pub mod remote;
+pub mod remote_write;
 pub mod run;
 
 pub use guard::Guards;
@@ -30,6 +31,7 @@ pub use info::{RunContext, model_name, run_info};
 pub use live::LiveMetrics;
 pub use remote::agent::{ReportLoop, WorkerConfig, WorkerEnd, WorkerError, run_worker};
 pub use remote::{Coordinator, Listener, RemoteConfig, serve_metrics};
+pub use remote_write::{PushReport, RemoteWrite, RemoteWriteConfig, RemoteWriteError};
 pub use run::{Progress, RunConfig, RunOutcome, run_local};
 
 use surge_metrics::{Slo, SloOp as MOp, SloStat as MStat};

@@ -1,17 +1,34 @@
-//! Live figures in Prometheus text format, so a team can watch a long run in the Grafana it already has:
-//! rates and percentiles of the last merged interval per region and step, errors by class, journeys,
-//! people in flight, workers live, done and lost. Rendered once per interval, served as is.
+//! Live figures, so a team can watch a long run in the Prometheus and Grafana it already has: arrivals
+//! intended and achieved, p50/p99 per region and step of the last merged interval, errors by class,
+//! people in flight, connections, discovery and delivery completeness, each SLO, workers live, done and
+//! lost, and whether the generator is saturated. Built once per update as metric families
+//! ([`families`]), served as Prometheus text at `/metrics` ([`text`]) and, with
+//! [`LiveMetrics::with_remote_write`], pushed by Prometheus remote write ([`crate::remote_write`]):
+//! both carry the same series, named in [`names`].
+
+pub mod families;
+pub mod names;
+pub mod text;
 
 use crate::collect::WorkerState;
-use std::fmt::Write as _;
+use crate::remote_write::{PushReport, RemoteWrite};
 use std::sync::Mutex;
-use surge_metrics::{Outcome, Snapshot};
+use surge_metrics::{Slo, Snapshot};
 use surge_plan::Plan;
 
-/// What `/metrics` serves now.
+/// What `/metrics` serves now, and where the same figures are pushed.
 #[derive(Debug, Default)]
 pub struct LiveMetrics {
-    text: Mutex<String>,
+    state: Mutex<State>,
+    push: Option<RemoteWrite>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    text: String,
+    families: Vec<families::Family>,
+    /// The interval last pushed (a push per merged interval, not per worker event).
+    pushed: Option<i64>,
 }
 
 /// The run as the loop sees it after an interval.
@@ -20,7 +37,7 @@ pub(crate) struct View<'a> {
     pub last: Option<&'a Snapshot>,
     pub totals: &'a Snapshot,
     pub states: &'a [WorkerState],
-    pub in_flight: u64,
+    pub slos: &'a [Slo],
 }
 
 impl LiveMetrics {
@@ -29,206 +46,57 @@ impl LiveMetrics {
         LiveMetrics::default()
     }
 
+    /// Also pushes the figures of every merged interval through `push` (and a last time when the run
+    /// ends).
+    pub fn with_remote_write(push: RemoteWrite) -> LiveMetrics {
+        LiveMetrics {
+            push: Some(push),
+            ..LiveMetrics::default()
+        }
+    }
+
     /// The Prometheus text exposition (format 0.0.4).
     pub fn text(&self) -> String {
-        match self.text.lock() {
-            Ok(t) => t.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.lock().text.clone()
+    }
+
+    /// The families last published (empty before the first).
+    pub fn families(&self) -> Vec<families::Family> {
+        self.lock().families.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub(crate) fn update(&self, view: &View<'_>) {
-        let text = render(view);
-        match self.text.lock() {
-            Ok(mut t) => *t = text,
-            Err(poisoned) => *poisoned.into_inner() = text,
+        let fams = families::collect(view);
+        let text = text::render(&fams);
+        let interval = view.last.map_or(-1, |s| s.interval as i64);
+        let mut st = self.lock();
+        if let Some(push) = &self.push
+            && view.last.is_some()
+            && st.pushed != Some(interval)
+        {
+            push.offer(&fams);
+            st.pushed = Some(interval);
         }
+        st.text = text;
+        st.families = fams;
     }
-}
 
-fn header(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-}
-
-/// Escapes a label value.
-fn esc(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-fn render(v: &View<'_>) -> String {
-    let mut out = String::with_capacity(4096);
-    let secs = v.plan.interval.as_secs_f64().max(1e-9);
-    header(
-        &mut out,
-        "surge_interval",
-        "gauge",
-        "Index of the last merged interval (-1 before the first).",
-    );
-    let _ = writeln!(
-        out,
-        "surge_interval {}",
-        v.last.map_or(-1, |s| s.interval as i64)
-    );
-    header(
-        &mut out,
-        "surge_in_flight",
-        "gauge",
-        "Simulated people in flight at the end of the last interval.",
-    );
-    let _ = writeln!(out, "surge_in_flight {}", v.in_flight);
-    header(&mut out, "surge_workers", "gauge", "Workers by state.");
-    for (state, name) in [
-        (WorkerState::Live, "live"),
-        (WorkerState::Done, "done"),
-        (WorkerState::Lost, "lost"),
-    ] {
-        let n = v.states.iter().filter(|s| **s == state).count();
-        let _ = writeln!(out, "surge_workers{{state=\"{name}\"}} {n}");
-    }
-    journeys(&mut out, v, secs);
-    steps(&mut out, v, secs);
-    errors(&mut out, v);
-    out
-}
-
-fn journeys(out: &mut String, v: &View<'_>, secs: f64) {
-    header(
-        out,
-        "surge_journeys_started_total",
-        "counter",
-        "Journeys started, per region.",
-    );
-    for (r, reg) in v.plan.regions.iter().enumerate() {
-        let c = v.totals.merged_counters(Some(r as u16));
-        let _ = writeln!(
-            out,
-            "surge_journeys_started_total{{region=\"{}\"}} {}",
-            esc(&reg.name),
-            c.started
-        );
-    }
-    header(
-        out,
-        "surge_journeys_ended_total",
-        "counter",
-        "Journeys ended, per region and result.",
-    );
-    for (r, reg) in v.plan.regions.iter().enumerate() {
-        let c = v.totals.merged_counters(Some(r as u16));
-        let n = esc(&reg.name);
-        let _ = writeln!(
-            out,
-            "surge_journeys_ended_total{{region=\"{n}\",result=\"ok\"}} {}",
-            c.succeeded
-        );
-        let _ = writeln!(
-            out,
-            "surge_journeys_ended_total{{region=\"{n}\",result=\"failed\"}} {}",
-            c.failed
-        );
-    }
-    rates(out, v, secs);
-}
-
-/// Arrival rate of the last interval and discovery completeness so far, per region.
-fn rates(out: &mut String, v: &View<'_>, secs: f64) {
-    header(
-        out,
-        "surge_arrival_rate",
-        "gauge",
-        "Journeys started per second in the last interval, per region.",
-    );
-    for (r, reg) in v.plan.regions.iter().enumerate() {
-        let started = v
-            .last
-            .map_or(0, |s| s.merged_counters(Some(r as u16)).started);
-        let _ = writeln!(
-            out,
-            "surge_arrival_rate{{region=\"{}\"}} {}",
-            esc(&reg.name),
-            started as f64 / secs
-        );
-    }
-    header(
-        out,
-        "surge_discovery_completeness",
-        "gauge",
-        "Share of expected contacts found so far, per region.",
-    );
-    for (r, reg) in v.plan.regions.iter().enumerate() {
-        if let Some(c) = v.totals.merged_counters(Some(r as u16)).completeness() {
-            let _ = writeln!(
-                out,
-                "surge_discovery_completeness{{region=\"{}\"}} {c}",
-                esc(&reg.name)
-            );
+    /// At the end of the run: pushes the last figures once more (workers done, run ended), waits
+    /// (bounded) for the queue to drain and says what was pushed and what failed. `None` without
+    /// remote write.
+    pub async fn finish_push(&self) -> Option<PushReport> {
+        let push = self.push.as_ref()?;
+        let fams = self.lock().families.clone();
+        if !fams.is_empty() {
+            push.offer(&fams);
         }
+        Some(push.finish().await)
     }
 }
 
-fn steps(out: &mut String, v: &View<'_>, secs: f64) {
-    header(
-        out,
-        "surge_step_rate",
-        "gauge",
-        "Steps completed per second in the last interval.",
-    );
-    let mut lat = String::new();
-    header(
-        &mut lat,
-        "surge_step_response_seconds",
-        "gauge",
-        "Response time from intended start in the last interval, by quantile.",
-    );
-    for (r, reg) in v.plan.regions.iter().enumerate() {
-        for (s, step) in v.plan.steps.iter().enumerate() {
-            let labels = format!("region=\"{}\",step=\"{}\"", esc(&reg.name), esc(step));
-            let cell = v.last.and_then(|snap| snap.cell(r as u16, s as u16));
-            let n = cell.map_or(0, |c| c.count());
-            let _ = writeln!(out, "surge_step_rate{{{labels}}} {}", n as f64 / secs);
-            let Some(c) = cell.filter(|c| c.count() > 0) else {
-                continue;
-            };
-            for q in [0.5, 0.99] {
-                let us = c.response.value_at_quantile(q);
-                let _ = writeln!(
-                    lat,
-                    "surge_step_response_seconds{{{labels},quantile=\"{q}\"}} {}",
-                    us as f64 / 1e6
-                );
-            }
-        }
-    }
-    out.push_str(&lat);
-}
-
-fn errors(out: &mut String, v: &View<'_>) {
-    header(
-        out,
-        "surge_step_errors_total",
-        "counter",
-        "Steps that ended in an error, by region, step and class.",
-    );
-    for (r, reg) in v.plan.regions.iter().enumerate() {
-        for (s, step) in v.plan.steps.iter().enumerate() {
-            let Some(c) = v.totals.cell(r as u16, s as u16) else {
-                continue;
-            };
-            for o in Outcome::ALL.iter().filter(|o| o.is_error()) {
-                let n = c.outcomes[o.index()];
-                if n > 0 {
-                    let _ = writeln!(
-                        out,
-                        "surge_step_errors_total{{region=\"{}\",step=\"{}\",class=\"{}\"}} {n}",
-                        esc(&reg.name),
-                        esc(step),
-                        o.as_str()
-                    );
-                }
-            }
-        }
-    }
-}
+#[cfg(test)]
+mod tests;

@@ -75,6 +75,8 @@ pub struct RunOutcome {
     pub dir: PathBuf,
     /// The summary written to summary.json.
     pub summary: Summary,
+    /// What became of the pushes (`--prom-remote-write`), also in events.jsonl.
+    pub remote_write: Option<crate::remote_write::PushReport>,
 }
 
 /// Live figures for a progress display, updated per interval.
@@ -193,7 +195,12 @@ pub(crate) async fn drive<P: Pool>(
     }
     d.clock_checks(pool.clock_checks())?;
     pool.finish().await;
-    d.finish(&cfg)
+    d.publish();
+    let pushed = match &cfg.live {
+        Some(live) => live.finish_push().await,
+        None => None,
+    };
+    d.finish(&cfg, pushed)
 }
 
 /// The loop's state.
@@ -212,6 +219,7 @@ struct Driver {
     prog: Progress,
     last: Option<Snapshot>,
     live: Option<Arc<LiveMetrics>>,
+    slos: Vec<Slo>,
     max_samples: u64,
 }
 
@@ -253,6 +261,7 @@ impl Driver {
             },
             last: None,
             live: cfg.live.clone(),
+            slos: cfg.slos.clone(),
             max_samples: plan
                 .population
                 .saturating_mul(plan.journey.steps.len() as u64),
@@ -465,12 +474,19 @@ impl Driver {
                 last: self.last.as_ref(),
                 totals: self.collector.totals(),
                 states: self.collector.states(),
-                in_flight: self.prog.in_flight,
+                slos: &self.slos,
             });
         }
     }
 
-    fn finish(mut self, cfg: &RunConfig) -> Result<RunOutcome, RunError> {
+    fn finish(
+        mut self,
+        cfg: &RunConfig,
+        pushed: Option<crate::remote_write::PushReport>,
+    ) -> Result<RunOutcome, RunError> {
+        if let Some(p) = &pushed {
+            self.event("remote_write", None, p.to_string())?;
+        }
         let duration_s = self.wall.elapsed().as_secs_f64();
         let seconds =
             (self.collector.next_interval() as f64 * self.plan.interval.as_secs_f64()).max(1e-9);
@@ -508,6 +524,7 @@ impl Driver {
         Ok(RunOutcome {
             dir: self.writer.dir().to_path_buf(),
             summary,
+            remote_write: pushed,
         })
     }
 }

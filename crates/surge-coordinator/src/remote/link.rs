@@ -140,7 +140,7 @@ impl Link {
 }
 
 /// A client configuration trusting nothing (for http URLs, where it is never used).
-fn empty_tls() -> std::sync::Arc<rustls::ClientConfig> {
+pub(crate) fn empty_tls() -> std::sync::Arc<rustls::ClientConfig> {
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
     let cfg = match rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

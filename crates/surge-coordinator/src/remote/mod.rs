@@ -6,7 +6,7 @@
 pub mod agent;
 mod clock;
 mod crew;
-mod link;
+pub(crate) mod link;
 pub mod placement;
 pub(crate) mod server;
 pub(crate) mod state;
