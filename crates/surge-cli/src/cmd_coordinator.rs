@@ -30,6 +30,9 @@ pub async fn coordinator(mut c: CoordinatorArgs) -> anyhow::Result<i32> {
         (Some(cert), Some(key)) => Some(surge_coordinator::remote::server_tls(cert, key)?),
         _ => None,
     };
+    // The page is served on --listen, and on --dashboard when given (bound now: an address in use is
+    // an input error).
+    let dash = crate::dashboard::start(a, Some(&token), true).await?;
 
     // Phase 2: the target.
     let target = prepare::start_target(a, &prep).await?;
@@ -48,6 +51,10 @@ pub async fn coordinator(mut c: CoordinatorArgs) -> anyhow::Result<i32> {
     let out = prepare::out_dir(a, &prep.plan);
     let mut cfg = prepare::run_config(a, &prep, &target, workers, &out);
     cfg.resume = resume;
+    if let Some(d) = &dash {
+        cfg.live = Some(d.metrics.clone());
+        d.begin(&cfg);
+    }
     let remote = RemoteConfig {
         listen: c.listen,
         token,
@@ -61,6 +68,12 @@ pub async fn coordinator(mut c: CoordinatorArgs) -> anyhow::Result<i32> {
     // Phase 3: listen, wait, run.
     let code = listen_and_run(a, cfg, remote, tls, &target.label).await;
     target.shutdown().await;
+    if let Some(d) = dash {
+        if code.is_ok() {
+            d.reported(&out);
+        }
+        d.close(a.dashboard_linger).await;
+    }
     code
 }
 
@@ -80,6 +93,10 @@ async fn listen_and_run(
     } else {
         ""
     };
+    if let Some(d) = cfg.live.as_ref().and_then(|l| l.dashboard()) {
+        let page = crate::dashboard::url(&url, coordinator.local_addr(), d.token());
+        eprintln!("surge: live dashboard at {page}");
+    }
     eprintln!(
         "surge coordinator listening on {url} (metrics: {url}/metrics): {} people over {} ({}), target {target}; waiting for {workers} worker(s): surge worker --join {url}{ca} --token ...",
         progress::thousands(plan.population),

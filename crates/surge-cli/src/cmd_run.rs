@@ -13,9 +13,12 @@ pub async fn run(a: RunArgs) -> anyhow::Result<i32> {
     // Phase 1: everything the user gave us is validated before any socket opens.
     let (a, resume) = crate::resume::resolve(a)?;
     let prep = prepare::prepare(&a, true)?;
+    // The dashboard's address is part of the input: bound (or refused) before anything is sent.
+    let dash = crate::dashboard::start(&a, None, false).await?;
 
     // Phase 2: the target.
     let target = prepare::start_target(&a, &prep).await?;
+    let live = dash.as_ref();
     if let Err(e) = prepare::health_check(&a, &target, &prep.engine, None).await {
         target.shutdown().await;
         return Err(e);
@@ -58,7 +61,7 @@ pub async fn run(a: RunArgs) -> anyhow::Result<i32> {
         } else {
             base_out.join(format!("repeat-{i}"))
         };
-        match one_run(&a, &prep, &target, workers, &out, resume.clone()).await {
+        match one_run(&a, &prep, &target, workers, &out, resume.clone(), live).await {
             Ok(code) => worst = worst.max(code),
             Err(e) => {
                 target.shutdown().await;
@@ -67,6 +70,9 @@ pub async fn run(a: RunArgs) -> anyhow::Result<i32> {
         }
     }
     target.shutdown().await;
+    if let Some(d) = dash {
+        d.close(a.dashboard_linger).await;
+    }
     Ok(worst)
 }
 
@@ -77,10 +83,14 @@ async fn one_run(
     workers: usize,
     out: &Path,
     resume: Option<surge_results::ResumePoint>,
+    dashboard: Option<&crate::dashboard::Live>,
 ) -> anyhow::Result<i32> {
-    let (live, metrics_server) = live_metrics(a).await?;
+    let (live, metrics_server) = live_metrics(a, dashboard.map(|d| d.metrics.clone())).await?;
     let mut cfg = prepare::run_config(a, prep, target, workers, out);
     cfg.live = live;
+    if let Some(d) = dashboard {
+        d.begin(&cfg);
+    }
     cfg.resume = resume;
     let (bar, mut on_progress) = progress::reporter(prep.plan.run_duration);
     let stop = async {
@@ -91,7 +101,11 @@ async fn one_run(
         server.shutdown().await;
     }
     bar.finish_and_clear();
-    print_outcome(a, &outcome)
+    let code = print_outcome(a, &outcome);
+    if let Some(d) = dashboard {
+        d.reported(out);
+    }
+    code
 }
 
 /// Prints the table (and writes the reports) of a finished run; its exit code.
@@ -124,17 +138,18 @@ pub(crate) fn print_outcome(
     })
 }
 
-/// `--metrics-listen`: serves live figures while the run goes.
+/// `--metrics-listen`: serves live figures while the run goes (`existing`: the dashboard's).
 async fn live_metrics(
     a: &RunArgs,
+    existing: Option<Arc<surge_coordinator::LiveMetrics>>,
 ) -> anyhow::Result<(
     Option<Arc<surge_coordinator::LiveMetrics>>,
     Option<surge_coordinator::Listener>,
 )> {
     let Some(addr) = a.metrics_listen else {
-        return Ok((None, None));
+        return Ok((existing, None));
     };
-    let live = Arc::new(surge_coordinator::LiveMetrics::new());
+    let live = existing.unwrap_or_else(|| Arc::new(surge_coordinator::LiveMetrics::new()));
     let server = surge_coordinator::serve_metrics(addr, live.clone()).await?;
     eprintln!(
         "surge: live metrics at http://{}/metrics",

@@ -19,6 +19,7 @@ mod cmd_coordinator;
 mod cmd_run;
 mod cmd_target;
 mod cmd_worker;
+mod dashboard;
 mod health;
 mod prepare;
 mod progress;

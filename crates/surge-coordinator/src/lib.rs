@@ -18,6 +18,7 @@
 
 pub mod calibrate;
 pub mod collect;
+pub mod dashboard;
 pub mod guard;
 pub mod info;
 pub mod live;
@@ -25,11 +26,12 @@ pub mod pool;
 pub mod remote;
 pub mod run;
 
+pub use dashboard::Dashboard;
 pub use guard::Guards;
 pub use info::{RunContext, model_name, run_info};
 pub use live::LiveMetrics;
 pub use remote::agent::{ReportLoop, WorkerConfig, WorkerEnd, WorkerError, run_worker};
-pub use remote::{Coordinator, Listener, RemoteConfig, serve_metrics};
+pub use remote::{Coordinator, Listener, RemoteConfig, serve_dashboard, serve_metrics};
 pub use run::{Progress, RunConfig, RunOutcome, run_local};
 
 use surge_metrics::{Slo, SloOp as MOp, SloStat as MStat};

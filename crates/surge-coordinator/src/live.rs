@@ -3,6 +3,8 @@
 //! people in flight, workers live, done and lost. Rendered once per interval, served as is.
 
 use crate::collect::WorkerState;
+use crate::dashboard::Dashboard;
+use std::sync::Arc;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 use surge_metrics::{Outcome, Snapshot};
@@ -12,6 +14,8 @@ use surge_plan::Plan;
 #[derive(Debug, Default)]
 pub struct LiveMetrics {
     text: Mutex<String>,
+    /// The live page, fed the same view after every merged interval.
+    dashboard: Option<Arc<Dashboard>>,
 }
 
 /// The run as the loop sees it after an interval.
@@ -29,6 +33,19 @@ impl LiveMetrics {
         LiveMetrics::default()
     }
 
+    /// Live figures that also feed the live dashboard.
+    pub fn with_dashboard(dashboard: Arc<Dashboard>) -> LiveMetrics {
+        LiveMetrics {
+            dashboard: Some(dashboard),
+            ..LiveMetrics::default()
+        }
+    }
+
+    /// The dashboard these figures feed, if any.
+    pub fn dashboard(&self) -> Option<&Arc<Dashboard>> {
+        self.dashboard.as_ref()
+    }
+
     /// The Prometheus text exposition (format 0.0.4).
     pub fn text(&self) -> String {
         match self.text.lock() {
@@ -38,6 +55,9 @@ impl LiveMetrics {
     }
 
     pub(crate) fn update(&self, view: &View<'_>) {
+        if let Some(d) = &self.dashboard {
+            d.update(view);
+        }
         let text = render(view);
         match self.text.lock() {
             Ok(mut t) => *t = text,

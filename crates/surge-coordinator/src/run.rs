@@ -189,7 +189,9 @@ pub(crate) async fn drive<P: Pool>(
         }
     }
     pool.finish().await;
-    d.finish(&cfg)
+    let outcome = d.finish(&cfg);
+    crate::dashboard::run_ended(cfg.live.as_deref(), &outcome);
+    outcome
 }
 
 /// The loop's state.
