@@ -342,3 +342,54 @@ pub struct Served {
     /// Who may see it there.
     pub access: Access,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_ring_keeps_the_last_messages_with_consecutive_ids() {
+        let d = Dashboard::new("t");
+        let plan = surge_plan::Plan::compile(
+            &surge_profile::parse(TINY, "tiny.toml").unwrap_or_else(|e| panic!("{e}")),
+            &surge_plan::Overrides::default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        d.begin(&plan, &[], Path::new("out"));
+        for _ in 0..RING + 10 {
+            d.ended("complete", None);
+        }
+        let all = d.since(0);
+        assert_eq!(all.len(), RING);
+        assert_eq!(all[0].id, 12, "the oldest were dropped");
+        assert!(all.windows(2).all(|w| w[1].id == w[0].id + 1));
+        let tail = d.since(all[RING - 3].id);
+        assert_eq!(tail.len(), 2);
+        let frame = std::str::from_utf8(&tail[1].frame).unwrap_or("");
+        assert!(frame.starts_with(&format!("id: {}\ndata: {{", tail[1].id)) && frame.ends_with("}\n\n"));
+        assert!(d.has_ended());
+        assert!(!d.tick(), "no ticks after the end");
+    }
+
+    const TINY: &str = r#"name = "tiny"
+description = "dashboard test"
+seed = 3
+journey = "reference"
+
+[event]
+population = 20
+duration = "2s"
+replay = "2s"
+interval = "1s"
+
+[[regions]]
+name = "one"
+share = 1.0
+
+[curve]
+kind = "ramp"
+up = "0s"
+hold = "2s"
+down = "0s"
+"#;
+}

@@ -234,3 +234,56 @@ async fn feed(d: Arc<Dashboard>, mut after: u64, tx: mpsc::Sender<Bytes>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dashboard::{Access, Dashboard, Served};
+
+    fn served(access: Access) -> Served {
+        Served {
+            dashboard: Arc::new(Dashboard::new("s3cret")),
+            access,
+        }
+    }
+
+    async fn status(s: &Served, uri: &str, bearer: Option<&str>) -> Option<StatusCode> {
+        let mut req = Request::builder().uri(uri);
+        if let Some(t) = bearer {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let req = req.body(()).unwrap_or_default();
+        route(&req, s).await.map(|r| r.status())
+    }
+
+    #[tokio::test]
+    async fn off_loopback_every_dashboard_path_needs_the_token() {
+        let s = served(Access::for_addr("0.0.0.0:7700".parse().unwrap_or(([0; 4], 0).into()), "s3cret"));
+        assert!(s.access.needs_token());
+        for path in ["/", "/state", "/events", "/report.html"] {
+            assert_eq!(status(&s, path, None).await, Some(StatusCode::UNAUTHORIZED), "{path}");
+            assert_eq!(status(&s, &format!("{path}?token=wrong"), None).await, Some(StatusCode::UNAUTHORIZED));
+            assert_eq!(status(&s, path, Some("wrong")).await, Some(StatusCode::UNAUTHORIZED));
+        }
+        assert_eq!(status(&s, "/?token=s3cret", None).await, Some(StatusCode::OK));
+        assert_eq!(status(&s, "/state", Some("s3cret")).await, Some(StatusCode::OK));
+        assert_eq!(status(&s, "/report.html?token=s3cret", None).await, Some(StatusCode::NOT_FOUND));
+        assert_eq!(status(&s, "/metrics", None).await, None, "not the dashboard's path");
+    }
+
+    #[tokio::test]
+    async fn on_loopback_the_page_is_open() {
+        let s = served(Access::for_addr(([127, 0, 0, 1], 0).into(), "s3cret"));
+        assert!(!s.access.needs_token());
+        assert_eq!(status(&s, "/", None).await, Some(StatusCode::OK));
+        assert_eq!(status(&s, "/state", None).await, Some(StatusCode::OK));
+    }
+
+    #[test]
+    fn query_values_are_percent_decoded() {
+        assert_eq!(query_param(Some("a=1&token=x%2By+z"), "token").as_deref(), Some("x+y z"));
+        assert_eq!(query_param(Some("after=12"), "after").as_deref(), Some("12"));
+        assert_eq!(query_param(Some("token=%zz%"), "token").as_deref(), Some("%zz%"));
+        assert_eq!(query_param(None, "token"), None);
+    }
+}
