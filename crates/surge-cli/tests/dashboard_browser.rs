@@ -139,7 +139,7 @@ fn assert_chart_screenshot(png_bytes: &[u8]) {
     let mut reader = decoder.read_info().unwrap();
     let mut buf = vec![0; reader.output_buffer_size()];
     let info = reader.next_frame(&mut buf).unwrap();
-    assert_eq!(info.width, 1280);
+    assert_eq!(info.width, 1280, "the page is wider than the window");
     assert!(info.height >= 900, "{}x{}", info.width, info.height);
     let px = info.color_type.samples();
     let bytes = &buf[..info.buffer_size()];
