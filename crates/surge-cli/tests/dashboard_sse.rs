@@ -41,8 +41,18 @@ fn a_reconnecting_client_gets_the_gap_filled_without_duplicates() {
     assert_eq!(page.status, 200);
     let html = page.text();
     assert!(html.contains("<script>") && html.contains("EventSource"));
-    for external in ["http://", "https://", "src=", "<link rel=\"stylesheet", "@import", "url("] {
-        assert!(!html.contains(external), "the page loads something external: {external}");
+    for external in [
+        "http://",
+        "https://",
+        "src=",
+        "<link rel=\"stylesheet",
+        "@import",
+        "url(",
+    ] {
+        assert!(
+            !html.contains(external),
+            "the page loads something external: {external}"
+        );
     }
 
     // First connection: read three merged intervals, then drop it.
@@ -57,8 +67,14 @@ fn a_reconnecting_client_gets_the_gap_filled_without_duplicates() {
     assert!(intervals(&seen) >= 3, "{seen:#?}");
     drop(first);
     let ids: Vec<u64> = seen.iter().map(|e| e.id).collect();
-    assert!(ids.windows(2).all(|w| w[1] == w[0] + 1), "ids not consecutive: {ids:?}");
-    assert_eq!(seen[0].data["kind"], "begin", "a fresh stream starts at the run's start");
+    assert!(
+        ids.windows(2).all(|w| w[1] == w[0] + 1),
+        "ids not consecutive: {ids:?}"
+    );
+    assert_eq!(
+        seen[0].data["kind"], "begin",
+        "a fresh stream starts at the run's start"
+    );
     let regions = seen[0].data["regions"].as_array().unwrap().clone();
     assert_eq!(regions, ["americas", "europe", "asia"]);
     let interval = seen.iter().find(|e| e.data["kind"] == "interval").unwrap();
@@ -77,7 +93,10 @@ fn a_reconnecting_client_gets_the_gap_filled_without_duplicates() {
         .filter_map(|u| u["id"].as_u64())
         .max()
         .unwrap();
-    assert!(now >= last + 2, "nothing was sent in 3 s: last {last}, now {now}");
+    assert!(
+        now >= last + 2,
+        "nothing was sent in 3 s: last {last}, now {now}"
+    );
 
     // Reconnect with Last-Event-ID: the gap comes first, in order, without a repeat.
     let mut again = events(run.addr, Some(last));
@@ -126,7 +145,15 @@ fn a_dashboard_address_in_use_is_refused_before_the_run() {
     let o = Command::new(env!("CARGO_BIN_EXE_surge"))
         .arg("run")
         .arg(common::profile("quickstart.toml"))
-        .args(["--duration", "2s", "--scale", "0.01", "--dashboard", &addr, "--out"])
+        .args([
+            "--duration",
+            "2s",
+            "--scale",
+            "0.01",
+            "--dashboard",
+            &addr,
+            "--out",
+        ])
         .arg(&out)
         .output()
         .unwrap();

@@ -4,8 +4,8 @@
 
 use crate::collect::WorkerState;
 use crate::dashboard::Dashboard;
-use std::sync::Arc;
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::sync::Mutex;
 use surge_metrics::{Outcome, Snapshot};
 use surge_plan::Plan;

@@ -63,7 +63,9 @@ impl Browser {
             .next()
             .unwrap()
             .to_string();
-        let tcp = TcpStream::connect(&host).await.expect("connect to DevTools");
+        let tcp = TcpStream::connect(&host)
+            .await
+            .expect("connect to DevTools");
         let (ws, _) = tokio_tungstenite::client_async(url.as_str(), tcp)
             .await
             .expect("DevTools handshake");

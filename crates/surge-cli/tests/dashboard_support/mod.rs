@@ -109,7 +109,11 @@ impl Reply {
 }
 
 /// Sends a GET with `headers` and reads the status line and headers; the stream is left at the body.
-fn open(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (BufReader<TcpStream>, u16, Vec<(String, String)>) {
+fn open(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (BufReader<TcpStream>, u16, Vec<(String, String)>) {
     let mut s = TcpStream::connect(addr).expect("connect to the dashboard");
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     let mut req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n");

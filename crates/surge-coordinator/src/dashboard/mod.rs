@@ -27,8 +27,8 @@
 mod sse;
 mod update;
 
-pub(crate) use sse::{Reply, route};
 pub use sse::SseBody;
+pub(crate) use sse::{Reply, route};
 
 use crate::live::View;
 use bytes::Bytes;
@@ -256,7 +256,8 @@ impl Dashboard {
     /// `/state`: the run's description and every message kept, as one JSON document.
     pub(crate) fn state_json(&self) -> Bytes {
         let s = self.lock();
-        let mut out = Vec::with_capacity(256 + s.ring.iter().map(|m| m.json.len() + 1).sum::<usize>());
+        let mut out =
+            Vec::with_capacity(256 + s.ring.iter().map(|m| m.json.len() + 1).sum::<usize>());
         out.extend_from_slice(b"{\"updates\":[");
         for (i, m) in s.ring.iter().enumerate() {
             if i > 0 {
@@ -366,7 +367,9 @@ mod tests {
         let tail = d.since(all[RING - 3].id);
         assert_eq!(tail.len(), 2);
         let frame = std::str::from_utf8(&tail[1].frame).unwrap_or("");
-        assert!(frame.starts_with(&format!("id: {}\ndata: {{", tail[1].id)) && frame.ends_with("}\n\n"));
+        assert!(
+            frame.starts_with(&format!("id: {}\ndata: {{", tail[1].id)) && frame.ends_with("}\n\n")
+        );
         assert!(d.has_ended());
         assert!(!d.tick(), "no ticks after the end");
     }

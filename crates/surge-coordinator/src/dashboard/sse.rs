@@ -78,16 +78,14 @@ fn percent_decode(s: &str) -> String {
     while i < b.len() {
         let hex = |c: u8| (c as char).to_digit(16);
         match b[i] {
-            b'%' if i + 2 < b.len() => {
-                match (hex(b[i + 1]), hex(b[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push((h * 16 + l) as u8);
-                        i += 3;
-                        continue;
-                    }
-                    _ => out.push(b'%'),
+            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             b'+' => out.push(b' '),
             c => out.push(c),
         }
@@ -198,7 +196,11 @@ fn events(d: Arc<Dashboard>, after: u64) -> Reply {
 async fn feed(d: Arc<Dashboard>, mut after: u64, tx: mpsc::Sender<Bytes>) {
     let mut live = d.subscribe();
     // Browsers wait this long (ms) before reconnecting.
-    if tx.send(Bytes::from_static(b"retry: 1000\n\n")).await.is_err() {
+    if tx
+        .send(Bytes::from_static(b"retry: 1000\n\n"))
+        .await
+        .is_err()
+    {
         return;
     }
     let ring = d.since(after);
@@ -258,17 +260,43 @@ mod tests {
 
     #[tokio::test]
     async fn off_loopback_every_dashboard_path_needs_the_token() {
-        let s = served(Access::for_addr("0.0.0.0:7700".parse().unwrap_or(([0; 4], 0).into()), "s3cret"));
+        let s = served(Access::for_addr(
+            "0.0.0.0:7700".parse().unwrap_or(([0; 4], 0).into()),
+            "s3cret",
+        ));
         assert!(s.access.needs_token());
         for path in ["/", "/state", "/events", "/report.html"] {
-            assert_eq!(status(&s, path, None).await, Some(StatusCode::UNAUTHORIZED), "{path}");
-            assert_eq!(status(&s, &format!("{path}?token=wrong"), None).await, Some(StatusCode::UNAUTHORIZED));
-            assert_eq!(status(&s, path, Some("wrong")).await, Some(StatusCode::UNAUTHORIZED));
+            assert_eq!(
+                status(&s, path, None).await,
+                Some(StatusCode::UNAUTHORIZED),
+                "{path}"
+            );
+            assert_eq!(
+                status(&s, &format!("{path}?token=wrong"), None).await,
+                Some(StatusCode::UNAUTHORIZED)
+            );
+            assert_eq!(
+                status(&s, path, Some("wrong")).await,
+                Some(StatusCode::UNAUTHORIZED)
+            );
         }
-        assert_eq!(status(&s, "/?token=s3cret", None).await, Some(StatusCode::OK));
-        assert_eq!(status(&s, "/state", Some("s3cret")).await, Some(StatusCode::OK));
-        assert_eq!(status(&s, "/report.html?token=s3cret", None).await, Some(StatusCode::NOT_FOUND));
-        assert_eq!(status(&s, "/metrics", None).await, None, "not the dashboard's path");
+        assert_eq!(
+            status(&s, "/?token=s3cret", None).await,
+            Some(StatusCode::OK)
+        );
+        assert_eq!(
+            status(&s, "/state", Some("s3cret")).await,
+            Some(StatusCode::OK)
+        );
+        assert_eq!(
+            status(&s, "/report.html?token=s3cret", None).await,
+            Some(StatusCode::NOT_FOUND)
+        );
+        assert_eq!(
+            status(&s, "/metrics", None).await,
+            None,
+            "not the dashboard's path"
+        );
     }
 
     #[tokio::test]
@@ -281,9 +309,18 @@ mod tests {
 
     #[test]
     fn query_values_are_percent_decoded() {
-        assert_eq!(query_param(Some("a=1&token=x%2By+z"), "token").as_deref(), Some("x+y z"));
-        assert_eq!(query_param(Some("after=12"), "after").as_deref(), Some("12"));
-        assert_eq!(query_param(Some("token=%zz%"), "token").as_deref(), Some("%zz%"));
+        assert_eq!(
+            query_param(Some("a=1&token=x%2By+z"), "token").as_deref(),
+            Some("x+y z")
+        );
+        assert_eq!(
+            query_param(Some("after=12"), "after").as_deref(),
+            Some("12")
+        );
+        assert_eq!(
+            query_param(Some("token=%zz%"), "token").as_deref(),
+            Some("%zz%")
+        );
         assert_eq!(query_param(None, "token"), None);
     }
 }

@@ -33,7 +33,12 @@ pub(super) fn tick_message(t: f64, gauges: &Value) -> Value {
 }
 
 /// The end of the run.
-pub(super) fn end_message(t: f64, status: &str, reason: Option<&str>, meta: Option<&Meta>) -> Value {
+pub(super) fn end_message(
+    t: f64,
+    status: &str,
+    reason: Option<&str>,
+    meta: Option<&Meta>,
+) -> Value {
     json!({
         "kind": "end",
         "t": round(t, 2),
@@ -62,7 +67,10 @@ fn ms(us: u64) -> f64 {
 pub(super) fn interval_message(meta: &Meta, v: &View<'_>, t: f64) -> (Value, Value) {
     let gauges = gauges(v);
     let Some(last) = v.last else {
-        return (json!({"kind": "tick", "t": round(t, 2), "gauges": gauges}), gauges);
+        return (
+            json!({"kind": "tick", "t": round(t, 2), "gauges": gauges}),
+            gauges,
+        );
     };
     let secs = meta.interval_s.max(1e-9);
     let intended = crate::intended_arrivals(v.plan, last.interval);
@@ -71,8 +79,8 @@ pub(super) fn interval_message(meta: &Meta, v: &View<'_>, t: f64) -> (Value, Val
         .collect();
     let lag = last.merged_cell(None, None);
     let lag_p99 = (!lag.send_lag.is_empty()).then(|| ms(lag.send_lag.value_at_quantile(0.99)));
-    let own_limits = lag.outcomes[Outcome::GeneratorFd.index()]
-        + lag.outcomes[Outcome::GeneratorPorts.index()];
+    let own_limits =
+        lag.outcomes[Outcome::GeneratorFd.index()] + lag.outcomes[Outcome::GeneratorPorts.index()];
     let saturated = own_limits > 0 || lag_p99.is_some_and(|p| p > SATURATION_MS);
     let totals = v.totals.merged_counters(None);
     let msg = json!({
@@ -125,8 +133,12 @@ fn region(
         p50.push(cell.map(|c| ms(c.response.value_at_quantile(0.5))));
         p99.push(cell.map(|c| ms(c.response.value_at_quantile(0.99))));
     }
-    let delivery = (total.messages_sent > 0)
-        .then(|| round(total.messages_delivered as f64 / total.messages_sent as f64, 5));
+    let delivery = (total.messages_sent > 0).then(|| {
+        round(
+            total.messages_delivered as f64 / total.messages_sent as f64,
+            5,
+        )
+    });
     json!({
         "intended": intended.map(|n| round(n / secs, 3)),
         "achieved": round(now.started as f64 / secs, 3),
@@ -169,7 +181,9 @@ fn slos(meta: &Meta, v: &View<'_>, last: &Snapshot) -> Value {
                 VerdictStatus::NoData => "no_data",
                 VerdictStatus::Fail if lost => "lost",
                 VerdictStatus::Fail => "fail",
-                VerdictStatus::Pass if breaks_now || near(slo.op, so_far.observed, slo.threshold) => {
+                VerdictStatus::Pass
+                    if breaks_now || near(slo.op, so_far.observed, slo.threshold) =>
+                {
                     "at_risk"
                 }
                 VerdictStatus::Pass => "pass",
