@@ -8,7 +8,7 @@
 mod common;
 mod dashboard_support;
 
-use dashboard_support::{Event, events, get, start};
+use dashboard_support::{Event, events, get, start, start_command};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -164,4 +164,42 @@ fn a_dashboard_address_in_use_is_refused_before_the_run() {
         "{stderr}"
     );
     assert!(!out.exists(), "nothing may run: {} exists", out.display());
+}
+
+#[test]
+fn the_coordinator_serves_the_page_on_its_listen_address() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let profile = common::profile("quickstart.toml");
+    // No worker joins: the page is up while the coordinator waits.
+    let run = start_command(
+        &[
+            "coordinator",
+            &profile,
+            "--workers",
+            "1",
+            "--token",
+            "s3cret",
+            "--listen",
+            "127.0.0.1:0",
+            "--duration",
+            "2s",
+            "--scale",
+            "0.01",
+        ],
+        &out,
+    );
+    let page = get(run.addr, "/", &[]);
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("EventSource"));
+    let metrics = get(run.addr, "/metrics", &[]);
+    assert_eq!(
+        metrics.status, 200,
+        "the same listener still serves /metrics"
+    );
+    let mut stream = events(run.addr, None);
+    let first = stream.next().expect("a first message");
+    assert_eq!(first.data["kind"], "begin");
+    assert_eq!(first.data["name"], "quickstart");
+    assert_eq!(first.data["regions"].as_array().map(Vec::len), Some(3));
 }

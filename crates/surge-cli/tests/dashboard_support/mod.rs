@@ -30,12 +30,19 @@ impl Drop for LiveRun {
 
 /// Starts `surge run PROFILE ARGS... --dashboard 127.0.0.1:0 --out OUT` and waits for the printed URL.
 pub fn start(profile: &str, args: &[&str], out: &Path) -> LiveRun {
+    let mut all = vec!["run", profile];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--dashboard", "127.0.0.1:0"]);
+    start_command(&all, out)
+}
+
+/// Starts `surge ARGS... --out OUT` and waits for the dashboard URL it prints.
+pub fn start_command(args: &[&str], out: &Path) -> LiveRun {
     let mut child = Command::new(env!("CARGO_BIN_EXE_surge"))
-        .arg("run")
-        .arg(profile)
         .args(args)
-        .args(["--dashboard", "127.0.0.1:0", "--out"])
+        .arg("--out")
         .arg(out)
+        .env_remove("SURGE_TOKEN")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
