@@ -342,6 +342,18 @@ pub struct RunArgs {
     /// and written to events.jsonl. Series carry job="surge" and run="<results folder name>".
     #[arg(long, value_name = "URL")]
     pub prom_remote_write: Option<String>,
+    /// Serve the live dashboard at http://ADDR/ while running (port 0: any free port; the URL is
+    /// printed). On loopback it needs no token; on any other address every request needs the run's
+    /// token, as ?token= or `Authorization: Bearer` (--dashboard-token, else the coordinator's
+    /// --token, else a random one printed at start). `coordinator` also serves it on --listen.
+    #[arg(long, value_name = "ADDR")]
+    pub dashboard: Option<std::net::SocketAddr>,
+    /// The token the dashboard requires off loopback.
+    #[arg(long, value_name = "TOKEN")]
+    pub dashboard_token: Option<String>,
+    /// Keep serving the dashboard this long after the run ends, so the page can open report.html.
+    #[arg(long, value_parser = parse_duration, default_value = "0s")]
+    pub dashboard_linger: Duration,
 }
 
 /// `surge target`

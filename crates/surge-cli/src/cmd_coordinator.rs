@@ -32,6 +32,9 @@ pub async fn coordinator(mut c: CoordinatorArgs) -> anyhow::Result<i32> {
         (Some(cert), Some(key)) => Some(surge_coordinator::remote::server_tls(cert, key)?),
         _ => None,
     };
+    // The page is served on --listen, and on --dashboard when given (bound now: an address in use is
+    // an input error).
+    let dash = crate::dashboard::start(a, Some(&token), true).await?;
 
     // Phase 2: the target.
     let target = prepare::start_target(a, &prep).await?;
@@ -50,8 +53,16 @@ pub async fn coordinator(mut c: CoordinatorArgs) -> anyhow::Result<i32> {
     let out = prepare::out_dir(a, &prep.plan);
     let mut cfg = prepare::run_config(a, &prep, &target, workers, &out);
     cfg.resume = resume;
+    if let Some(d) = &dash {
+        cfg.live = Some(d.metrics.clone());
+        d.begin(&cfg);
+    }
     if let Some(push) = &push {
-        match crate::push::live(push, &out) {
+        let pushed = match &cfg.live {
+            Some(live) => crate::push::attach(live, push, &out).map(|()| live.clone()),
+            None => crate::push::live(push, &out),
+        };
+        match pushed {
             Ok(live) => cfg.live = Some(live),
             Err(e) => {
                 target.shutdown().await;
@@ -73,6 +84,12 @@ pub async fn coordinator(mut c: CoordinatorArgs) -> anyhow::Result<i32> {
     // Phase 3: listen, wait, run.
     let code = listen_and_run(a, cfg, remote, tls, &target.label).await;
     target.shutdown().await;
+    if let Some(d) = dash {
+        if code.is_ok() {
+            d.reported(&out);
+        }
+        d.close(a.dashboard_linger).await;
+    }
     code
 }
 
@@ -92,6 +109,10 @@ async fn listen_and_run(
     } else {
         ""
     };
+    if let Some(d) = cfg.live.as_ref().and_then(|l| l.dashboard()) {
+        let page = crate::dashboard::url(&url, coordinator.local_addr(), d.token());
+        note!(a.output, "surge: live dashboard at {page}");
+    }
     note!(
         a.output,
         "surge coordinator listening on {url} (metrics: {url}/metrics): {} people over {} ({}), target {target}; waiting for {workers} worker(s): surge worker --join {url}{ca} --token ...",

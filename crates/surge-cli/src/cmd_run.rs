@@ -20,9 +20,12 @@ pub async fn run(a: RunArgs) -> anyhow::Result<i32> {
     );
     let prep = prepare::prepare(&a, true)?;
     let push = crate::push::config(&a)?;
+    // The dashboard's address is part of the input: bound (or refused) before anything is sent.
+    let dash = crate::dashboard::start(&a, None, false).await?;
 
     // Phase 2: the target.
     let target = prepare::start_target(&a, &prep).await?;
+    let live = dash.as_ref();
     if let Err(e) = prepare::health_check(&a, &target, &prep.engine, None).await {
         target.shutdown().await;
         return Err(e);
@@ -74,7 +77,10 @@ pub async fn run(a: RunArgs) -> anyhow::Result<i32> {
             workers,
             &out,
             resume.clone(),
-            push.as_ref(),
+            Outlets {
+                dashboard: live,
+                push: push.as_ref(),
+            },
         )
         .await
         {
@@ -86,7 +92,19 @@ pub async fn run(a: RunArgs) -> anyhow::Result<i32> {
         }
     }
     target.shutdown().await;
+    if let Some(d) = dash {
+        d.close(a.dashboard_linger).await;
+    }
     Ok(worst)
+}
+
+/// Where a run's live figures go besides its results folder.
+#[derive(Clone, Copy)]
+struct Outlets<'a> {
+    /// `--dashboard`: the live page (it outlives the repeats).
+    dashboard: Option<&'a crate::dashboard::Live>,
+    /// `--prom-remote-write`: a push per run (labelled with its folder).
+    push: Option<&'a surge_coordinator::RemoteWriteConfig>,
 }
 
 async fn one_run(
@@ -96,11 +114,16 @@ async fn one_run(
     workers: usize,
     out: &Path,
     resume: Option<surge_results::ResumePoint>,
-    push: Option<&surge_coordinator::RemoteWriteConfig>,
+    outlets: Outlets<'_>,
 ) -> anyhow::Result<i32> {
-    let (live, metrics_server) = live_metrics(a, push, out).await?;
+    let Outlets { dashboard, push } = outlets;
+    let (live, metrics_server) =
+        live_metrics(a, dashboard.map(|d| d.metrics.clone()), push, out).await?;
     let mut cfg = prepare::run_config(a, prep, target, workers, out);
     cfg.live = live;
+    if let Some(d) = dashboard {
+        d.begin(&cfg);
+    }
     cfg.resume = resume;
     let (bar, mut on_progress) = progress::reporter(prep.plan.run_duration, !a.output.quiet);
     let stop = async {
@@ -111,7 +134,11 @@ async fn one_run(
         server.shutdown().await;
     }
     bar.finish_and_clear();
-    print_outcome(a, &outcome)
+    let code = print_outcome(a, &outcome);
+    if let Some(d) = dashboard {
+        d.reported(out);
+    }
+    code
 }
 
 /// Prints the table (and writes the reports) of a finished run; its exit code.
@@ -152,22 +179,29 @@ pub(crate) fn print_outcome(
     })
 }
 
-/// `--metrics-listen`: serves live figures while the run goes; `--prom-remote-write`: pushes them.
+/// `--metrics-listen`: serves live figures while the run goes (`existing`: the dashboard's);
+/// `--prom-remote-write`: pushes them.
 async fn live_metrics(
     a: &RunArgs,
+    existing: Option<Arc<surge_coordinator::LiveMetrics>>,
     push: Option<&surge_coordinator::RemoteWriteConfig>,
     out: &Path,
 ) -> anyhow::Result<(
     Option<Arc<surge_coordinator::LiveMetrics>>,
     Option<surge_coordinator::Listener>,
 )> {
-    let live = match push {
-        Some(cfg) => crate::push::live(cfg, out)?,
-        None => Arc::new(surge_coordinator::LiveMetrics::new()),
+    let live = match (existing, push) {
+        (Some(live), Some(cfg)) => {
+            crate::push::attach(&live, cfg, out)?;
+            Some(live)
+        }
+        (live, None) => live,
+        (None, Some(cfg)) => Some(crate::push::live(cfg, out)?),
     };
     let Some(addr) = a.metrics_listen else {
-        return Ok((push.is_some().then_some(live), None));
+        return Ok((live, None));
     };
+    let live = live.unwrap_or_else(|| Arc::new(surge_coordinator::LiveMetrics::new()));
     let server = surge_coordinator::serve_metrics(addr, live.clone()).await?;
     note!(
         a.output,

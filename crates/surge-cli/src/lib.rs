@@ -21,6 +21,7 @@ mod cmd_new;
 mod cmd_run;
 mod cmd_target;
 mod cmd_worker;
+mod dashboard;
 mod health;
 mod output;
 mod prepare;

@@ -19,6 +19,17 @@ pub(crate) fn config(a: &RunArgs) -> anyhow::Result<Option<RemoteWriteConfig>> {
 
 /// Live figures that are also pushed, labelled with the results folder `out`'s name.
 pub(crate) fn live(cfg: &RemoteWriteConfig, out: &Path) -> anyhow::Result<Arc<LiveMetrics>> {
+    Ok(Arc::new(LiveMetrics::with_remote_write(start(cfg, out)?)))
+}
+
+/// Also pushes the figures of an existing live view (the dashboard's) for the run writing to `out`.
+pub(crate) fn attach(live: &LiveMetrics, cfg: &RemoteWriteConfig, out: &Path) -> anyhow::Result<()> {
+    live.set_remote_write(start(cfg, out)?);
+    Ok(())
+}
+
+/// Starts the pusher, its series labelled with the run's folder name.
+fn start(cfg: &RemoteWriteConfig, out: &Path) -> anyhow::Result<RemoteWrite> {
     let mut cfg = cfg.clone();
     let run = out
         .file_name()
@@ -29,7 +40,7 @@ pub(crate) fn live(cfg: &RemoteWriteConfig, out: &Path) -> anyhow::Result<Arc<Li
         "surge: pushing live figures to {} (Prometheus remote write)",
         push.url()
     );
-    Ok(Arc::new(LiveMetrics::with_remote_write(push)))
+    Ok(push)
 }
 
 /// The end of the run: what became of the pushes, as a warning when any did not land.

@@ -18,6 +18,7 @@
 
 pub mod calibrate;
 pub mod collect;
+pub mod dashboard;
 pub mod guard;
 pub mod info;
 pub mod live;
@@ -26,11 +27,12 @@ pub mod remote;
 pub mod remote_write;
 pub mod run;
 
+pub use dashboard::Dashboard;
 pub use guard::Guards;
 pub use info::{RunContext, model_name, run_info};
 pub use live::LiveMetrics;
 pub use remote::agent::{ReportLoop, WorkerConfig, WorkerEnd, WorkerError, run_worker};
-pub use remote::{Coordinator, Listener, RemoteConfig, serve_metrics};
+pub use remote::{Coordinator, Listener, RemoteConfig, serve_dashboard, serve_metrics};
 pub use remote_write::{PushReport, RemoteWrite, RemoteWriteConfig, RemoteWriteError};
 pub use run::{Progress, RunConfig, RunOutcome, run_local};
 

@@ -11,7 +11,9 @@ pub mod names;
 pub mod text;
 
 use crate::collect::WorkerState;
+use crate::dashboard::Dashboard;
 use crate::remote_write::{PushReport, RemoteWrite};
+use std::sync::Arc;
 use std::sync::Mutex;
 use surge_metrics::{Slo, Snapshot};
 use surge_plan::Plan;
@@ -20,7 +22,10 @@ use surge_plan::Plan;
 #[derive(Debug, Default)]
 pub struct LiveMetrics {
     state: Mutex<State>,
-    push: Option<RemoteWrite>,
+    /// Where the figures are pushed (`--prom-remote-write`); a new pusher per run of a `--repeat`.
+    push: Mutex<Option<RemoteWrite>>,
+    /// The live page, fed the same view after every merged interval.
+    dashboard: Option<Arc<Dashboard>>,
 }
 
 #[derive(Debug, Default)]
@@ -38,6 +43,7 @@ pub(crate) struct View<'a> {
     pub totals: &'a Snapshot,
     pub states: &'a [WorkerState],
     pub slos: &'a [Slo],
+    pub in_flight: u64,
 }
 
 impl LiveMetrics {
@@ -50,9 +56,29 @@ impl LiveMetrics {
     /// ends).
     pub fn with_remote_write(push: RemoteWrite) -> LiveMetrics {
         LiveMetrics {
-            push: Some(push),
+            push: Mutex::new(Some(push)),
             ..LiveMetrics::default()
         }
+    }
+
+    /// Live figures that also feed the live dashboard.
+    pub fn with_dashboard(dashboard: Arc<Dashboard>) -> LiveMetrics {
+        LiveMetrics {
+            dashboard: Some(dashboard),
+            ..LiveMetrics::default()
+        }
+    }
+
+    /// From now on also pushes through `push` (the dashboard's figures, or the next run of a
+    /// `--repeat`: each run gets its own pusher, labelled with its folder).
+    pub fn set_remote_write(&self, push: RemoteWrite) {
+        *self.push.lock().unwrap_or_else(|p| p.into_inner()) = Some(push);
+        self.lock().pushed = None;
+    }
+
+    /// The dashboard these figures feed, if any.
+    pub fn dashboard(&self) -> Option<&Arc<Dashboard>> {
+        self.dashboard.as_ref()
     }
 
     /// The Prometheus text exposition (format 0.0.4).
@@ -70,11 +96,15 @@ impl LiveMetrics {
     }
 
     pub(crate) fn update(&self, view: &View<'_>) {
+        if let Some(d) = &self.dashboard {
+            d.update(view);
+        }
         let fams = families::collect(view);
         let text = text::render(&fams);
         let interval = view.last.map_or(-1, |s| s.interval as i64);
         let mut st = self.lock();
-        if let Some(push) = &self.push
+        let push = self.push.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(push) = push.as_ref()
             && view.last.is_some()
             && st.pushed != Some(interval)
         {
@@ -89,7 +119,8 @@ impl LiveMetrics {
     /// (bounded) for the queue to drain and says what was pushed and what failed. `None` without
     /// remote write.
     pub async fn finish_push(&self) -> Option<PushReport> {
-        let push = self.push.as_ref()?;
+        // Taken: the run is over, and a next run of a `--repeat` brings its own pusher.
+        let push = self.push.lock().unwrap_or_else(|p| p.into_inner()).take()?;
         let fams = self.lock().families.clone();
         if !fams.is_empty() {
             push.offer(&fams);

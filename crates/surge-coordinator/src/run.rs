@@ -200,7 +200,9 @@ pub(crate) async fn drive<P: Pool>(
         Some(live) => live.finish_push().await,
         None => None,
     };
-    d.finish(&cfg, pushed)
+    let outcome = d.finish(&cfg, pushed);
+    crate::dashboard::run_ended(cfg.live.as_deref(), &outcome);
+    outcome
 }
 
 /// The loop's state.
@@ -475,6 +477,7 @@ impl Driver {
                 totals: self.collector.totals(),
                 states: self.collector.states(),
                 slos: &self.slos,
+                in_flight: self.prog.in_flight,
             });
         }
     }

@@ -55,6 +55,7 @@ fn every_exported_name_is_present_with_conventional_kinds() {
         totals: &snap,
         states: &states,
         slos: &slos,
+        in_flight: 0,
     });
     let got: Vec<&str> = fams.iter().map(|f| f.name).collect();
     assert_eq!(got.len(), names::ALL.len());
@@ -125,6 +126,7 @@ fn before_the_first_interval_every_name_is_announced() {
         totals: &empty,
         states: &[],
         slos: &[],
+        in_flight: 0,
     });
     let text = super::text::render(&fams);
     for n in names::ALL {

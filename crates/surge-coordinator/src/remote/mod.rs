@@ -25,7 +25,7 @@ use surge_engine::WorkerEvent;
 use surge_wire::{Assignment, PROTOCOL_VERSION, PlanFingerprint, ProfileSource, WireOverrides};
 use tokio::sync::mpsc;
 
-pub use server::{Server as Listener, serve_metrics};
+pub use server::{Server as Listener, serve_dashboard, serve_metrics};
 pub use tls::{ServerTls, TlsFileError, server_tls};
 
 /// How far ahead of "every worker joined" the common start is set, so every worker has compiled its
@@ -84,6 +84,7 @@ impl Coordinator {
         ));
         let live = cfg.live.clone().unwrap_or_default();
         let routes = Arc::new(Routes {
+            dashboard: crate::dashboard::Served::on(&live, remote.listen),
             live: live.clone(),
             remote: Some(state.clone()),
         });

@@ -27,6 +27,8 @@ use tokio_rustls::TlsAcceptor;
 pub(crate) struct Routes {
     pub live: Arc<LiveMetrics>,
     pub remote: Option<Arc<RemoteState>>,
+    /// The live page (`/`, `/events`, `/state`, `/report.html`), when the run has one.
+    pub dashboard: Option<crate::dashboard::Served>,
 }
 
 /// A running listener; stops when [`Server::shutdown`] is called or it is dropped.
@@ -66,7 +68,23 @@ impl Drop for Server {
 
 /// Serves only `/metrics` (and `/healthz`) on `addr`: `surge run --metrics-listen`.
 pub async fn serve_metrics(addr: SocketAddr, live: Arc<LiveMetrics>) -> Result<Server, RunError> {
-    bind(addr, Arc::new(Routes { live, remote: None }), None).await
+    let routes = Routes {
+        live,
+        remote: None,
+        dashboard: None,
+    };
+    bind(addr, Arc::new(routes), None).await
+}
+
+/// Serves the live dashboard of `live` (and `/metrics`) on `addr`: `surge run --dashboard`. On a
+/// loopback address the page is open; on any other it needs the dashboard's token.
+pub async fn serve_dashboard(addr: SocketAddr, live: Arc<LiveMetrics>) -> Result<Server, RunError> {
+    let routes = Routes {
+        dashboard: crate::dashboard::Served::on(&live, addr),
+        live,
+        remote: None,
+    };
+    bind(addr, Arc::new(routes), None).await
 }
 
 /// How long a client has to finish its TLS handshake.
@@ -217,9 +235,14 @@ async fn handle(
     req: Request<Incoming>,
     peer: SocketAddr,
     routes: Arc<Routes>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+) -> Result<crate::dashboard::Reply, Infallible> {
     // The coordinator's receipt stamp of a clock exchange: first thing, before any work.
     let t1_us = super::clock::unix_now_us();
+    if let Some(d) = &routes.dashboard
+        && let Some(reply) = crate::dashboard::route(&req, d).await
+    {
+        return Ok(reply);
+    }
     let path = req.uri().path().to_string();
     let resp = match (req.method(), path.as_str()) {
         (&Method::GET, "/metrics") => respond(
@@ -237,7 +260,7 @@ async fn handle(
         },
         _ => refuse(StatusCode::NOT_FOUND, format!("{path}: no such endpoint")),
     };
-    Ok(resp)
+    Ok(resp.map(http_body_util::Either::Left))
 }
 
 /// Token, then version, then body; only then the message.
