@@ -142,15 +142,15 @@ fn print_event(e: Event<'_>) {
                 .filter(|s| s.applies)
                 .map(|s| {
                     format!(
-                        "{} {}",
+                        "{}: {}",
                         s.slo,
                         s.observed
-                            .map_or("no data".to_string(), |v| format!("{v:.0}"))
+                            .map_or("no data".to_string(), |v| format!("{v:.0} ms"))
                     )
                 })
                 .collect();
             eprintln!(
-                "  {region:<10} {:>8.1}/s  {:<4}  {}  errors {:.2}%{}",
+                "  {region:<10} {:>8.1}/s  {:<4}  {}  finished {}  errors {:.2}%{}",
                 p.rate_per_s,
                 if p.flagged.is_some() {
                     "SURGE FELL BEHIND"
@@ -160,6 +160,8 @@ fn print_event(e: Event<'_>) {
                     "FAIL"
                 },
                 slos.join(", "),
+                p.completed_ratio
+                    .map_or("-".to_string(), |c| format!("{:.0}%", c * 100.0)),
                 p.error_rate * 100.0,
                 p.flagged
                     .as_ref()

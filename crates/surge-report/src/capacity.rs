@@ -23,10 +23,7 @@ fn bracket(r: &RegionCapacity) -> String {
 }
 
 fn end(r: &RegionCapacity) -> String {
-    serde_json::to_value(r.end)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
+    r.end.as_str().to_string()
 }
 
 /// The table printed at the end of `surge capacity`.

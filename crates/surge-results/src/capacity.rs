@@ -44,6 +44,20 @@ pub enum SearchEnd {
     Interrupted,
 }
 
+impl SearchEnd {
+    /// The name used in capacity.json: `found`, `ceiling`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SearchEnd::Found => "found",
+            SearchEnd::Ceiling => "ceiling",
+            SearchEnd::NonePassed => "none_passed",
+            SearchEnd::GeneratorBehind => "generator_behind",
+            SearchEnd::ProbeLimit => "probe_limit",
+            SearchEnd::Interrupted => "interrupted",
+        }
+    }
+}
+
 /// One SLO's observation in one probe.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct ProbeSlo {
@@ -80,6 +94,9 @@ pub struct Probe {
     pub started_per_s: f64,
     /// Send lag p99 of the whole probe, ms.
     pub send_lag_p99_ms: f64,
+    /// Journeys the searched region finished over those it started, after the first interval of the
+    /// arrival window: below 0.9 the target's backlog grew and the probe fails whatever the SLOs said.
+    pub completed_ratio: Option<f64>,
     /// The probe's results folder, relative to the capacity folder.
     pub dir: String,
 }

@@ -92,6 +92,8 @@ pub struct RegionSearch {
     /// Per SLO of the plan: whether it applies to this region (names it or no region). Only these
     /// decide a probe: the other regions, held at their peak, may fail theirs without blaming this one.
     pub applies: Vec<bool>,
+    /// Send-lag p99 above which a probe is flagged as surge falling behind, ms.
+    pub lag_limit_ms: f64,
     /// The spec.
     pub spec: SearchSpec,
 }
@@ -165,6 +167,7 @@ pub fn resolve(plan: &Plan, input: &SearchInput) -> Result<Vec<RegionSearch>, Ca
         }
         out.push(RegionSearch {
             region,
+            lag_limit_ms: probe::lag_limit_ms(plan, &applies),
             applies,
             spec: SearchSpec {
                 start,
@@ -188,8 +191,7 @@ pub trait Prober {
     fn probe(
         &mut self,
         repeat: u32,
-        region: u16,
-        applies: &[bool],
+        search: &RegionSearch,
         rates: &[f64],
         name: &str,
     ) -> impl Future<Output = Result<Option<Probe>, RunError>>;
@@ -304,7 +306,7 @@ pub async fn run_search<P: Prober>(
                 }
                 n += 1;
                 let dir = format!("probe-{n:03}-{name}-{rate}");
-                let Some(mut p) = prober.probe(repeat, rs.region, &rs.applies, &rates, &dir).await? else {
+                let Some(mut p) = prober.probe(repeat, rs, &rates, &dir).await? else {
                     break None;
                 };
                 p.rate_per_s = rate;
@@ -486,8 +488,7 @@ impl Prober for LocalProber<'_> {
     async fn probe(
         &mut self,
         repeat: u32,
-        region: u16,
-        applies: &[bool],
+        search: &RegionSearch,
         rates: &[f64],
         name: &str,
     ) -> Result<Option<Probe>, RunError> {
@@ -508,7 +509,7 @@ impl Prober for LocalProber<'_> {
         }
         let slos = resolve_slos(&plan)?;
         let plan = Arc::new(plan);
-        let region_name = plan.regions[usize::from(region)].name.clone();
+        let region_name = plan.regions[usize::from(search.region)].name.clone();
         let dir = self.out.join(name);
         let cfg = RunConfig {
             info: run_info(&plan, &self.context, self.workers),
@@ -533,6 +534,10 @@ impl Prober for LocalProber<'_> {
         if outcome.summary.status == surge_results::RunStatus::Interrupted {
             return Ok(None);
         }
+        let data = surge_results::RunData::read(&outcome.dir)?;
+        let arrival_intervals =
+            (self.length.as_secs_f64() / plan.interval.as_secs_f64().max(1e-9)).ceil() as u64;
+        let completed = probe::completed_ratio(&data.region_rows, &region_name, arrival_intervals);
         let facts = probe::ProbeFacts {
             repeat,
             region: &region_name,
@@ -544,7 +549,9 @@ impl Prober for LocalProber<'_> {
                 .collect(),
             dir: name.to_string(),
             length_s: self.length.as_secs_f64(),
-            applies,
+            applies: &search.applies,
+            lag_limit_ms: search.lag_limit_ms,
+            completed,
         };
         Ok(Some(probe::record(facts, &outcome.summary)))
     }

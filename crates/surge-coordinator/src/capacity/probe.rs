@@ -6,13 +6,35 @@ use std::time::Duration;
 use surge_plan::Plan;
 use surge_profile::{Curve, Load, Profile, Ramp};
 use surge_results::capacity::{Probe, ProbeSlo};
-use surge_results::Summary;
+use surge_results::{RegionRow, Summary};
 
 use super::search::Verdict;
 
-/// Send-lag p99 above which a probe's latencies are the generator's, not the target's, ms (the
-/// report's default saturation threshold).
+/// Send-lag p99 below which the generator always counts as on time, ms (the report's default
+/// saturation threshold).
 pub const SATURATION_MS: f64 = 10.0;
+
+/// Share of the tightest latency SLO that the generator's own send lag p99 may take before a probe
+/// is flagged: surge's lateness is part of every latency it measures, and beyond this share it, not
+/// the target, could decide the verdict.
+pub const LAG_SHARE: f64 = 0.1;
+
+/// The send-lag p99 above which a probe is flagged, ms: [`LAG_SHARE`] of the tightest percentile SLO
+/// that applies (`applies[i]` for `plan.slos[i]`), never below [`SATURATION_MS`].
+pub fn lag_limit_ms(plan: &Plan, applies: &[bool]) -> f64 {
+    let share = plan
+        .slos
+        .iter()
+        .zip(applies)
+        .filter(|(s, a)| **a && matches!(s.stat, surge_profile::SloStat::Percentile(_)))
+        .map(|(s, _)| s.threshold * LAG_SHARE)
+        .fold(f64::INFINITY, f64::min);
+    if share.is_finite() {
+        share.max(SATURATION_MS)
+    } else {
+        SATURATION_MS
+    }
+}
 
 /// Share of its profile peak at which a region's first probe starts.
 pub const START_FRACTION: f64 = 0.25;
@@ -65,11 +87,42 @@ pub fn probe_profile(profile: &Profile, rates: &[f64], length: Duration, seed: u
     p
 }
 
+/// Share of the journeys started that the target must finish in the same time, once past the first
+/// interval, for a probe to pass: below it the target's backlog grows, and a longer probe (or the
+/// real surge) would break the SLOs even if this short one did not yet.
+pub const KEPT_UP: f64 = 0.9;
+
+/// Journeys of `region` ended (succeeded or failed) over those started, in the intervals of the
+/// arrival window after the first (`arrival_intervals` intervals hold arrivals); `None` when
+/// nothing started there (a probe too short for the interval).
+pub fn completed_ratio(rows: &[RegionRow], region: &str, arrival_intervals: u64) -> Option<f64> {
+    let (started, ended) = rows
+        .iter()
+        .filter(|r| r.region == region && r.interval >= 1 && r.interval < arrival_intervals)
+        .fold((0u64, 0u64), |(s, e), r| {
+            (
+                s + r.counters.started,
+                e + r.counters.succeeded + r.counters.failed,
+            )
+        });
+    (started > 0).then(|| ended as f64 / started as f64)
+}
+
 /// The search's reading of a probe, and why when surge fell behind.
 /// `applies[i]`: whether SLO `i` decides (it applies to the searched region).
-pub fn judge(summary: &Summary, applies: &[bool]) -> (Verdict, Option<String>) {
-    if let Some(why) = generator_behind(summary) {
+/// `lag_limit_ms`: see [`lag_limit_ms`].
+/// `completed`: see [`completed_ratio`].
+pub fn judge(
+    summary: &Summary,
+    applies: &[bool],
+    lag_limit_ms: f64,
+    completed: Option<f64>,
+) -> (Verdict, Option<String>) {
+    if let Some(why) = generator_behind(summary, lag_limit_ms) {
         return (Verdict::GeneratorBehind, Some(why));
+    }
+    if completed.is_some_and(|c| c < KEPT_UP) {
+        return (Verdict::Fail, None);
     }
     let held = summary
         .slos
@@ -84,8 +137,8 @@ pub fn judge(summary: &Summary, applies: &[bool]) -> (Verdict, Option<String>) {
 }
 
 /// Why the generator did not keep up in this probe, if it did not: its own descriptors or ports ran
-/// out, or its send lag p99 passed [`SATURATION_MS`].
-pub fn generator_behind(summary: &Summary) -> Option<String> {
+/// out, or its send lag p99 passed `lag_limit_ms`.
+pub fn generator_behind(summary: &Summary, lag_limit_ms: f64) -> Option<String> {
     let own = |c: &str| summary.totals.outcomes.get(c).copied().unwrap_or(0);
     let (fds, ports) = (own("generator_fd"), own("generator_ports"));
     if fds + ports > 0 {
@@ -94,9 +147,9 @@ pub fn generator_behind(summary: &Summary) -> Option<String> {
         ));
     }
     let g = &summary.generator;
-    (g.samples > 0 && g.send_lag_p99_ms > SATURATION_MS).then(|| {
+    (g.samples > 0 && g.send_lag_p99_ms > lag_limit_ms).then(|| {
         format!(
-            "send lag p99 {:.1} ms above {SATURATION_MS} ms: surge could not send on time",
+            "send lag p99 {:.1} ms above {lag_limit_ms:.0} ms: surge could not send on time",
             g.send_lag_p99_ms
         )
     })
@@ -116,11 +169,15 @@ pub struct ProbeFacts<'a> {
     pub length_s: f64,
     /// Per SLO: whether it applies to the searched region.
     pub applies: &'a [bool],
+    /// Send-lag p99 above which the probe is flagged, ms.
+    pub lag_limit_ms: f64,
+    /// See [`completed_ratio`].
+    pub completed: Option<f64>,
 }
 
 /// The probe's record for capacity.json from its summary.
 pub fn record(f: ProbeFacts<'_>, summary: &Summary) -> Probe {
-    let (verdict, flagged) = judge(summary, f.applies);
+    let (verdict, flagged) = judge(summary, f.applies, f.lag_limit_ms, f.completed);
     let cells = summary.regions.get(f.region);
     let (errors, count) = cells.map_or((0, 0), |steps| {
         steps
@@ -158,6 +215,7 @@ pub fn record(f: ProbeFacts<'_>, summary: &Summary) -> Probe {
         },
         started_per_s: started as f64 / f.length_s.max(1e-9),
         send_lag_p99_ms: summary.generator.send_lag_p99_ms,
+        completed_ratio: f.completed,
         dir: f.dir,
     }
 }

@@ -58,8 +58,7 @@ impl Prober for Synthetic {
     async fn probe(
         &mut self,
         repeat: u32,
-        _region: u16,
-        applies: &[bool],
+        search: &RegionSearch,
         rates: &[f64],
         name: &str,
     ) -> Result<Option<Probe>, RunError> {
@@ -82,7 +81,7 @@ impl Prober for Synthetic {
                     observed: Some(p99),
                     threshold: 800.0,
                     pass: p99 < 800.0,
-                    applies: applies[i],
+                    applies: search.applies[i],
                 }
             })
             .collect();
@@ -101,6 +100,7 @@ impl Prober for Synthetic {
             error_rate: 0.0,
             started_per_s: total,
             send_lag_p99_ms: 0.1,
+            completed_ratio: Some(1.0),
             dir: name.to_string(),
         }))
     }
@@ -273,6 +273,10 @@ fn bad_input_is_refused_before_any_probe() {
     let err = resolve(&base, &input(&["mars"])).unwrap_err();
     assert!(err.to_string().contains("unknown region `mars`"), "{err}");
     assert!(err.to_string().contains("americas, europe"));
+    // The generator may be late by a tenth of the tightest latency SLO before a probe is flagged.
+    let ok = resolve(&base, &input(&["americas"])).unwrap();
+    assert_eq!(ok[0].lag_limit_ms, 80.0);
+    assert_eq!(ok[0].applies, vec![true, false]);
     let low = SearchInput {
         up_to: Some(10.0),
         ..input(&["americas"])
