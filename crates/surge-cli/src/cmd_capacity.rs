@@ -7,10 +7,8 @@ use crate::args::CapacityArgs;
 use crate::prepare;
 use anyhow::Context as _;
 use std::path::Path;
-use surge_coordinator::capacity::{
-    self as cap, Capacity, Event, Header, LocalProber, SearchInput,
-};
 use surge_coordinator::Guards;
+use surge_coordinator::capacity::{self as cap, Capacity, Event, Header, LocalProber, SearchInput};
 use surge_results::capacity::{CapacityResult, CapacityStatus, SearchEnd};
 
 pub async fn capacity(a: CapacityArgs) -> anyhow::Result<i32> {
@@ -45,7 +43,7 @@ pub async fn capacity(a: CapacityArgs) -> anyhow::Result<i32> {
         surge_results::default_run_dir(Path::new("results"), &format!("{}-capacity", plan.name))
     });
     anyhow::ensure!(
-        !out.exists() || std::fs::read_dir(&out).map_or(false, |mut d| d.next().is_none()),
+        !out.exists() || std::fs::read_dir(&out).is_ok_and(|mut d| d.next().is_none()),
         "{} already exists and is not empty: choose another --out",
         out.display()
     );
@@ -163,9 +161,14 @@ fn print_event(e: Event<'_>) {
                 p.completed_ratio
                     .map_or("-".to_string(), |c| format!("{:.0}%", c * 100.0)),
                 p.error_rate * 100.0,
-                p.flagged
-                    .as_ref()
-                    .map_or(String::new(), |f| format!(" ({f})"))
+                match (&p.flagged, p.completed_ratio) {
+                    (Some(f), _) => format!(" ({f})"),
+                    (None, Some(c)) if c < cap::probe::KEPT_UP => format!(
+                        " (the target fell behind: backlog grew, under {:.0}% finished)",
+                        cap::probe::KEPT_UP * 100.0
+                    ),
+                    _ => String::new(),
+                }
             );
         }
         Event::Region(region, r) => eprintln!("  {region}: {}", r.note),
@@ -180,7 +183,10 @@ fn finish(out: &Path, result: &CapacityResult, no_report: bool) -> anyhow::Resul
         let (html, md) = surge_report::capacity::write_capacity_reports(out, result)?;
         println!("report: {}\n        {}", html.display(), md.display());
     }
-    println!("capacity: {}", out.join(surge_results::capacity::CAPACITY).display());
+    println!(
+        "capacity: {}",
+        out.join(surge_results::capacity::CAPACITY).display()
+    );
     let answered = result.status == CapacityStatus::Complete
         && result
             .regions

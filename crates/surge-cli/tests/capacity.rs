@@ -72,10 +72,12 @@ fn the_searches_find_what_littles_law_predicts_and_compare_prints_the_ratio() {
     );
 
     // capacity.json is the schema's; every probe is a real results folder with its summary.
-    let schema: Value = read_json(
-        &surge_testkit::repo_root().join("results/schema/capacity.schema.json"),
-    );
-    for (out, c) in [(&under, &cu), (&doubled, &read_json(&doubled.join("capacity.json")))] {
+    let schema: Value =
+        read_json(&surge_testkit::repo_root().join("results/schema/capacity.schema.json"));
+    for (out, c) in [
+        (&under, &cu),
+        (&doubled, &read_json(&doubled.join("capacity.json"))),
+    ] {
         assert_eq!(schema_check::check(&schema, c), Vec::<String>::new());
         assert_eq!(c["status"], "complete");
         let probes = c["regions"]["americas"]["probes"].as_array().unwrap();
@@ -90,9 +92,15 @@ fn the_searches_find_what_littles_law_predicts_and_compare_prints_the_ratio() {
             passed.0 |= p["pass"] == true;
             passed.1 |= p["pass"] == false;
         }
-        assert!(passed.0 && passed.1, "a pass and a fail on each side of the knee");
+        assert!(
+            passed.0 && passed.1,
+            "a pass and a fail on each side of the knee"
+        );
         let html = std::fs::read_to_string(out.join("capacity.html")).unwrap();
-        assert!(html.contains("<svg") && html.contains("threshold 800"), "knee chart");
+        assert!(
+            html.contains("<svg") && html.contains("threshold 800"),
+            "knee chart"
+        );
         assert!(out.join("capacity.md").is_file());
     }
 
@@ -109,9 +117,17 @@ fn the_searches_find_what_littles_law_predicts_and_compare_prints_the_ratio() {
     let want = format!("americas: {lo_u:.0}/s -> {lo_d:.0}/s ({ratio:.2}x)");
     assert_eq!(text.trim(), want);
     // A capacity folder against a run's folder is refused.
-    let probe = under.join(cu["regions"]["americas"]["probes"][0]["dir"].as_str().unwrap());
+    let probe = under.join(
+        cu["regions"]["americas"]["probes"][0]["dir"]
+            .as_str()
+            .unwrap(),
+    );
     assert_eq!(
-        surge(&["compare", &under.display().to_string(), &probe.display().to_string()]),
+        surge(&[
+            "compare",
+            &under.display().to_string(),
+            &probe.display().to_string()
+        ]),
         2
     );
 }
@@ -130,18 +146,31 @@ fn bad_input_is_refused_before_anything_is_sent() {
             .arg(out)
             .output()
             .unwrap();
-        (o.status.code(), String::from_utf8_lossy(&o.stderr).to_string())
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).to_string(),
+        )
     };
     let surge_profile = profile("americas-surge.toml");
     let out = tmp.path().join("a");
     let (code, err) = run(&["--region", "mars"], &surge_profile, &out);
     assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("unknown region `mars`") && err.contains("americas, europe, asia"), "{err}");
+    assert!(
+        err.contains("unknown region `mars`") && err.contains("americas, europe, asia"),
+        "{err}"
+    );
     assert!(!out.exists(), "nothing written, nothing sent");
 
-    let (code, err) = run(&["--region", "americas", "--up-to", "20"], &surge_profile, &out);
+    let (code, err) = run(
+        &["--region", "americas", "--up-to", "20"],
+        &surge_profile,
+        &out,
+    );
     assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("--up-to 20/s is below the first probe of americas (37.5/s)"), "{err}");
+    assert!(
+        err.contains("--up-to 20/s is below the first probe of americas (37.5/s)"),
+        "{err}"
+    );
     assert!(!out.exists());
 
     let text = std::fs::read_to_string(&surge_profile).unwrap();
@@ -203,7 +232,11 @@ fn ctrl_c_stops_at_once_and_keeps_the_probes_so_far() {
     assert_eq!(r["end"], "interrupted");
     let probes = r["probes"].as_array().unwrap();
     assert!(!probes.is_empty(), "the probes so far are kept");
-    assert!(out.join(probes[0]["dir"].as_str().unwrap()).join("summary.json").is_file());
+    assert!(
+        out.join(probes[0]["dir"].as_str().unwrap())
+            .join("summary.json")
+            .is_file()
+    );
     // The probe under way was stopped, its folder written as interrupted.
     let second = std::fs::read_dir(&out)
         .unwrap()

@@ -242,7 +242,10 @@ mod tests {
     fn repeat_statistics() {
         assert_eq!(RepeatStats::of(&[]), None);
         let one = RepeatStats::of(&[90.0]).unwrap();
-        assert_eq!((one.min, one.max, one.mean, one.stddev), (90.0, 90.0, 90.0, 0.0));
+        assert_eq!(
+            (one.min, one.max, one.mean, one.stddev),
+            (90.0, 90.0, 90.0, 0.0)
+        );
         let s = RepeatStats::of(&[90.0, 100.0, 95.0]).unwrap();
         assert_eq!((s.min, s.max, s.mean), (90.0, 100.0, 95.0));
         assert!((s.stddev - 5.0).abs() < 1e-9);

@@ -69,7 +69,11 @@ fn sample() -> CapacityResult {
         note: "held up to the ceiling".into(),
         others_per_s: [("americas".to_string(), 150.0)].into(),
         repeats: None,
-        probes: vec![probe(40.0, Some(70.0), Some("send lag p99 40 ms above 10 ms"))],
+        probes: vec![probe(
+            40.0,
+            Some(70.0),
+            Some("send lag p99 40 ms above 10 ms"),
+        )],
     };
     CapacityResult {
         schema_version: surge_results::capacity::CAPACITY_SCHEMA_VERSION,
@@ -109,7 +113,10 @@ fn a_capacity_result_validates_against_the_committed_schema()
     c.write(dir.path())?;
     assert!(CapacityResult::is_capacity_dir(dir.path()));
     let back = CapacityResult::read(dir.path())?;
-    assert_eq!(back.regions["americas"].bracket, c.regions["americas"].bracket);
+    assert_eq!(
+        back.regions["americas"].bracket,
+        c.regions["americas"].bracket
+    );
     assert_eq!(back.status, c.status);
     Ok(())
 }

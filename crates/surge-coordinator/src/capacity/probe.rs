@@ -124,11 +124,7 @@ pub fn judge(
     if completed.is_some_and(|c| c < KEPT_UP) {
         return (Verdict::Fail, None);
     }
-    let held = summary
-        .slos
-        .iter()
-        .zip(applies)
-        .all(|(v, &a)| v.pass || !a);
+    let held = summary.slos.iter().zip(applies).all(|(v, &a)| v.pass || !a);
     if held {
         (Verdict::Pass, None)
     } else {
@@ -257,7 +253,10 @@ down = "20s"
         assert!((default_start(&base, 0) - 28.1).abs() < 0.2);
         let p = probe_profile(&profile, &rates, Duration::from_secs(4), 99);
         let plan = Plan::compile(&p, &Overrides::default()).unwrap();
-        assert_eq!(plan.population, ((80.0 + rates[1]) * 4.0_f64).round() as u64);
+        assert_eq!(
+            plan.population,
+            ((80.0 + rates[1]) * 4.0_f64).round() as u64
+        );
         assert_eq!(plan.run_duration, Duration::from_secs(4));
         assert_eq!(plan.seed, 99);
         // Steady: every second of the probe gets the same arrivals, per region.

@@ -149,7 +149,8 @@ impl Search {
         match verdict {
             Verdict::Pass => {
                 // A pass above a fail (noise near the knee) narrows the bracket from below only.
-                if self.last_pass.is_none_or(|p| rate > p) && self.first_fail.is_none_or(|f| rate < f)
+                if self.last_pass.is_none_or(|p| rate > p)
+                    && self.first_fail.is_none_or(|f| rate < f)
                 {
                     self.last_pass = Some(rate);
                 }
@@ -270,7 +271,10 @@ mod tests {
             else {
                 panic!("{capacity}: {end:?}")
             };
-            assert!(last_pass < knee && first_fail >= knee, "{capacity}: {end:?}");
+            assert!(
+                last_pass < knee && first_fail >= knee,
+                "{capacity}: {end:?}"
+            );
             assert!(first_fail - last_pass <= 0.05 * last_pass + 0.1, "{end:?}");
             assert!(probes.len() < 20, "{capacity}: {probes:?}");
         }

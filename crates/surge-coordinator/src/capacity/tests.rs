@@ -110,7 +110,12 @@ impl Prober for Synthetic {
     }
 }
 
-fn capacity<'a>(base: &'a Plan, out: &std::path::Path, input: SearchInput, repeat: u32) -> Capacity<'a> {
+fn capacity<'a>(
+    base: &'a Plan,
+    out: &std::path::Path,
+    input: SearchInput,
+    repeat: u32,
+) -> Capacity<'a> {
     let searches = resolve(base, &input).unwrap();
     Capacity {
         base,
@@ -180,8 +185,16 @@ fn each_region_is_searched_with_the_others_at_their_peak() {
     assert_eq!(eu.end, SearchEnd::Found, "{eu:?}");
     let eu_knee = 400.0 * (1.0 - 60.0 / 800.0);
     assert!(eu.bracket[0].unwrap() < eu_knee && eu.bracket[1].unwrap() >= eu_knee);
-    assert!(eu.probes.iter().all(|p| (p.rates["americas"] - 112.5).abs() < 0.5));
-    assert!(eu.probes.iter().all(|p| !p.slos[0].pass && !p.slos[0].applies));
+    assert!(
+        eu.probes
+            .iter()
+            .all(|p| (p.rates["americas"] - 112.5).abs() < 0.5)
+    );
+    assert!(
+        eu.probes
+            .iter()
+            .all(|p| !p.slos[0].pass && !p.slos[0].applies)
+    );
     assert_eq!(seen.len(), 2);
     // capacity.json on disk is what was returned.
     let back = CapacityResult::read(dir.path()).unwrap();
@@ -250,7 +263,10 @@ fn a_generator_that_falls_behind_stops_everything_and_says_how_many_workers() {
     .unwrap();
     assert_eq!(r.status, CapacityStatus::GeneratorBehind);
     let reason = r.reason.clone().unwrap();
-    assert!(reason.contains("not to blame") && reason.contains("--workers"), "{reason}");
+    assert!(
+        reason.contains("not to blame") && reason.contains("--workers"),
+        "{reason}"
+    );
     let am = &r.regions["americas"];
     assert_eq!(am.end, SearchEnd::GeneratorBehind);
     assert!(am.probes.last().unwrap().flagged.is_some());
@@ -299,6 +315,9 @@ fn bad_input_is_refused_before_any_probe() {
     };
     assert!(matches!(
         resolve(&base, &zero),
-        Err(CapacityInputError::NotPositive { what: "--precision", .. })
+        Err(CapacityInputError::NotPositive {
+            what: "--precision",
+            ..
+        })
     ));
 }

@@ -108,4 +108,3 @@ pub fn check(schema: &Value, v: &Value) -> Vec<String> {
     validate(schema, schema, v, "$", &mut errs);
     errs
 }
-
