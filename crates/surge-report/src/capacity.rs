@@ -18,7 +18,18 @@ pub fn per_s(v: Option<f64>) -> String {
     }
 }
 
+/// A probed rate to its 0.1/s: `37.5/s`; `-` when none.
+fn exact(v: Option<f64>) -> String {
+    v.map_or("-".into(), |v| format!("{v:.1}/s"))
+}
+
+/// The bracket to 0.1/s (reports).
 fn bracket(r: &RegionCapacity) -> String {
+    format!("[{}, {}]", exact(r.bracket[0]), exact(r.bracket[1]))
+}
+
+/// The bracket as the terminal shows it.
+fn bracket_short(r: &RegionCapacity) -> String {
     format!("[{}, {}]", per_s(r.bracket[0]), per_s(r.bracket[1]))
 }
 
@@ -57,7 +68,7 @@ pub fn capacity_table(c: &CapacityResult) -> String {
             "{:<12} {:>10} {:>22} {:>7}  {:<16} {spread}",
             name,
             per_s(r.max_rate_per_s),
-            bracket(r),
+            bracket_short(r),
             r.probes.len(),
             end(r),
         );
@@ -104,7 +115,7 @@ pub fn render_capacity_markdown(c: &CapacityResult) -> String {
     }
     for (name, r) in &c.regions {
         let _ = writeln!(o, "\n## {}\n\n{}\n", md(name), md(&r.note));
-        o.push_str("| # | offered | pass | p99 per SLO | error rate | flagged | results |\n|---:|---:|---|---|---:|---|---|\n");
+        o.push_str("| # | offered | pass | p99 per SLO | finished | error rate | flagged | results |\n|---:|---:|---|---|---:|---:|---|---|\n");
         for (i, p) in r.probes.iter().enumerate() {
             let slos: Vec<String> = p
                 .slos
@@ -114,11 +125,12 @@ pub fn render_capacity_markdown(c: &CapacityResult) -> String {
                 .collect();
             let _ = writeln!(
                 o,
-                "| {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} |",
                 i + 1,
-                per_s(Some(p.rate_per_s)),
+                exact(Some(p.rate_per_s)),
                 if p.pass { "pass" } else { "FAIL" },
                 md(&slos.join("; ")),
+                p.completed_ratio.map_or("-".into(), pct),
                 pct(p.error_rate),
                 md(p.flagged.as_deref().unwrap_or("")),
                 md(&p.dir)
