@@ -41,6 +41,11 @@ pub enum Command {
         after_help = "Example:\n  surge calibrate profiles/quickstart.toml --target http://127.0.0.1:8080"
     )]
     Calibrate(CalibrateArgs),
+    /// Search the largest steady arrival rate each region holds with every SLO met (capacity.json).
+    #[command(
+        after_help = "Examples:\n  surge capacity profiles/americas-surge.toml --plan profiles/plans/americas-underprovisioned.toml --region americas --out results/cap-under\n  surge capacity profiles/americas-surge.toml --target http://staging:8080 --up-to 400 --max-rps 2000\n  surge compare results/cap-under results/cap-doubled\n--repeat N runs each region's search N times and reports the spread; --workers, --max-rps, --plan,\n--target and the other run flags apply to every probe."
+    )]
+    Capacity(CapacityArgs),
     /// Inspect a profile without sending anything.
     #[command(subcommand)]
     Profile(ProfileCommand),
@@ -409,4 +414,47 @@ pub struct CalibrateArgs {
     /// Highest closed-model concurrency tried (doubling from 1).
     #[arg(long, default_value_t = 1024)]
     pub max_concurrency: u32,
+}
+
+/// `surge capacity`
+#[derive(Debug, Args)]
+pub struct CapacityArgs {
+    /// The profile, target and run flags, as for `run` (`--out` is the capacity folder, `--repeat`
+    /// the searches per region).
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Search this region (repeatable; default every region an SLO applies to).
+    #[arg(long = "region", value_name = "R")]
+    pub regions: Vec<String>,
+    /// Length of each probe's steady arrivals.
+    #[arg(long, value_parser = parse_duration, default_value = "15s")]
+    pub probe: Duration,
+    /// Stop when [last pass, first fail] is this narrow, relative to the last pass (`5%` or 0.05).
+    #[arg(long, value_parser = parse_ratio, default_value = "5%")]
+    pub precision: f64,
+    /// Hard ceiling on the searched region's rate, journeys/s: never probed above.
+    #[arg(long, value_name = "RATE")]
+    pub up_to: Option<f64>,
+    /// First probe's rate, journeys/s (default a quarter of the region's peak in the profile).
+    #[arg(long, value_name = "RATE")]
+    pub start: Option<f64>,
+    /// What one worker sustains, journeys/s, as `surge calibrate` printed: probes beyond --workers of
+    /// it are not sent, and the search says how many workers they need.
+    #[arg(long, value_name = "RATE")]
+    pub per_worker: Option<f64>,
+}
+
+/// Parses "5%" or "0.05".
+pub fn parse_ratio(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    let v = match t.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|v| v / 100.0),
+        None => t.parse::<f64>(),
+    }
+    .map_err(|_| format!("`{s}` is not a ratio (e.g. 5% or 0.05)"))?;
+    if v.is_finite() && v > 0.0 && v < 1.0 {
+        Ok(v)
+    } else {
+        Err(format!("`{s}` must be between 0 and 100%"))
+    }
 }

@@ -15,6 +15,7 @@
 
 pub mod args;
 mod cmd_calibrate;
+mod cmd_capacity;
 mod cmd_completions;
 mod cmd_coordinator;
 mod cmd_new;
@@ -52,6 +53,7 @@ pub fn execute(cli: Cli) -> i32 {
             runtime().and_then(|rt| rt.block_on(cmd_coordinator::coordinator(a)))
         }
         Command::Calibrate(a) => runtime().and_then(|rt| rt.block_on(cmd_calibrate::calibrate(a))),
+        Command::Capacity(a) => runtime().and_then(|rt| rt.block_on(cmd_capacity::capacity(a))),
         Command::Worker(a) => runtime().and_then(|rt| rt.block_on(cmd_worker::worker(a))),
         Command::New(a) => cmd_new::new(&a),
         Command::Completions(a) => cmd_completions::completions(&a),
@@ -143,6 +145,21 @@ pub(crate) fn versions() -> std::collections::BTreeMap<String, String> {
 }
 
 fn compare(a: &args::CompareArgs) -> anyhow::Result<i32> {
+    use surge_results::CapacityResult;
+    match (
+        CapacityResult::is_capacity_dir(&a.a),
+        CapacityResult::is_capacity_dir(&a.b),
+    ) {
+        (true, true) => {
+            let (ca, cb) = (CapacityResult::read(&a.a)?, CapacityResult::read(&a.b)?);
+            print!("{}", surge_report::capacity::compare_capacity(&ca, &cb));
+            return Ok(EXIT_OK);
+        }
+        (false, false) => {}
+        _ => anyhow::bail!(
+            "cannot compare a capacity search with a run: give two `surge capacity` folders or two runs"
+        ),
+    }
     let (ra, rb) = (read_runs(&a.a)?, read_runs(&a.b)?);
     let cmp = surge_report::compare(&ra, &rb);
     if let Some(why) = cmp.unrelated() {

@@ -17,6 +17,7 @@
 #![warn(missing_docs)]
 
 pub mod calibrate;
+pub mod capacity;
 pub mod collect;
 pub mod dashboard;
 pub mod guard;

@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 mod analysis;
+pub mod capacity;
 mod compare;
 pub mod connected;
 mod html;

@@ -39,6 +39,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod capacity;
 pub mod conn_summary;
 mod csv;
 mod error;
@@ -49,6 +50,7 @@ mod time;
 mod types;
 mod writer;
 
+pub use capacity::CapacityResult;
 pub use csv::{RegionRow, TimeseriesRow};
 pub use error::ResultsError;
 pub use reader::RunData;
