@@ -135,6 +135,8 @@ impl RemoteState {
         let names: Vec<String> = inner.workers.iter().map(|w| w.name.clone()).collect();
         let regions: Vec<Vec<u16>> = inner.workers.iter().map(|w| w.regions.clone()).collect();
         super::placement::table(&self.plan, &names, &regions)
+    }
+
     /// Each worker's name and clock offset as estimated at its join (`None`: no usable exchange).
     pub fn clocks_at_join(&self) -> Vec<(String, Option<ClockEstimate>)> {
         let inner = self.lock();
