@@ -5,6 +5,7 @@
 
 pub mod agent;
 mod crew;
+mod deadman;
 mod link;
 pub(crate) mod server;
 pub(crate) mod state;
@@ -25,6 +26,8 @@ use surge_wire::{Assignment, PROTOCOL_VERSION, PlanFingerprint, ProfileSource, W
 use tokio::sync::mpsc;
 
 pub use server::{Server as Listener, serve_metrics};
+pub use deadman::LinkFailure;
+pub use link::{JoinUrlError, LinkError};
 pub use tls::{ServerTls, TlsFileError, server_tls};
 
 /// How far ahead of "every worker joined" the common start is set, so every worker has compiled its

@@ -216,7 +216,7 @@ impl RemoteState {
             .transpose()
         {
             Ok(s) => s,
-            Err(e) => return refuse(StatusCode::BAD_REQUEST, e),
+            Err(e) => return refuse(StatusCode::BAD_REQUEST, causes(&e)),
         };
         let mut inner = self.lock();
         let Inner {
@@ -284,22 +284,49 @@ impl RemoteState {
     fn check_snapshot(
         &self,
         enc: &surge_metrics::EncodedSnapshot,
-    ) -> Result<SparseSnapshot, String> {
-        let snap = enc.decode_sparse().map_err(|e| format!("snapshot: {e}"))?;
+    ) -> Result<SparseSnapshot, BadSnapshot> {
+        let snap = enc.decode_sparse().map_err(BadSnapshot::Decode)?;
         if (snap.regions, snap.steps) != self.shape {
-            return Err(format!(
-                "snapshot shape {}x{} does not match the plan's {}x{} regions x steps",
-                snap.regions, snap.steps, self.shape.0, self.shape.1
-            ));
+            return Err(BadSnapshot::Shape {
+                got: (snap.regions, snap.steps),
+                want: self.shape,
+            });
         }
         if snap.interval > self.max_interval {
-            return Err(format!(
-                "snapshot interval {} is beyond the run's last ({})",
-                snap.interval, self.max_interval
-            ));
+            return Err(BadSnapshot::Interval {
+                got: snap.interval,
+                last: self.max_interval,
+            });
         }
         Ok(snap)
     }
+}
+
+/// Why a worker's snapshot is refused (the worker is told, as the refusal's text).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BadSnapshot {
+    /// Not a snapshot.
+    #[error("snapshot")]
+    Decode(#[source] surge_metrics::MetricsError),
+    /// Another plan's shape.
+    #[error(
+        "snapshot shape {}x{} does not match the plan's {}x{} regions x steps",
+        got.0, got.1, want.0, want.1
+    )]
+    Shape {
+        /// The snapshot's.
+        got: (u16, u16),
+        /// The plan's.
+        want: (u16, u16),
+    },
+    /// Past the run's end.
+    #[error("snapshot interval {got} is beyond the run's last ({last})")]
+    Interval {
+        /// The snapshot's.
+        got: u64,
+        /// The run's last.
+        last: u64,
+    },
 }
 
 /// The commands for one worker: the registrations it has not seen, its shards when they changed, stop.
