@@ -119,12 +119,9 @@ impl Link {
     ) -> Result<Link, LinkSetup> {
         let base = base.trim_end_matches('/');
         let url = || base.to_string();
-        let uri: http::Uri = base.parse().map_err(|cause| {
-            LinkSetup::Url(JoinUrlError::Parse {
-                url: url(),
-                cause,
-            })
-        })?;
+        let uri: http::Uri = base
+            .parse()
+            .map_err(|cause| LinkSetup::Url(JoinUrlError::Parse { url: url(), cause }))?;
         let https = match uri.scheme_str() {
             Some("https") => true,
             Some("http") => false,
@@ -205,12 +202,14 @@ impl Link {
             Ok((status, body))
         };
         match timeout {
-            Some(after) => tokio::time::timeout(after, exchange)
-                .await
-                .map_err(|_| LinkError::Timeout {
-                    url: url.clone(),
-                    after,
-                })?,
+            Some(after) => {
+                tokio::time::timeout(after, exchange)
+                    .await
+                    .map_err(|_| LinkError::Timeout {
+                        url: url.clone(),
+                        after,
+                    })?
+            }
             None => exchange.await,
         }
     }

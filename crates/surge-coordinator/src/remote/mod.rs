@@ -25,9 +25,9 @@ use surge_engine::WorkerEvent;
 use surge_wire::{Assignment, PROTOCOL_VERSION, PlanFingerprint, ProfileSource, WireOverrides};
 use tokio::sync::mpsc;
 
-pub use server::{Server as Listener, serve_metrics};
 pub use deadman::LinkFailure;
 pub use link::{JoinUrlError, LinkError};
+pub use server::{Server as Listener, serve_metrics};
 pub use tls::{ServerTls, TlsFileError, server_tls};
 
 /// How far ahead of "every worker joined" the common start is set, so every worker has compiled its

@@ -397,28 +397,11 @@ impl Pool for RemotePool {
 mod tests {
     use super::*;
 
-    const PROFILE: &str = r#"name = "tiny"
-seed = 3
-journey = "reference"
-
-[event]
-population = 20
-duration = "4s"
-interval = "1s"
-
-[[regions]]
-name = "one"
-share = 1.0
-
-[curve]
-kind = "ramp"
-up = "0s"
-hold = "4s"
-down = "0s"
-"#;
-
     fn pool(workers: usize) -> Result<RemotePool, Box<dyn std::error::Error>> {
-        let profile = surge_profile::parse(PROFILE, "<tiny>")?;
+        let profile = surge_profile::parse(
+            &surge_testkit::profiles::one_step_text("tiny", 20, 4, ""),
+            "<tiny>",
+        )?;
         let plan = surge_plan::Plan::compile(&profile, &surge_plan::Overrides::default())?;
         let state = RemoteState::new("t".into(), workers, &plan, 10, mpsc::unbounded_channel().0);
         for i in 0..workers {

@@ -9,28 +9,12 @@ use std::sync::Mutex;
 use surge_metrics::{Outcome, Recorder, SloOp, SloStat, SparseSnapshot, StepRecord};
 use tokio::time::Instant;
 
-const PROFILE: &str = r#"name = "paused"
-seed = 5
-journey = "reference"
-
-[event]
-population = 200
-duration = "10s"
-interval = "1s"
-
-[[regions]]
-name = "one"
-share = 1.0
-
-[curve]
-kind = "ramp"
-up = "0s"
-hold = "10s"
-down = "0s"
-"#;
-
 fn plan() -> Arc<Plan> {
-    let profile = surge_profile::parse(PROFILE, "<paused>").unwrap_or_else(|e| panic!("{e}"));
+    let profile = surge_profile::parse(
+        &surge_testkit::profiles::one_step_text("paused", 200, 10, ""),
+        "<paused>",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     Arc::new(
         Plan::compile(&profile, &surge_plan::Overrides::default())
             .unwrap_or_else(|e| panic!("{e}")),
@@ -95,7 +79,8 @@ impl Pool for Scripted {
 
 /// One interval of one worker: `people` start and fail at their only step after `response_us`.
 fn interval(k: u64, people: u64, response_us: u64) -> SparseSnapshot {
-    let mut r = Recorder::new(1, 4);
+    // The plan's shape: one region, one step.
+    let mut r = Recorder::new(1, 1);
     for _ in 0..people {
         r.journey_started(0);
         r.step(StepRecord {
@@ -199,7 +184,11 @@ async fn the_error_rate_guard_stops_the_run_when_its_window_first_fills() {
     assert!(reason.contains("--abort-on-error-rate"), "{reason}");
     // A 2 s window of 1 s intervals is full after interval 1, which closes at 2 s: the stop went out
     // then, and the workers' reports of interval 2 (sent with it) were the last.
-    let stop = shared.lock().unwrap_or_else(|p| p.into_inner()).stopped.clone();
+    let stop = shared
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .stopped
+        .clone();
     assert_eq!(stop.as_deref(), Some(reason.as_str()));
     assert_eq!(written, vec![1.0, 2.0, 3.0], "intervals written, at s");
     assert_eq!(out.summary.intervals, 3);
@@ -212,10 +201,10 @@ async fn abort_on_fail_stops_the_run_as_soon_as_an_slo_cannot_be_met() {
         abort_on_error_rate: None,
         abort_on_fail: true,
     };
-    // At most 200 people x 4 steps = 800 samples: p99 allows 8 over 1 ms. 20 slow samples in the
+    // At most 200 people x 1 step = 200 samples: p99 allows 2 over 1 ms. 20 slow samples in the
     // first interval already break it, whatever comes after.
     let slo = Slo {
-        text: "p99 of register < 1ms".into(),
+        text: "p99 of get < 1ms".into(),
         stat: SloStat::Percentile(99.0),
         region: None,
         step: Some(0),
@@ -227,7 +216,11 @@ async fn abort_on_fail_stops_the_run_as_soon_as_an_slo_cannot_be_met() {
     assert_eq!(out.summary.status, RunStatus::Aborted);
     let reason = out.summary.reason.unwrap_or_default();
     assert!(reason.contains("can no longer be met"), "{reason}");
-    assert_eq!(written, vec![1.0, 2.0], "stopped after interval 0 closed at 1 s");
+    assert_eq!(
+        written,
+        vec![1.0, 2.0],
+        "stopped after interval 0 closed at 1 s"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -236,7 +229,10 @@ async fn a_silent_worker_holds_its_intervals_open_until_it_is_declared_lost() {
     let cfg = config(plan(), tmp.path(), Guards::default(), Vec::new());
     // Worker 1 reports interval 0 (at 1 s), then goes silent for good; worker 0 runs to the end.
     let (out, written, shared) = run(cfg, [(10, 100, true), (1, 100, false)]).await;
-    assert_eq!(shared.lock().unwrap_or_else(|p| p.into_inner()).lost, vec![1]);
+    assert_eq!(
+        shared.lock().unwrap_or_else(|p| p.into_inner()).lost,
+        vec![1]
+    );
     // Interval 0 closed when both had reported it (1 s). Intervals 1-3 waited for worker 1 until it
     // had been silent for more than 3 intervals: the loop's first check after 4 s (every 250 ms)
     // declared it lost at 4.25 s and closed them at once; the rest closed as worker 0 sent them.
@@ -249,6 +245,10 @@ async fn a_silent_worker_holds_its_intervals_open_until_it_is_declared_lost() {
     assert_eq!(lost.len(), 1, "{lost:?}");
     assert_eq!(lost[0].worker, "w1");
     assert_eq!(lost[0].missing_intervals, vec![1, 2, 3, 4]);
-    assert!((lost[0].lost_at_s - 4.25).abs() < 0.01, "{}", lost[0].lost_at_s);
+    assert!(
+        (lost[0].lost_at_s - 4.25).abs() < 0.01,
+        "{}",
+        lost[0].lost_at_s
+    );
     assert_eq!(out.summary.status, RunStatus::Complete);
 }

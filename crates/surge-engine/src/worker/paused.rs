@@ -9,25 +9,9 @@ use surge_plan::Overrides;
 
 /// 60 people over 3 s, flat, 1 s intervals; one step against a port nobody listens on (each journey
 /// fails at once: what is tested is when people start, not what they get).
-const PROFILE: &str = r#"name = "paused"
-seed = 11
-journey = "reference"
-
-[event]
-population = 60
-duration = "3s"
-interval = "1s"
-
-[[regions]]
-name = "one"
-share = 1.0
-
-[curve]
-kind = "ramp"
-up = "0s"
-hold = "3s"
-down = "0s"
-"#;
+fn profile() -> String {
+    surge_testkit::profiles::one_step_text("paused", 60, 3, "")
+}
 
 fn spec(plan: Arc<Plan>, pacing: Pacing) -> WorkerSpec {
     let engine = crate::Engine::new(EngineConfig {
@@ -55,7 +39,7 @@ fn spec(plan: Arc<Plan>, pacing: Pacing) -> WorkerSpec {
 
 /// Runs a whole worker on the paused clock from "now"; answers each interval's snapshot, in order.
 async fn run_paused(pacing: Pacing) -> (Arc<Plan>, Vec<Snapshot>) {
-    let profile = surge_profile::parse(PROFILE, "<paused>").unwrap_or_else(|e| panic!("{e}"));
+    let profile = surge_profile::parse(&profile(), "<paused>").unwrap_or_else(|e| panic!("{e}"));
     let plan =
         Arc::new(Plan::compile(&profile, &Overrides::default()).unwrap_or_else(|e| panic!("{e}")));
     let (tx, mut rx) = mpsc::unbounded_channel();
@@ -110,11 +94,17 @@ async fn each_interval_counts_exactly_the_people_intended_in_it_and_none_starts_
     assert_eq!(order, (0..snaps.len() as u64).collect::<Vec<_>>());
     // Every person's first send left within tokio's 1 ms tick of the intended start.
     let mut all = Snapshot::new(0, 1, plan.steps.len() as u16);
-    snaps.iter().for_each(|s| all.merge(s).unwrap_or_else(|e| panic!("{e}")));
+    snaps
+        .iter()
+        .for_each(|s| all.merge(s).unwrap_or_else(|e| panic!("{e}")));
     let lag = all.merged_cell(None, None).send_lag;
     assert!(lag.len() >= plan.population, "{} sends", lag.len());
     assert!(lag.max() < 1_000, "a send lag of {} µs", lag.max());
     // And every person is accounted for.
     let c = all.merged_counters(None);
-    assert_eq!(c.succeeded + c.failed + c.unfinished, plan.population, "{c:?}");
+    assert_eq!(
+        c.succeeded + c.failed + c.unfinished,
+        plan.population,
+        "{c:?}"
+    );
 }
