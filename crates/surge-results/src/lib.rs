@@ -49,7 +49,7 @@ mod time;
 mod types;
 mod writer;
 
-pub use csv::{RegionRow, TimeseriesRow};
+pub use csv::{CsvError, RegionRow, TimeseriesRow};
 pub use error::ResultsError;
 pub use reader::RunData;
 pub use resume::{ResumePoint, ResumeRefused, check_resumable, sha256_hex};
