@@ -90,7 +90,7 @@ pub enum WorkerError {
     #[error(
         "tls handshake with the coordinator failed (does this worker trust its certificate? --tls-ca FILE)"
     )]
-    Tls(#[source] LinkError),
+    Tls(#[source] Box<LinkError>),
     /// The coordinator refused this worker (token, protocol version, run full...).
     #[error("the coordinator refused this worker ({status}): {message}")]
     Refused {
@@ -108,7 +108,7 @@ pub enum WorkerError {
         waited: Duration,
         /// The last failure.
         #[source]
-        cause: LinkFailure,
+        cause: Box<LinkFailure>,
     },
     /// The dead-man switch fired.
     #[error(
@@ -121,7 +121,7 @@ pub enum WorkerError {
         secs: f64,
         /// The last failure (none: exchanges were under way, none had failed yet).
         #[source]
-        cause: Option<LinkFailure>,
+        cause: Option<Box<LinkFailure>>,
     },
     /// The coordinator declared this worker lost and moved its shards.
     #[error("the coordinator declared this worker lost: {0}")]
@@ -238,7 +238,7 @@ async fn join(link: &Link, cfg: &WorkerConfig) -> Result<Assignment, WorkerError
                 };
                 failing(&mut failing_since, cfg, link, why)?;
             }
-            Err(e) if e.is_tls() => return Err(WorkerError::Tls(e)),
+            Err(e) if e.is_tls() => return Err(WorkerError::Tls(Box::new(e))),
             Err(e) => failing(&mut failing_since, cfg, link, e.into())?,
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -256,7 +256,7 @@ fn failing(
         return Err(WorkerError::Unreachable {
             url: link.base().to_string(),
             waited: cfg.join_timeout,
-            cause,
+            cause: Box::new(cause),
         });
     }
     tracing::info!("coordinator not reachable yet, retrying: {}", chain(&cause));
@@ -394,7 +394,7 @@ impl Reporter {
                 return Err(WorkerError::DeadMan {
                     url: self.link.base().to_string(),
                     secs: silent.as_secs_f64(),
-                    cause,
+                    cause: cause.map(Box::new),
                 });
             }
         }
