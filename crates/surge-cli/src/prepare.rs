@@ -229,7 +229,7 @@ pub(crate) async fn health_check(
                 return Ok(());
             }
             Err(e) if tokio::time::Instant::now() >= deadline => anyhow::bail!(
-                "target does not answer the health check (use --no-health-check to skip): {e}"
+                "target does not answer the health check (use --no-health-check to skip): {e:#}"
             ),
             Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
         }

@@ -37,7 +37,7 @@ pub use remote::{Coordinator, Listener, RemoteConfig, serve_dashboard, serve_met
 pub use remote_write::{PushReport, RemoteWrite, RemoteWriteConfig, RemoteWriteError};
 pub use run::{Progress, RunConfig, RunOutcome, run_local};
 
-use surge_metrics::{Slo, SloOp as MOp, SloStat as MStat};
+use surge_metrics::Slo;
 use surge_plan::Plan;
 
 /// Why a run could not be carried out.
@@ -99,7 +99,6 @@ pub fn intended_arrivals(plan: &Plan, k: u64) -> Vec<f64> {
 
 /// Resolves the profile's SLOs against the plan's region and step names.
 pub fn resolve_slos(plan: &Plan) -> Result<Vec<Slo>, RunError> {
-    use surge_profile::{SloOp, SloStat};
     plan.slos
         .iter()
         .map(|s| {
@@ -119,24 +118,12 @@ pub fn resolve_slos(plan: &Plan) -> Result<Vec<Slo>, RunError> {
                 })?),
                 None => None,
             };
-            let stat = match s.stat {
-                SloStat::Percentile(q) => MStat::Percentile(q),
-                SloStat::ErrorRate => MStat::ErrorRate,
-                SloStat::Completeness => MStat::Completeness,
-                SloStat::Rate => MStat::Rate,
-            };
-            let op = match s.op {
-                SloOp::Lt => MOp::Lt,
-                SloOp::Le => MOp::Le,
-                SloOp::Gt => MOp::Gt,
-                SloOp::Ge => MOp::Ge,
-            };
             Ok(Slo {
                 text: s.text.clone(),
-                stat,
+                stat: s.stat,
                 region,
                 step,
-                op,
+                op: s.op,
                 threshold: s.threshold,
             })
         })

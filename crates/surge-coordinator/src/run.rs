@@ -212,7 +212,10 @@ struct Driver {
     collector: Collector,
     guard: GuardState,
     writer: ResultsWriter,
-    start: SystemTime,
+    /// Seconds from the common start to `clock` (negative before the start).
+    since_start_s: f64,
+    /// The run's clock: tokio's, so that tests can pause it.
+    clock: tokio::time::Instant,
     wall: std::time::Instant,
     status: RunStatus,
     reason: Option<String>,
@@ -229,6 +232,8 @@ impl Driver {
     // `wall` is the run's real duration for summary.json: std's clock is meant.
     #[allow(clippy::disallowed_methods)]
     fn new(cfg: &RunConfig, start: SystemTime, workers: usize) -> Result<Driver, RunError> {
+        // The wall clock and the run's (tokio's) clock read together, before any file is written.
+        let (wall_now, clock) = (SystemTime::now(), tokio::time::Instant::now());
         let plan = cfg.plan.clone();
         let mut collector =
             Collector::new(workers, plan.regions.len() as u16, plan.steps.len() as u16);
@@ -251,7 +256,11 @@ impl Driver {
             collector,
             guard: GuardState::default(),
             writer,
-            start,
+            since_start_s: match wall_now.duration_since(start) {
+                Ok(d) => d.as_secs_f64(),
+                Err(e) => -e.duration().as_secs_f64(),
+            },
+            clock,
             wall: std::time::Instant::now(),
             status: RunStatus::Complete,
             reason: None,
@@ -273,11 +282,9 @@ impl Driver {
         Ok(d)
     }
 
-    /// Seconds since the common start (negative before it is clamped to 0).
+    /// Seconds since the common start (0 before it), on tokio's clock.
     fn t_s(&self) -> f64 {
-        SystemTime::now()
-            .duration_since(self.start)
-            .map_or(0.0, |d| d.as_secs_f64())
+        (self.since_start_s + self.clock.elapsed().as_secs_f64()).max(0.0)
     }
 
     fn name(&self, worker: usize) -> String {
@@ -550,3 +557,6 @@ fn update_progress(p: &mut Progress, snap: &Snapshot, totals: &Snapshot, interva
     p.rate = now.started as f64 / interval.as_secs_f64().max(1e-9);
     p.in_flight = snap.in_flight;
 }
+
+#[cfg(test)]
+mod paused;

@@ -65,7 +65,7 @@ pub enum FloorError {
     #[error("the timer-floor probe needs Linux")]
     Unsupported,
     /// A syscall failed.
-    #[error("timer-floor probe: {0}")]
+    #[error("timer-floor probe: a system call failed")]
     Io(#[from] std::io::Error),
     /// The probe thread died.
     #[error("timer-floor probe thread panicked")]
@@ -190,26 +190,16 @@ fn probe_thread(
     clock: FloorClock,
     hints: bool,
 ) -> Result<FloorFigures, FloorError> {
-    use rustix::time::{ClockId, clock_gettime};
     let hints = if hints {
         apply_pacing_hints()
     } else {
         Hints::default()
     };
-    let now = || {
-        let t = clock_gettime(ClockId::Monotonic);
-        (t.tv_sec as u64).saturating_mul(1_000_000_000) + t.tv_nsec as u64
-    };
+    let now = surge_timerfd::monotonic_ns;
     let mut hist = surge_metrics::Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     let tfd = match clock {
-        FloorClock::Timerfd => Some(
-            rustix::time::timerfd_create(
-                rustix::time::TimerfdClockId::Monotonic,
-                rustix::time::TimerfdFlags::CLOEXEC,
-            )
-            .map_err(std::io::Error::from)?,
-        ),
+        FloorClock::Timerfd => Some(surge_timerfd::TimerFd::new()?),
         FloorClock::Nanosleep => None,
     };
     let period_ns = u64::try_from(period.as_nanos()).unwrap_or(u64::MAX).max(1);
@@ -217,10 +207,12 @@ fn probe_thread(
     let end = start.saturating_add(u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX));
     let (mut deadline, mut missed) = (start.saturating_add(period_ns), 0u64);
     while deadline < end {
-        let ts = timespec(deadline);
         match &tfd {
-            Some(fd) => timerfd_wait_abs(fd, ts)?,
-            None => sleep_abs(ts)?,
+            Some(fd) => {
+                fd.set_at(deadline, 0)?;
+                fd.wait()?;
+            }
+            None => sleep_abs(timespec(deadline))?,
         }
         let woke = now();
         hist.saturating_record(woke.saturating_sub(deadline).max(1));
@@ -265,27 +257,6 @@ fn sleep_abs(ts: rustix::time::Timespec) -> std::io::Result<()> {
     loop {
         match rustix::thread::clock_nanosleep_absolute(rustix::thread::ClockId::Monotonic, &ts) {
             Ok(()) => return Ok(()),
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-}
-
-#[cfg(target_os = "linux")]
-fn timerfd_wait_abs(fd: &std::os::fd::OwnedFd, ts: rustix::time::Timespec) -> std::io::Result<()> {
-    use rustix::time::{Itimerspec, TimerfdTimerFlags, Timespec, timerfd_settime};
-    let spec = Itimerspec {
-        it_interval: Timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        },
-        it_value: ts,
-    };
-    timerfd_settime(fd, TimerfdTimerFlags::ABSTIME, &spec)?;
-    let mut buf = [0u8; 8];
-    loop {
-        match rustix::io::read(fd, &mut buf) {
-            Ok(_) => return Ok(()),
             Err(rustix::io::Errno::INTR) => continue,
             Err(e) => return Err(e.into()),
         }

@@ -44,20 +44,43 @@ pub struct Answer {
     pub body: Bytes,
 }
 
-/// Why the TLS client configuration could not be built.
+/// Why the TLS client configuration could not be built: the `--tls-ca` file (named in `Display`)
+/// and the cause (from `source()`).
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    /// The `--tls-ca` file could not be read or holds no PEM certificate.
-    #[error("tls ca {path}: {cause}")]
-    Ca {
+    /// The `--tls-ca` file could not be read.
+    #[error("tls ca {path}: cannot read it")]
+    Read {
         /// The file.
         path: String,
-        /// What was wrong with it.
-        cause: String,
+        /// Why.
+        #[source]
+        cause: std::io::Error,
     },
-    /// rustls refused the configuration.
-    #[error("tls: {0}")]
-    Config(String),
+    /// The `--tls-ca` file is not PEM.
+    #[error("tls ca {path}: not PEM")]
+    Pem {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        #[source]
+        cause: rustls_pki_types::pem::Error,
+    },
+    /// The `--tls-ca` file holds no PEM certificate.
+    #[error("tls ca {path}: no PEM certificate in the file")]
+    NoCertificate {
+        /// The file.
+        path: String,
+    },
+    /// rustls refused one of its certificates as a root.
+    #[error("tls ca {path}: a certificate rustls does not accept as a root")]
+    Certificate {
+        /// The file.
+        path: String,
+        /// rustls' reason.
+        #[source]
+        cause: rustls::Error,
+    },
 }
 
 type Connector = HttpsConnector<HttpConnector>;
@@ -146,36 +169,67 @@ impl HttpClients {
 }
 
 impl HttpClients {
-    /// GETs `url` (http or https) and returns the status, or what went wrong in words for a person:
-    /// the outcome class and the causes (the health check before a run).
-    pub async fn probe(&self, url: &str) -> Result<u16, String> {
-        let uri: hyper::Uri = url.parse().map_err(|e| format!("{url}: not a URL: {e}"))?;
+    /// GETs `url` (http or https) and returns the status, or why there was no answer (the health
+    /// check before a run).
+    pub async fn probe(&self, url: &str) -> Result<u16, ProbeError> {
+        let uri: hyper::Uri = url.parse().map_err(|cause| ProbeError::Url {
+            url: url.to_string(),
+            cause,
+        })?;
         let req = Request::get(uri)
             .body(Full::new(Bytes::new()))
-            .map_err(|e| format!("{url}: {e}"))?;
+            .map_err(|cause| ProbeError::Request {
+                url: url.to_string(),
+                cause,
+            })?;
         match self.h1.request(req).await {
             Ok(resp) => {
                 let status = resp.status().as_u16();
                 let _ = Limited::new(resp.into_body(), MAX_BODY).collect().await;
                 Ok(status)
             }
-            Err(e) => Err(format!("{url}: {} ({})", causes(&e), classify(&e).as_str())),
+            Err(cause) => Err(ProbeError::Exchange {
+                url: url.to_string(),
+                outcome: classify(&cause),
+                cause,
+            }),
         }
     }
 }
 
-/// An error and its causes, `: `-separated, each said once.
-fn causes(e: &(dyn StdError + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut cur = Some(e);
-    while let Some(c) = cur {
-        let s = c.to_string();
-        if parts.last() != Some(&s) {
-            parts.push(s);
-        }
-        cur = c.source();
-    }
-    parts.join(": ")
+/// Why [`HttpClients::probe`] got no answer. `Display` names the URL (and the outcome class); the
+/// cause hangs off `source()`.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    /// Not a URL.
+    #[error("{url}: not a URL")]
+    Url {
+        /// What was given.
+        url: String,
+        /// Why it does not parse.
+        #[source]
+        cause: http::uri::InvalidUri,
+    },
+    /// The request could not be built from it.
+    #[error("{url}: cannot build a request")]
+    Request {
+        /// The URL.
+        url: String,
+        /// Why.
+        #[source]
+        cause: http::Error,
+    },
+    /// The exchange failed: refused, reset, timed out, TLS...
+    #[error("{url}: no answer ({})", outcome.as_str())]
+    Exchange {
+        /// The URL.
+        url: String,
+        /// The failure's class, as a step would record it.
+        outcome: Outcome,
+        /// The client's error.
+        #[source]
+        cause: hyper_util::client::legacy::Error,
+    },
 }
 
 fn announced_len(h: &http::HeaderMap) -> Option<u64> {
@@ -211,9 +265,9 @@ fn system_tls() -> Arc<rustls::ClientConfig> {
 pub fn tls_config(extra_ca: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, TlsError> {
     let pem = extra_ca
         .map(|path| {
-            std::fs::read_to_string(path).map_err(|e| TlsError::Ca {
+            std::fs::read_to_string(path).map_err(|cause| TlsError::Read {
                 path: path.display().to_string(),
-                cause: e.to_string(),
+                cause,
             })
         })
         .transpose()?;
@@ -233,18 +287,21 @@ pub fn tls_config_pem(
     let native = rustls_native_certs::load_native_certs();
     roots.add_parsable_certificates(native.certs);
     if let Some(pem) = extra_ca {
-        let ca_err = |cause: String| TlsError::Ca {
-            path: origin.to_string(),
-            cause,
-        };
+        let path = || origin.to_string();
         let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| ca_err(e.to_string()))?;
+            .map_err(|cause| TlsError::Pem {
+                path: path(),
+                cause,
+            })?;
         if certs.is_empty() {
-            return Err(ca_err("no PEM certificate in the file".into()));
+            return Err(TlsError::NoCertificate { path: path() });
         }
         for c in certs {
-            roots.add(c).map_err(|e| ca_err(e.to_string()))?;
+            roots.add(c).map_err(|cause| TlsError::Certificate {
+                path: path(),
+                cause,
+            })?;
         }
     }
     Ok(Arc::new(client_config(roots)))

@@ -62,11 +62,120 @@ pub(crate) fn plan_arm(armed: Armed, current: u64, last: Option<u64>, target: u6
     }
 }
 
+/// What the fine pacer's last stretch waits on: a timer on some monotonic clock, armed for absolute
+/// points of that clock. The real one is a `timerfd` ([`TimerfdSlots`]); tests inject
+/// [`TokioSlots`], tokio's timer, whose clock they can pause and advance.
+pub(crate) trait SlotClock {
+    /// The clock now, in ns from the clock's own (arbitrary, fixed) origin.
+    fn now_ns(&self) -> u64;
+    /// Arms the timer to expire at `at_ns` (on [`SlotClock::now_ns`]'s scale), then every `every_ns`
+    /// (0: once).
+    fn set_at(&mut self, at_ns: u64, every_ns: u64) -> std::io::Result<()>;
+    /// Waits for the timer to expire (once or more) and consumes the expirations.
+    async fn expired(&mut self) -> std::io::Result<()>;
+    /// Stops the timer.
+    fn disarm(&mut self);
+}
+
+/// The fine pacer's `timerfd`, registered with the runtime's event loop.
+#[cfg(target_os = "linux")]
+pub(crate) struct TimerfdSlots(surge_timerfd::AsyncTimerFd);
+
+#[cfg(target_os = "linux")]
+impl TimerfdSlots {
+    fn new() -> std::io::Result<TimerfdSlots> {
+        surge_timerfd::AsyncTimerFd::new().map(TimerfdSlots)
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl SlotClock for TimerfdSlots {
+    fn now_ns(&self) -> u64 {
+        surge_timerfd::monotonic_ns()
+    }
+    fn set_at(&mut self, at_ns: u64, every_ns: u64) -> std::io::Result<()> {
+        self.0.set_at(at_ns, every_ns)
+    }
+    async fn expired(&mut self) -> std::io::Result<()> {
+        self.0.expired().await.map(|_| ())
+    }
+    fn disarm(&mut self) {
+        let _ = self.0.disarm();
+    }
+}
+
+/// Where the engine has no timerfd, there is no fine pacer: this type is never built.
+#[cfg(not(target_os = "linux"))]
+pub(crate) type TimerfdSlots = TokioSlots;
+
+/// A [`SlotClock`] on tokio's clock and timer (1 ms granularity): what tests inject to run the fine
+/// pacer's own logic under paused time.
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) struct TokioSlots {
+    base: Instant,
+    next: Option<(u64, u64)>,
+    /// Every arming, `(at_ns, every_ns)`, for tests to count.
+    pub(crate) armed: Vec<(u64, u64)>,
+}
+
+/// [`TokioSlots`] counts from this far before its base, so that instants before it stay positive.
+#[cfg_attr(not(test), allow(dead_code))]
+const TOKIO_SLOTS_OFFSET_NS: u64 = 1_000_000_000_000;
+
+#[cfg_attr(not(test), allow(dead_code))]
+impl TokioSlots {
+    /// A disarmed timer counting from `base` (any instant near the run).
+    pub(crate) fn new(base: Instant) -> TokioSlots {
+        TokioSlots {
+            base,
+            next: None,
+            armed: Vec::new(),
+        }
+    }
+
+    fn instant(&self, ns: u64) -> Instant {
+        match ns.checked_sub(TOKIO_SLOTS_OFFSET_NS) {
+            Some(after) => self.base + Duration::from_nanos(after),
+            None => self.base - Duration::from_nanos(TOKIO_SLOTS_OFFSET_NS - ns),
+        }
+    }
+}
+
+impl SlotClock for TokioSlots {
+    fn now_ns(&self) -> u64 {
+        let now = Instant::now();
+        if now >= self.base {
+            TOKIO_SLOTS_OFFSET_NS.saturating_add(nanos(now - self.base))
+        } else {
+            TOKIO_SLOTS_OFFSET_NS.saturating_sub(nanos(self.base - now))
+        }
+    }
+    fn set_at(&mut self, at_ns: u64, every_ns: u64) -> std::io::Result<()> {
+        self.next = Some((at_ns, every_ns));
+        self.armed.push((at_ns, every_ns));
+        Ok(())
+    }
+    async fn expired(&mut self) -> std::io::Result<()> {
+        let Some((at, every)) = self.next else {
+            return std::future::pending().await;
+        };
+        if at > self.now_ns() {
+            tokio::time::sleep_until(self.instant(at)).await;
+        }
+        // Consume every expiration due by now, as a read of a timerfd does.
+        let now = self.now_ns();
+        self.next = (every > 0).then(|| (at + every * ((now - at) / every + 1), every));
+        Ok(())
+    }
+    fn disarm(&mut self) {
+        self.next = None;
+    }
+}
+
 /// The open-model scheduler's clock.
-pub(crate) struct Pacer {
+pub(crate) struct Pacer<C: SlotClock = TimerfdSlots> {
     origin: Instant,
-    #[cfg(target_os = "linux")]
-    fine: Option<linux::FineTimer>,
+    fine: Option<FineTimer<C>>,
 }
 
 impl Pacer {
@@ -76,7 +185,7 @@ impl Pacer {
         #[cfg(target_os = "linux")]
         {
             let fine = match p {
-                Pacing::Fine => linux::FineTimer::new(origin)
+                Pacing::Fine => TimerfdSlots::new()
                     .map_err(|e| tracing::warn!(%e, "no timerfd: coarse pacing"))
                     .ok(),
                 Pacing::Coarse => None,
@@ -85,19 +194,29 @@ impl Pacer {
                 let hints = crate::sched::apply_pacing_hints();
                 tracing::debug!(hints = hints.label(), "fine pacing");
             }
-            Pacer { origin, fine }
+            Pacer::with_clock(fine, origin, FINE_GRID)
         }
         #[cfg(not(target_os = "linux"))]
         {
             let _ = p;
-            Pacer { origin }
+            Pacer::with_clock(None, origin, FINE_GRID)
+        }
+    }
+}
+
+impl<C: SlotClock> Pacer<C> {
+    /// A pacer waking on a `grid` from `origin` on `clock`'s timer (None: tokio's timer alone, the
+    /// coarse pacer).
+    pub(crate) fn with_clock(clock: Option<C>, origin: Instant, grid: Duration) -> Pacer<C> {
+        Pacer {
+            origin,
+            fine: clock.map(|c| FineTimer::new(c, origin, grid)),
         }
     }
 
     /// Waits until `t`; the fine pacer wakes at the first grid point at or after `t`.
     pub async fn wait_until(&mut self, t: Instant) {
-        #[cfg(target_os = "linux")]
-        // A timerfd error falls through to tokio's timer.
+        // A timer error falls through to tokio's timer.
         if let Some(fine) = &mut self.fine
             && fine.wait_until(self.origin, t).await.is_ok()
         {
@@ -109,152 +228,90 @@ impl Pacer {
     }
 }
 
-#[cfg(target_os = "linux")]
-mod linux {
-    use super::{Arm, Armed, FINE_GRID, HANDOVER, plan_arm, slot_at_or_after};
-    use rustix::time::{ClockId, Itimerspec, TimerfdTimerFlags, Timespec, clock_gettime};
-    use std::os::fd::OwnedFd;
-    use tokio::io::unix::AsyncFd;
-    use tokio::time::Instant;
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
 
-    fn mono_ns() -> u64 {
-        let t = clock_gettime(ClockId::Monotonic);
-        (t.tv_sec as u64).saturating_mul(1_000_000_000) + t.tv_nsec as u64
-    }
+/// The fine pacer: its timer and what it knows of it.
+struct FineTimer<C: SlotClock> {
+    clock: C,
+    /// The grid's origin on the clock's scale (tokio's clock and `CLOCK_MONOTONIC` are the same
+    /// clock when time is not paused).
+    origin_ns: u64,
+    grid_ns: u64,
+    armed: Armed,
+    last: Option<u64>,
+}
 
-    fn timespec(ns: u64) -> Timespec {
-        Timespec {
-            tv_sec: i64::try_from(ns / 1_000_000_000).unwrap_or(i64::MAX),
-            tv_nsec: i64::try_from(ns % 1_000_000_000).unwrap_or(0),
+impl<C: SlotClock> FineTimer<C> {
+    fn new(clock: C, origin: Instant, grid: Duration) -> FineTimer<C> {
+        let (now_ns, now) = (clock.now_ns(), Instant::now());
+        let origin_ns = if origin <= now {
+            now_ns.saturating_sub(nanos(now - origin))
+        } else {
+            now_ns.saturating_add(nanos(origin - now))
+        };
+        FineTimer {
+            clock,
+            origin_ns,
+            grid_ns: nanos(grid).max(1),
+            armed: Armed::Once,
+            last: None,
         }
     }
 
-    /// The fine pacer's timerfd and what it knows of it.
-    pub(super) struct FineTimer {
-        fd: AsyncFd<OwnedFd>,
-        /// `CLOCK_MONOTONIC` of the grid's origin, ns (tokio's clock is the same clock).
-        origin_ns: u64,
-        grid_ns: u64,
-        armed: Armed,
-        last: Option<u64>,
+    /// Waits for the first grid point at or after `t`.
+    async fn wait_until(&mut self, origin: Instant, t: Instant) -> std::io::Result<()> {
+        let target = slot_at_or_after(nanos(t.saturating_duration_since(origin)), self.grid_ns);
+        let wake_ns = self
+            .origin_ns
+            .saturating_add(target.saturating_mul(self.grid_ns));
+        let now_ns = self.clock.now_ns();
+        if wake_ns <= now_ns {
+            return Ok(());
+        }
+        let current = now_ns.saturating_sub(self.origin_ns) / self.grid_ns;
+        let far = wake_ns - now_ns > nanos(HANDOVER);
+        // A long wait never keeps a periodic timer: it would wake the thread at every slot.
+        let armed = if far { Armed::Once } else { self.armed };
+        match plan_arm(armed, current, self.last, target) {
+            Arm::Keep => {}
+            Arm::Periodic(slot) => self.arm(slot, true)?,
+            Arm::Once(slot) => self.arm(slot, false)?,
+        }
+        self.last = Some(target);
+        if far {
+            let wake = origin + Duration::from_nanos(target * self.grid_ns);
+            tokio::time::sleep_until(wake - HANDOVER).await;
+        }
+        // A periodic timer may hold an expiration of an earlier slot: wait until the target's.
+        while self.clock.now_ns() < wake_ns {
+            self.clock.expired().await?;
+        }
+        Ok(())
     }
 
-    impl FineTimer {
-        pub(super) fn new(origin: Instant) -> std::io::Result<FineTimer> {
-            use rustix::time::{TimerfdClockId, TimerfdFlags, timerfd_create};
-            let fd = timerfd_create(
-                TimerfdClockId::Monotonic,
-                TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC,
-            )?;
-            // SAFETY: `fd` is an `OwnedFd` moved into the `AsyncFd`, so it stays open and refers to
-            // the same timer for the whole life of the registration.
-            let fd = unsafe { AsyncFd::register(fd) }.map_err(|e| e.into_parts().1)?;
-            let (now_ns, now) = (mono_ns(), Instant::now());
-            let origin_ns = if origin <= now {
-                now_ns.saturating_sub(nanos(now - origin))
-            } else {
-                now_ns.saturating_add(nanos(origin - now))
-            };
-            Ok(FineTimer {
-                fd,
-                origin_ns,
-                grid_ns: nanos(FINE_GRID).max(1),
-                armed: Armed::Once,
-                last: None,
-            })
-        }
-
-        /// Waits for the first grid point at or after `t`.
-        pub(super) async fn wait_until(
-            &mut self,
-            origin: Instant,
-            t: Instant,
-        ) -> std::io::Result<()> {
-            let target = slot_at_or_after(nanos(t.saturating_duration_since(origin)), self.grid_ns);
-            let wake_ns = self
-                .origin_ns
-                .saturating_add(target.saturating_mul(self.grid_ns));
-            let now_ns = mono_ns();
-            if wake_ns <= now_ns {
-                return Ok(());
-            }
-            let current = now_ns.saturating_sub(self.origin_ns) / self.grid_ns;
-            let far = wake_ns - now_ns > nanos(HANDOVER);
-            // A long wait never keeps a periodic timer: it would wake the thread at every slot.
-            let armed = if far { Armed::Once } else { self.armed };
-            match plan_arm(armed, current, self.last, target) {
-                Arm::Keep => {}
-                Arm::Periodic(slot) => self.arm(slot, true)?,
-                Arm::Once(slot) => self.arm(slot, false)?,
-            }
-            self.last = Some(target);
-            if far {
-                let wake = origin + std::time::Duration::from_nanos(target * self.grid_ns);
-                tokio::time::sleep_until(wake - HANDOVER).await;
-            }
-            // A periodic timer may hold an expiration of an earlier slot: wait until the target's.
-            while mono_ns() < wake_ns {
-                self.expiration().await?;
-            }
-            Ok(())
-        }
-
-        fn arm(&mut self, slot: u64, periodic: bool) -> std::io::Result<()> {
-            let at = self
-                .origin_ns
-                .saturating_add(slot.saturating_mul(self.grid_ns));
-            let spec = Itimerspec {
-                it_interval: timespec(if periodic { self.grid_ns } else { 0 }),
-                it_value: timespec(at.max(1)),
-            };
-            rustix::time::timerfd_settime(self.fd.get_ref(), TimerfdTimerFlags::ABSTIME, &spec)?;
-            self.armed = if periodic {
-                Armed::Periodic
-            } else {
-                Armed::Once
-            };
-            Ok(())
-        }
-
-        /// Waits for the timer to expire (once or more) and consumes the expirations.
-        async fn expiration(&self) -> std::io::Result<()> {
-            loop {
-                let mut guard = self.fd.readable().await?;
-                let mut count = [0u8; 8];
-                match rustix::io::read(self.fd.get_ref(), &mut count) {
-                    Ok(_) => {
-                        // Drained: the next expiration is a new edge for the event loop, so there is
-                        // no need to read again to learn that the timer is empty.
-                        guard.clear_ready();
-                        return Ok(());
-                    }
-                    Err(rustix::io::Errno::AGAIN) => guard.clear_ready(),
-                    Err(rustix::io::Errno::INTR) => {}
-                    Err(e) => return Err(e.into()),
-                }
-            }
-        }
+    fn arm(&mut self, slot: u64, periodic: bool) -> std::io::Result<()> {
+        let at = self
+            .origin_ns
+            .saturating_add(slot.saturating_mul(self.grid_ns));
+        self.clock
+            .set_at(at, if periodic { self.grid_ns } else { 0 })?;
+        self.armed = if periodic {
+            Armed::Periodic
+        } else {
+            Armed::Once
+        };
+        Ok(())
     }
+}
 
-    impl Drop for FineTimer {
-        fn drop(&mut self) {
-            // A periodic timer left armed would wake the thread at every slot through the drain.
-            if self.armed == Armed::Periodic {
-                let off = Itimerspec {
-                    it_interval: timespec(0),
-                    it_value: timespec(0),
-                };
-                let _ = rustix::time::timerfd_settime(
-                    self.fd.get_ref(),
-                    TimerfdTimerFlags::empty(),
-                    &off,
-                );
-            }
+impl<C: SlotClock> Drop for FineTimer<C> {
+    fn drop(&mut self) {
+        // A periodic timer left armed would wake the thread at every slot through the drain.
+        if self.armed == Armed::Periodic {
+            self.clock.disarm();
         }
-    }
-
-    fn nanos(d: std::time::Duration) -> u64 {
-        u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
     }
 }
 
@@ -362,5 +419,102 @@ mod tests {
     async fn fine_pacing_never_returns_before_the_arrival() {
         let woke = never_early(Pacing::Fine, &SCHEDULE_US).await;
         assert!(woke.iter().all(|(_, ok)| *ok), "{woke:?}");
+    }
+
+    // The fine pacer's own logic (grid slots, hand-over, periodic arming) on tokio's paused clock:
+    // the injected timer is tokio's, so time only moves when every task waits, and by exactly as much
+    // as the next timer needs. tokio's timer has 1 ms ticks: on a 1 ms grid every wake-up is exact.
+
+    fn paused_fine(origin: Instant, grid: Duration) -> Pacer<TokioSlots> {
+        Pacer::with_clock(Some(TokioSlots::new(origin)), origin, grid)
+    }
+
+    fn armings(p: &Pacer<TokioSlots>) -> usize {
+        p.fine.as_ref().map_or(0, |f| f.clock.armed.len())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn paused_fine_pacing_starts_each_arrival_on_its_grid_slot() {
+        let origin = Instant::now();
+        let mut pacer = paused_fine(origin, Duration::from_millis(1));
+        // (arrival, the slot it must leave on), µs and ms after the origin: every arrival due by a
+        // slot leaves at that slot, together; one exactly on a slot leaves on it; a long wait (past
+        // the 1.5 ms hand-over) sleeps on tokio's timer first and still wakes on its slot.
+        let cases = [
+            (300, 1),
+            (2_000, 2),
+            (2_100, 3),
+            (2_900, 3),
+            (3_000, 3),
+            (3_001, 4),
+            (9_500, 10),
+            (250_000, 250),
+            (250_000, 250),
+            (250_001, 251),
+        ];
+        for (us, slot_ms) in cases {
+            pacer.wait_until(origin + Duration::from_micros(us)).await;
+            assert_eq!(
+                Instant::now() - origin,
+                Duration::from_millis(slot_ms),
+                "the arrival at {us} µs"
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn paused_fine_pacing_keeps_a_periodic_timer_through_a_dense_stretch() {
+        let origin = Instant::now();
+        let mut pacer = paused_fine(origin, Duration::from_millis(1));
+        // One arrival per slot for 200 slots: armed once, then made periodic, then kept.
+        for k in 1..=200u64 {
+            pacer.wait_until(origin + Duration::from_millis(k)).await;
+            assert_eq!(Instant::now() - origin, Duration::from_millis(k));
+        }
+        assert_eq!(armings(&pacer), 2);
+        // A gap: the next arrival is armed once again, then the dense stretch goes periodic again.
+        for k in [300u64, 301, 302, 303] {
+            pacer.wait_until(origin + Duration::from_millis(k)).await;
+            assert_eq!(Instant::now() - origin, Duration::from_millis(k));
+        }
+        assert_eq!(armings(&pacer), 4);
+        let every: Vec<u64> = pacer
+            .fine
+            .as_ref()
+            .map(|f| f.clock.armed.iter().map(|(_, e)| *e).collect())
+            .unwrap_or_default();
+        assert_eq!(every, vec![0, 1_000_000, 0, 1_000_000]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn paused_fine_pacing_on_the_real_grid_is_never_early_and_at_most_one_tick_late() {
+        // The 100 µs grid on tokio's 1 ms ticks: each arrival leaves at or after its slot, within
+        // the tick that holds it (a real timerfd would wake on the slot itself).
+        let origin = Instant::now();
+        let mut pacer = paused_fine(origin, FINE_GRID);
+        for &us in &SCHEDULE_US {
+            let t = origin + Duration::from_micros(us);
+            let slot = origin + FINE_GRID * u32::try_from(us.div_ceil(100)).unwrap_or(u32::MAX);
+            pacer.wait_until(t).await;
+            let now = Instant::now();
+            assert!(now >= slot, "{us} µs left before its slot");
+            assert!(now < slot + Duration::from_millis(1), "{us} µs left late");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn paused_coarse_pacing_starts_each_arrival_within_tokios_tick() {
+        let origin = Instant::now();
+        let mut pacer: Pacer<TokioSlots> = Pacer::with_clock(None, origin, FINE_GRID);
+        for &us in &SCHEDULE_US {
+            let t = origin + Duration::from_micros(us);
+            pacer.wait_until(t).await;
+            let now = Instant::now();
+            assert!(now >= t && now < t + Duration::from_millis(1), "{us} µs");
+        }
+        // An arrival already due does not wait at all.
+        let before = Instant::now();
+        pacer.wait_until(origin).await;
+        assert_eq!(Instant::now(), before);
     }
 }

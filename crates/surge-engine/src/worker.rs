@@ -159,10 +159,20 @@ fn start_instant(start: SystemTime) -> Instant {
 async fn run(
     spec: WorkerSpec,
     events: mpsc::UnboundedSender<WorkerEvent>,
+    stop: watch::Receiver<bool>,
+) {
+    let start = start_instant(spec.start);
+    run_from(spec, start, events, stop).await;
+}
+
+/// The worker's run from `start` on this runtime's clock (tests hand a paused clock's instant).
+async fn run_from(
+    spec: WorkerSpec,
+    start: Instant,
+    events: mpsc::UnboundedSender<WorkerEvent>,
     mut stop: watch::Receiver<bool>,
 ) {
     let plan = spec.plan.clone();
-    let start = start_instant(spec.start);
     let mut recorder = Recorder::new(plan.regions.len() as u16, plan.steps.len() as u16);
     if spec.first_interval > 0 {
         recorder.take(spec.first_interval);
@@ -365,3 +375,6 @@ fn next_owned(
     }
     None
 }
+
+#[cfg(test)]
+mod paused;

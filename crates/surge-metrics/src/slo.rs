@@ -31,6 +31,16 @@ pub enum SloOp {
 }
 
 impl SloOp {
+    /// The operator as written.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SloOp::Lt => "<",
+            SloOp::Le => "<=",
+            SloOp::Gt => ">",
+            SloOp::Ge => ">=",
+        }
+    }
+
     /// Whether `observed OP threshold` holds.
     pub fn holds(self, observed: f64, threshold: f64) -> bool {
         match self {

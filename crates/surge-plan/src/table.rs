@@ -3,6 +3,7 @@
 use std::fmt::Write;
 use std::time::Duration;
 
+use surge_metrics::thousands;
 use surge_profile::duration::format as fmt_dur;
 
 use crate::Plan;
@@ -103,16 +104,4 @@ impl Plan {
         }
         (best.0, Duration::from_secs_f64(best.1 as f64 * w))
     }
-}
-
-fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }

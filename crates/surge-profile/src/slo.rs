@@ -7,59 +7,15 @@
 //! - `error rate`, `completeness`: threshold `1%` or a fraction `0.01`, kept as a fraction (0..1).
 //! - `rate` (completed requests per second): threshold `50/s` or `50`.
 
-/// Which statistic an SLO bounds.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum SloStat {
-    /// A latency percentile (e.g. 99.0); the threshold is in milliseconds.
-    Percentile(f64),
-    /// Failed / total (0..1).
-    ErrorRate,
-    /// Discovery completeness: found / expected (0..1).
-    Completeness,
-    /// Completed requests per second.
-    Rate,
-}
-
-/// Comparison.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SloOp {
-    /// `<`
-    Lt,
-    /// `<=`
-    Le,
-    /// `>`
-    Gt,
-    /// `>=`
-    Ge,
-}
-
-impl SloOp {
-    /// Whether `value OP threshold` holds.
-    pub fn holds(&self, value: f64, threshold: f64) -> bool {
-        match self {
-            SloOp::Lt => value < threshold,
-            SloOp::Le => value <= threshold,
-            SloOp::Gt => value > threshold,
-            SloOp::Ge => value >= threshold,
-        }
-    }
-
-    /// The operator as written.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            SloOp::Lt => "<",
-            SloOp::Le => "<=",
-            SloOp::Gt => ">",
-            SloOp::Ge => ">=",
-        }
-    }
-}
+/// The statistic and the comparison are `surge-metrics`' own types: the profile names them, the
+/// metrics evaluate them, one definition for both.
+pub use surge_metrics::{SloOp, SloStat};
 
 /// One SLO, as the profile wrote it: regions and steps by name. Its twin `surge_metrics::Slo` holds
 /// them as indexes resolved against a compiled plan (`surge_coordinator::resolve_slos`), which is what
-/// the guard and the reports evaluate and what `slos.json` stores; the two are kept apart (with their
-/// own `SloStat`/`SloOp`) so that `surge-metrics`, which the coordinator, results and report share,
-/// never depends on profile parsing.
+/// the guard and the reports evaluate and what `slos.json` stores. Two types because a name means
+/// nothing before the plan is compiled and an index nothing without it; `SloStat` and `SloOp` are
+/// shared (this crate uses `surge-metrics`' own).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SloSpec {
     /// Statistic.

@@ -1,17 +1,6 @@
 //! Numbers as people read them: thousands separators, units on every figure, escaping.
 
-/// `1234567` -> `1,234,567`.
-pub fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub use surge_metrics::thousands;
 
 /// A float with `decimals` places and thousands separators on its integer part.
 pub fn grouped(v: f64, decimals: usize) -> String {
@@ -103,9 +92,6 @@ mod tests {
 
     #[test]
     fn figures_read_well() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(1_234_567), "1,234,567");
-        assert_eq!(thousands(100), "100");
         assert_eq!(grouped(-1234.5, 1), "-1,234.5");
         assert_eq!(ms(0.4213), "0.42 ms");
         assert_eq!(ms(12.34), "12.3 ms");

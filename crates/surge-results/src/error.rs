@@ -39,6 +39,17 @@ pub enum ResultsError {
         /// What is wrong.
         message: String,
     },
+    /// A line of a CSV file is malformed (not the last, which may be cut short).
+    #[error("{path}:{line}")]
+    Csv {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong with it.
+        #[source]
+        cause: crate::csv::CsvError,
+    },
     /// A histogram could not be encoded or decoded.
     #[error("{path}: histogram")]
     Histogram {
@@ -80,6 +91,14 @@ impl ResultsError {
             path: path.into(),
             line: e.line(),
             message: e.to_string(),
+        }
+    }
+
+    pub(crate) fn csv(path: impl Into<PathBuf>, line: usize, cause: crate::csv::CsvError) -> Self {
+        ResultsError::Csv {
+            path: path.into(),
+            line,
+            cause,
         }
     }
 

@@ -51,7 +51,7 @@ mod types;
 mod writer;
 
 pub use capacity::CapacityResult;
-pub use csv::{RegionRow, TimeseriesRow};
+pub use csv::{CsvError, RegionRow, TimeseriesRow};
 pub use error::ResultsError;
 pub use reader::RunData;
 pub use resume::{ResumePoint, ResumeRefused, check_resumable, sha256_hex};

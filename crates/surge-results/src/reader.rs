@@ -1,7 +1,7 @@
 //! Reading a results folder back, also one cut short: only complete lines of complete intervals are
 //! trusted, and when `summary.json` is missing the totals and summary are rebuilt from the files.
 
-use crate::csv::{Columns, RegionRow, TimeseriesRow};
+use crate::csv::{Columns, CsvError, RegionRow, TimeseriesRow};
 use crate::error::ResultsError;
 use crate::files;
 use crate::summary::Summary;
@@ -84,7 +84,7 @@ fn read_info(dir: &Path) -> Result<RunInfo, ResultsError> {
 fn read_csv<T>(
     dir: &Path,
     name: &str,
-    parse: fn(&Columns, &str) -> Result<T, String>,
+    parse: fn(&Columns, &str) -> Result<T, CsvError>,
 ) -> Result<Vec<T>, ResultsError> {
     let path = dir.join(name);
     let Some(text) = read_optional(&path)? else {
@@ -94,10 +94,10 @@ fn read_csv<T>(
     let Some((n, header)) = lines.next() else {
         return Ok(Vec::new());
     };
-    let cols = Columns::parse(header).map_err(|m| ResultsError::parse(&path, n, m))?;
+    let cols = Columns::parse(header).map_err(|m| ResultsError::csv(&path, n, m))?;
     let mut out = Vec::new();
     for (n, line) in lines {
-        out.push(parse(&cols, line).map_err(|m| ResultsError::parse(&path, n, m))?);
+        out.push(parse(&cols, line).map_err(|m| ResultsError::csv(&path, n, m))?);
     }
     Ok(out)
 }

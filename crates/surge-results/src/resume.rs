@@ -3,7 +3,7 @@
 //! written at the crash are dropped, so nothing is counted twice), and reopened for appending. The
 //! people in flight at the crash are counted as `unknown`; the gap in time is an event.
 
-use crate::csv::{Columns, RegionRow, TimeseriesRow};
+use crate::csv::{Columns, CsvError, RegionRow, TimeseriesRow};
 use crate::error::ResultsError;
 use crate::files;
 use crate::reader::RunData;
@@ -178,7 +178,7 @@ fn truncate_csv(
     dir: &Path,
     name: &str,
     keep: u64,
-    interval_of: impl Fn(&Columns, &str) -> Result<u64, String>,
+    interval_of: impl Fn(&Columns, &str) -> Result<u64, CsvError>,
 ) -> Result<(), ResultsError> {
     let path = dir.join(name);
     let text = std::fs::read_to_string(&path).map_err(|e| ResultsError::io(&path, e))?;
@@ -186,11 +186,11 @@ fn truncate_csv(
     let Some(header) = lines.next() else {
         return Ok(());
     };
-    let cols = Columns::parse(header.trim_end()).map_err(|m| ResultsError::parse(&path, 1, m))?;
+    let cols = Columns::parse(header.trim_end()).map_err(|m| ResultsError::csv(&path, 1, m))?;
     let mut out = String::from(header);
     for (i, line) in lines.enumerate() {
-        let k = interval_of(&cols, line.trim_end())
-            .map_err(|m| ResultsError::parse(&path, i + 2, m))?;
+        let k =
+            interval_of(&cols, line.trim_end()).map_err(|m| ResultsError::csv(&path, i + 2, m))?;
         if k < keep {
             out.push_str(line);
         }

@@ -293,15 +293,17 @@ fn damaged_lines_name_file_and_line_and_bad_shapes_are_refused()
     let mut text = std::fs::read_to_string(&path)?;
     text = text.replacen("americas,request_code,50", "americas,request_code,fifty", 1);
     std::fs::write(&path, text)?;
-    let err = RunData::read(&dir)
+    // The file and line at the error's own level; what is wrong with the line is its cause.
+    let (err, cause) = RunData::read(&dir)
         .map(|_| ())
         .err()
-        .map(|e| e.to_string())
+        .map(|e| {
+            let cause = std::error::Error::source(&e).map(|c| c.to_string());
+            (e.to_string(), cause.unwrap_or_default())
+        })
         .unwrap_or_default();
-    assert!(
-        err.contains("timeseries.csv:2:") && err.contains("count"),
-        "{err}"
-    );
+    assert!(err.ends_with("timeseries.csv:2"), "{err}");
+    assert_eq!(cause, "column count: \"fifty\" is not a count");
     let mut w = ResultsWriter::create(&tmp.path().join("other"), &info())?;
     let err = w
         .interval(&Snapshot::new(0, 2, 4), &[])

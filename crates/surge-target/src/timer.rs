@@ -78,15 +78,13 @@ mod precise {
     use std::cmp::{Ordering, Reverse};
     use std::collections::BinaryHeap;
     use std::future::Future;
-    use std::os::fd::OwnedFd;
     use std::pin::Pin;
     use std::sync::Arc;
     use std::task::{Context, Poll, Waker};
     use std::time::{Duration, Instant};
 
     use parking_lot::Mutex;
-    use rustix::time::{Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec};
-    use tokio::io::unix::AsyncFd;
+    use surge_timerfd::AsyncTimerFd;
 
     /// Wake-ups are grouped on this grid: a sleep ends at most this much after its deadline (plus
     /// scheduling), and the timer fires at most once per step however many requests are sleeping.
@@ -122,7 +120,7 @@ mod precise {
 
     /// The heap of deadlines and the timerfd armed for the earliest.
     pub struct Shared {
-        fd: AsyncFd<OwnedFd>,
+        fd: AsyncTimerFd,
         pending: Mutex<Pending>,
         /// Sleepers the timerfd driver has woken (the rest ended by their backstop, or were already due
         /// when first polled).
@@ -131,33 +129,15 @@ mod precise {
 
     impl Shared {
         pub fn new() -> std::io::Result<Shared> {
-            let flags = TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC;
-            let fd = rustix::time::timerfd_create(TimerfdClockId::Monotonic, flags)?;
-            // SAFETY: `fd` is an `OwnedFd` moved into the `AsyncFd`, so it stays open and refers to
-            // the same timer for the whole life of the registration.
-            let fd = unsafe { AsyncFd::register(fd) }.map_err(|e| e.into_parts().1)?;
             Ok(Shared {
-                fd,
+                fd: AsyncTimerFd::new()?,
                 pending: Mutex::new(Pending::default()),
                 driver_wakes: std::sync::atomic::AtomicU64::new(0),
             })
         }
 
         fn arm(&self, after: Duration) {
-            let after = after.max(Duration::from_nanos(1));
-            let spec = Itimerspec {
-                it_interval: Timespec {
-                    tv_sec: 0,
-                    tv_nsec: 0,
-                },
-                it_value: Timespec {
-                    tv_sec: i64::try_from(after.as_secs()).unwrap_or(i64::MAX),
-                    tv_nsec: i64::from(after.subsec_nanos()),
-                },
-            };
-            let armed =
-                rustix::time::timerfd_settime(self.fd.get_ref(), TimerfdTimerFlags::empty(), &spec);
-            if let Err(error) = armed {
+            if let Err(error) = self.fd.set_after(after) {
                 tracing::warn!(%error, "cannot arm the service-time timer");
             }
         }
@@ -205,21 +185,9 @@ mod precise {
     pub async fn drive(shared: Arc<Shared>) {
         let mut due: Vec<Waker> = Vec::new();
         loop {
-            let mut ready = match shared.fd.readable().await {
-                Ok(ready) => ready,
-                Err(error) => {
-                    tracing::warn!(%error, "service-time timer stopped; tokio's timer takes over");
-                    return;
-                }
-            };
-            let mut expirations = [0u8; 8];
-            match ready.try_io(|fd| Ok(rustix::io::read(fd.get_ref(), &mut expirations)?)) {
-                Ok(Ok(_)) => {}
-                Ok(Err(error)) => {
-                    tracing::warn!(%error, "cannot read the service-time timer; tokio's takes over");
-                    return;
-                }
-                Err(_would_block) => continue,
+            if let Err(error) = shared.fd.expired().await {
+                tracing::warn!(%error, "service-time timer stopped; tokio's timer takes over");
+                return;
             }
             {
                 let mut pending = shared.pending.lock();

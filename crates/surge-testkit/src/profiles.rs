@@ -9,7 +9,15 @@ use std::path::{Path, PathBuf};
 /// # Panics
 /// When the file cannot be written (a broken test machine).
 pub fn one_step(dir: &Path, name: &str, people: u64, seconds: u64, step: &str) -> PathBuf {
-    let text = format!(
+    let text = one_step_text(name, people, seconds, step);
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    path
+}
+
+/// The text of [`one_step`]'s profile, for tests that parse it without a file.
+pub fn one_step_text(name: &str, people: u64, seconds: u64, step: &str) -> String {
+    format!(
         r#"name = "{name}"
 seed = 1
 slos = ["error rate < 1%"]
@@ -43,10 +51,7 @@ method = "GET"
 path = "/"
 {step}
 "#
-    );
-    let path = dir.join(format!("{name}.toml"));
-    std::fs::write(&path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    path
+    )
 }
 
 /// [`one_step`] expecting `200`.

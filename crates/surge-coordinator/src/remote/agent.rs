@@ -5,7 +5,8 @@
 
 use super::clock::{AgentClock, RunClock};
 use super::crew::Crew;
-use super::link::{Link, LinkSetup, refusal_message};
+use super::deadman::{DeadMan, LinkFailure};
+use super::link::{JoinUrlError, Link, LinkError, LinkSetup, refusal_message};
 use http::StatusCode;
 use std::collections::VecDeque;
 use std::future::Future;
@@ -95,21 +96,16 @@ pub struct ReportLoop {
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
     /// Not a usable `--join` URL.
-    #[error("--join {0}")]
-    Url(String),
+    #[error("--join")]
+    Url(#[source] JoinUrlError),
     /// The `--tls-ca` file is unreadable or holds no certificate.
     #[error(transparent)]
     TlsCa(surge_engine::http::TlsError),
     /// The TLS handshake with the coordinator failed (untrusted certificate, not a TLS server...).
     #[error(
-        "tls handshake with the coordinator {url} failed: {cause} (does this worker trust its certificate? --tls-ca FILE)"
+        "tls handshake with the coordinator failed (does this worker trust its certificate? --tls-ca FILE)"
     )]
-    Tls {
-        /// The coordinator.
-        url: String,
-        /// Every cause, on one line.
-        cause: String,
-    },
+    Tls(#[source] Box<LinkError>),
     /// The coordinator refused this worker (token, protocol version, run full...).
     #[error("the coordinator refused this worker ({status}): {message}")]
     Refused {
@@ -119,19 +115,28 @@ pub enum WorkerError {
         message: String,
     },
     /// The coordinator could not be reached before the run started.
-    #[error("cannot reach the coordinator: {0}")]
-    Unreachable(String),
+    #[error("cannot reach the coordinator {url} for {waited:?}")]
+    Unreachable {
+        /// The coordinator.
+        url: String,
+        /// How long the worker kept trying (`--join-timeout`).
+        waited: Duration,
+        /// The last failure.
+        #[source]
+        cause: Box<LinkFailure>,
+    },
     /// The dead-man switch fired.
     #[error(
-        "dead-man switch: no answer from the coordinator at {url} for {secs:.1} s; all load stopped ({cause})"
+        "dead-man switch: no answer from the coordinator at {url} for {secs:.1} s; all load stopped"
     )]
     DeadMan {
         /// The coordinator.
         url: String,
         /// Silence, in s.
         secs: f64,
-        /// The last failure.
-        cause: String,
+        /// The last failure (none: exchanges were under way, none had failed yet).
+        #[source]
+        cause: Option<Box<LinkFailure>>,
     },
     /// The coordinator declared this worker lost and moved its shards.
     #[error("the coordinator declared this worker lost: {0}")]
@@ -178,7 +183,7 @@ pub async fn run_worker(
         cfg.tls_ca.as_deref(),
     )
     .map_err(|e| match e {
-        LinkSetup::Url(m) => WorkerError::Url(m),
+        LinkSetup::Url(e) => WorkerError::Url(e),
         LinkSetup::Tls(e) => WorkerError::TlsCa(e),
     })?;
     tokio::pin!(stop);
@@ -267,14 +272,15 @@ async fn join(link: &Link, cfg: &WorkerConfig) -> Result<Assignment, WorkerError
                     message: refusal_message(&b),
                 });
             }
-            Ok((_, b)) => failing(&mut failing_since, cfg, link, refusal_message(&b))?,
-            Err(e) if e.tls => {
-                return Err(WorkerError::Tls {
-                    url: link.base().to_string(),
-                    cause: e.message,
-                });
+            Ok((status, b)) => {
+                let why = LinkFailure::Answered {
+                    status: status.as_u16(),
+                    message: refusal_message(&b),
+                };
+                failing(&mut failing_since, cfg, link, why)?;
             }
-            Err(e) => failing(&mut failing_since, cfg, link, e.message)?,
+            Err(e) if e.is_tls() => return Err(WorkerError::Tls(Box::new(e))),
+            Err(e) => failing(&mut failing_since, cfg, link, e.into())?,
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -284,17 +290,17 @@ fn failing(
     since: &mut Option<Instant>,
     cfg: &WorkerConfig,
     link: &Link,
-    cause: String,
+    cause: LinkFailure,
 ) -> Result<(), WorkerError> {
     let t0 = *since.get_or_insert_with(Instant::now);
     if t0.elapsed() >= cfg.join_timeout {
-        return Err(WorkerError::Unreachable(format!(
-            "{} for {:?}: {cause}",
-            link.base(),
-            cfg.join_timeout
-        )));
+        return Err(WorkerError::Unreachable {
+            url: link.base().to_string(),
+            waited: cfg.join_timeout,
+            cause: Box::new(cause),
+        });
     }
-    tracing::info!("coordinator not reachable yet, retrying: {cause}");
+    tracing::info!("coordinator not reachable yet, retrying: {}", chain(&cause));
     Ok(())
 }
 
@@ -317,7 +323,12 @@ fn compile(a: &Assignment) -> Result<Plan, WorkerError> {
     Ok(plan)
 }
 
-type Exchange = Pin<Box<dyn Future<Output = Result<(StatusCode, bytes::Bytes), String>> + Send>>;
+type Exchange = Pin<Box<dyn Future<Output = Result<(StatusCode, bytes::Bytes), LinkError>> + Send>>;
+
+/// An error and its causes on one line, for a log line.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    super::link::causes(e)
+}
 
 /// The report loop: merged intervals out, commands in, the dead-man switch.
 struct Reporter {
@@ -325,13 +336,13 @@ struct Reporter {
     crew: Crew,
     worker: u32,
     version: u32,
-    dead_man: Duration,
+    dead_man: DeadMan,
+    /// How long one report may wait for its answer.
+    answer_timeout: Duration,
     heartbeat: Duration,
     outbox: VecDeque<Report>,
     seq: u64,
     cursor: u64,
-    last_ok: Instant,
-    last_error: String,
     next_send: Instant,
     /// When the last report or heartbeat went out.
     last_send: Instant,
@@ -362,13 +373,12 @@ impl Reporter {
             crew,
             worker: a.worker,
             version: cfg.protocol_version,
-            dead_man: cfg.dead_man,
+            dead_man: DeadMan::new(cfg.dead_man),
+            answer_timeout: (cfg.dead_man / 2).min(Duration::from_secs(2)),
             heartbeat: (interval / 2).clamp(Duration::from_millis(50), Duration::from_millis(500)),
             outbox: VecDeque::new(),
             seq: 0,
             cursor: 0,
-            last_ok: Instant::now(),
-            last_error: String::new(),
             next_send: Instant::now(),
             last_send: Instant::now(),
             stopping: None,
@@ -430,8 +440,7 @@ impl Reporter {
                 _ = tokio::time::sleep_until(wake) => {}
                 _ = stop.as_mut(), if self.stopping.is_none() => self.stop("interrupted (Ctrl-C)".into()),
             }
-            let silent = self.last_ok.elapsed();
-            if silent >= self.dead_man {
+            if let Some((silent, cause)) = self.dead_man.fired() {
                 self.crew.stop_all();
                 tracing::error!(
                     "dead-man switch: coordinator silent for {:.1} s, all load stopped",
@@ -440,7 +449,7 @@ impl Reporter {
                 return Err(WorkerError::DeadMan {
                     url: self.link.base().to_string(),
                     secs: silent.as_secs_f64(),
-                    cause: self.last_error.clone(),
+                    cause: cause.map(Box::new),
                 });
             }
         }
@@ -504,13 +513,9 @@ impl Reporter {
         report.clock_t0_us = self.clock_t0_us;
         let body = surge_wire::encode(&report).map_err(WorkerError::Encode)?;
         let link = self.link.clone();
-        let timeout = Some((self.dead_man / 2).min(Duration::from_secs(2)));
+        let timeout = Some(self.answer_timeout);
         Ok((
-            Box::pin(async move {
-                link.post(REPORT_PATH, body, timeout)
-                    .await
-                    .map_err(|e| e.message)
-            }),
+            Box::pin(async move { link.post(REPORT_PATH, body, timeout).await }),
             content,
         ))
     }
@@ -535,16 +540,16 @@ impl Reporter {
 
     fn on_answer(
         &mut self,
-        res: Result<(StatusCode, bytes::Bytes), String>,
+        res: Result<(StatusCode, bytes::Bytes), LinkError>,
         content: bool,
     ) -> Result<(), WorkerError> {
         let (status, body) = match res {
             Ok(x) => x,
             Err(e) => {
-                if self.last_error.is_empty() {
-                    tracing::warn!("coordinator unreachable: {e}");
+                let line = chain(&e);
+                if self.dead_man.failed(e.into()) {
+                    tracing::warn!("coordinator unreachable: {line}");
                 }
-                self.last_error = e;
                 self.next_send = Instant::now() + Duration::from_millis(200);
                 return Ok(());
             }
@@ -553,7 +558,10 @@ impl Reporter {
             StatusCode::OK => {}
             StatusCode::GONE => return Err(WorkerError::Lost(refusal_message(&body))),
             s if s.is_server_error() => {
-                self.last_error = format!("{s}: {}", refusal_message(&body));
+                self.dead_man.failed(LinkFailure::Answered {
+                    status: s.as_u16(),
+                    message: refusal_message(&body),
+                });
                 self.next_send = Instant::now() + Duration::from_millis(200);
                 return Ok(());
             }
@@ -570,8 +578,7 @@ impl Reporter {
         {
             self.clock_sample = Some(echo.sample(rc.now_us()));
         }
-        self.last_ok = Instant::now();
-        self.last_error.clear();
+        self.dead_man.answered();
         if content {
             self.outbox.pop_front();
         }

@@ -27,18 +27,85 @@ pub(crate) struct Link {
 #[derive(Debug)]
 pub(crate) enum LinkSetup {
     /// Not `http://HOST:PORT` or `https://HOST:PORT`.
-    Url(String),
+    Url(JoinUrlError),
     /// The `--tls-ca` file (or the TLS configuration).
     Tls(TlsError),
 }
 
-/// Why an exchange with the coordinator failed.
-#[derive(Debug)]
-pub(crate) struct Failed {
-    /// The URL and every cause, on one line.
-    pub message: String,
-    /// The TLS handshake failed (untrusted certificate, not a TLS server...): retrying will not help.
-    pub tls: bool,
+/// A `--join` URL surge cannot use.
+#[derive(Debug, thiserror::Error)]
+pub enum JoinUrlError {
+    /// It does not parse.
+    #[error("{url}: not a URL")]
+    Parse {
+        /// What was given.
+        url: String,
+        /// Why.
+        #[source]
+        cause: http::uri::InvalidUri,
+    },
+    /// Another scheme than http or https.
+    #[error("{url}: must be http://HOST:PORT or https://HOST:PORT")]
+    Scheme {
+        /// What was given.
+        url: String,
+    },
+    /// No host in it.
+    #[error("{url}: no host")]
+    NoHost {
+        /// What was given.
+        url: String,
+    },
+}
+
+/// Why an exchange with the coordinator failed. `Display` names the URL; the cause is `source()`.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    /// The request could not be built.
+    #[error("{url}: cannot build the request")]
+    Request {
+        /// The URL.
+        url: String,
+        /// Why.
+        #[source]
+        cause: http::Error,
+    },
+    /// No answer: refused, reset, TLS...
+    #[error("{url}: no answer")]
+    Exchange {
+        /// The URL.
+        url: String,
+        /// The TLS handshake failed (untrusted certificate, not a TLS server...): retrying will not
+        /// help.
+        tls: bool,
+        /// The client's error.
+        #[source]
+        cause: hyper_util::client::legacy::Error,
+    },
+    /// The answer's body could not be read (or was larger than a protocol message may be).
+    #[error("{url}: reading the answer")]
+    Body {
+        /// The URL.
+        url: String,
+        /// Why.
+        #[source]
+        cause: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// No answer in time.
+    #[error("{url}: no answer within {after:?}")]
+    Timeout {
+        /// The URL.
+        url: String,
+        /// How long it waited.
+        after: Duration,
+    },
+}
+
+impl LinkError {
+    /// The TLS handshake failed: retrying will not help.
+    pub fn is_tls(&self) -> bool {
+        matches!(self, LinkError::Exchange { tls: true, .. })
+    }
 }
 
 impl Link {
@@ -51,20 +118,17 @@ impl Link {
         tls_ca: Option<&Path>,
     ) -> Result<Link, LinkSetup> {
         let base = base.trim_end_matches('/');
+        let url = || base.to_string();
         let uri: http::Uri = base
             .parse()
-            .map_err(|e| LinkSetup::Url(format!("{base}: not a URL: {e}")))?;
+            .map_err(|cause| LinkSetup::Url(JoinUrlError::Parse { url: url(), cause }))?;
         let https = match uri.scheme_str() {
             Some("https") => true,
             Some("http") => false,
-            _ => {
-                return Err(LinkSetup::Url(format!(
-                    "{base}: must be http://HOST:PORT or https://HOST:PORT"
-                )));
-            }
+            _ => return Err(LinkSetup::Url(JoinUrlError::Scheme { url: url() })),
         };
         if uri.host().is_none() {
-            return Err(LinkSetup::Url(format!("{base}: no host")));
+            return Err(LinkSetup::Url(JoinUrlError::NoHost { url: url() }));
         }
         let tls = if https || tls_ca.is_some() {
             surge_engine::http::tls_config(tls_ca).map_err(LinkSetup::Tls)?
@@ -103,12 +167,8 @@ impl Link {
         path: &str,
         body: Vec<u8>,
         timeout: Option<Duration>,
-    ) -> Result<(StatusCode, Bytes), Failed> {
+    ) -> Result<(StatusCode, Bytes), LinkError> {
         let url = format!("{}{}", self.base, path);
-        let failed = |message: String| Failed {
-            message,
-            tls: false,
-        };
         let req = Request::builder()
             .method(Method::POST)
             .uri(&url)
@@ -116,24 +176,40 @@ impl Link {
             .header(VERSION_HEADER, self.version.to_string())
             .header(header::CONTENT_TYPE, "application/json")
             .body(Full::new(Bytes::from(body)))
-            .map_err(|e| failed(format!("{url}: {e}")))?;
-        let exchange = async {
-            let resp = self.client.request(req).await.map_err(|e| Failed {
-                message: format!("{url}: {}", causes(&e)),
-                tls: surge_engine::http::classify(&e) == Outcome::Tls,
+            .map_err(|cause| LinkError::Request {
+                url: url.clone(),
+                cause,
             })?;
+        let exchange = async {
+            let resp = self
+                .client
+                .request(req)
+                .await
+                .map_err(|cause| LinkError::Exchange {
+                    url: url.clone(),
+                    tls: surge_engine::http::classify(&cause) == Outcome::Tls,
+                    cause,
+                })?;
             let status = resp.status();
             let body = Limited::new(resp.into_body(), MAX_BODY)
                 .collect()
                 .await
-                .map_err(|e| failed(format!("{url}: reading the answer: {e}")))?
+                .map_err(|cause| LinkError::Body {
+                    url: url.clone(),
+                    cause,
+                })?
                 .to_bytes();
             Ok((status, body))
         };
         match timeout {
-            Some(t) => tokio::time::timeout(t, exchange)
-                .await
-                .map_err(|_| failed(format!("{url}: no answer within {t:?}")))?,
+            Some(after) => {
+                tokio::time::timeout(after, exchange)
+                    .await
+                    .map_err(|_| LinkError::Timeout {
+                        url: url.clone(),
+                        after,
+                    })?
+            }
             None => exchange.await,
         }
     }

@@ -6,6 +6,7 @@
 pub mod agent;
 mod clock;
 mod crew;
+mod deadman;
 pub(crate) mod link;
 pub mod placement;
 pub(crate) mod server;
@@ -25,6 +26,8 @@ use surge_engine::WorkerEvent;
 use surge_wire::{Assignment, PROTOCOL_VERSION, PlanFingerprint, ProfileSource, WireOverrides};
 use tokio::sync::mpsc;
 
+pub use deadman::LinkFailure;
+pub use link::{JoinUrlError, LinkError};
 pub use server::{Server as Listener, serve_dashboard, serve_metrics};
 pub use tls::{ServerTls, TlsFileError, server_tls};
 

@@ -299,7 +299,7 @@ impl RemoteState {
             .transpose()
         {
             Ok(s) => s,
-            Err(e) => return refuse(StatusCode::BAD_REQUEST, e),
+            Err(e) => return refuse(StatusCode::BAD_REQUEST, causes(&e)),
         };
         let mut inner = self.lock();
         let Inner {
@@ -385,22 +385,49 @@ impl RemoteState {
     fn check_snapshot(
         &self,
         enc: &surge_metrics::EncodedSnapshot,
-    ) -> Result<SparseSnapshot, String> {
-        let snap = enc.decode_sparse().map_err(|e| format!("snapshot: {e}"))?;
+    ) -> Result<SparseSnapshot, BadSnapshot> {
+        let snap = enc.decode_sparse().map_err(BadSnapshot::Decode)?;
         if (snap.regions, snap.steps) != self.shape {
-            return Err(format!(
-                "snapshot shape {}x{} does not match the plan's {}x{} regions x steps",
-                snap.regions, snap.steps, self.shape.0, self.shape.1
-            ));
+            return Err(BadSnapshot::Shape {
+                got: (snap.regions, snap.steps),
+                want: self.shape,
+            });
         }
         if snap.interval > self.max_interval {
-            return Err(format!(
-                "snapshot interval {} is beyond the run's last ({})",
-                snap.interval, self.max_interval
-            ));
+            return Err(BadSnapshot::Interval {
+                got: snap.interval,
+                last: self.max_interval,
+            });
         }
         Ok(snap)
     }
+}
+
+/// Why a worker's snapshot is refused (the worker is told, as the refusal's text).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BadSnapshot {
+    /// Not a snapshot.
+    #[error("snapshot")]
+    Decode(#[source] surge_metrics::MetricsError),
+    /// Another plan's shape.
+    #[error(
+        "snapshot shape {}x{} does not match the plan's {}x{} regions x steps",
+        got.0, got.1, want.0, want.1
+    )]
+    Shape {
+        /// The snapshot's.
+        got: (u16, u16),
+        /// The plan's.
+        want: (u16, u16),
+    },
+    /// Past the run's end.
+    #[error("snapshot interval {got} is beyond the run's last ({last})")]
+    Interval {
+        /// The snapshot's.
+        got: u64,
+        /// The run's last.
+        last: u64,
+    },
 }
 
 /// The commands for one worker: the registrations it has not seen, its shards when they changed, stop.
@@ -505,28 +532,11 @@ impl Pool for RemotePool {
 mod tests {
     use super::*;
 
-    const PROFILE: &str = r#"name = "tiny"
-seed = 3
-journey = "reference"
-
-[event]
-population = 20
-duration = "4s"
-interval = "1s"
-
-[[regions]]
-name = "one"
-share = 1.0
-
-[curve]
-kind = "ramp"
-up = "0s"
-hold = "4s"
-down = "0s"
-"#;
-
     fn pool(workers: usize) -> Result<RemotePool, Box<dyn std::error::Error>> {
-        let profile = surge_profile::parse(PROFILE, "<tiny>")?;
+        let profile = surge_profile::parse(
+            &surge_testkit::profiles::one_step_text("tiny", 20, 4, ""),
+            "<tiny>",
+        )?;
         let plan = surge_plan::Plan::compile(&profile, &surge_plan::Overrides::default())?;
         let state = RemoteState::new(
             "t".into(),
