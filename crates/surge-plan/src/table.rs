@@ -10,7 +10,8 @@ use crate::arrivals::CELLS;
 
 impl Plan {
     /// A table of `rows` time buckets: run time, event time (and UTC wall clock when the profile has
-    /// an onset), per-region arrival rate per second of run, total; then the peak rate and when.
+    /// an onset), per-region arrival rate per second of run, total; then the peak rate and when, and
+    /// the profile's sourced figures against the curve ([`Plan::figure_table`]).
     pub fn curve_table(&self, rows: usize) -> String {
         let rows = rows.clamp(1, 1000);
         let run = self.run_duration.as_secs_f64();
@@ -63,6 +64,7 @@ impl Plan {
             fmt_dur(at),
             fmt_dur(self.event_time(at))
         );
+        out.push_str(&self.figure_table());
         out
     }
 

@@ -40,6 +40,7 @@
 #![warn(missing_docs)]
 
 pub mod conn_summary;
+mod discovery_summary;
 mod csv;
 mod error;
 mod reader;
@@ -50,6 +51,7 @@ mod types;
 mod writer;
 
 pub use csv::{RegionRow, TimeseriesRow};
+pub use discovery_summary::{DiscoverySummary, MissingByCause};
 pub use error::ResultsError;
 pub use reader::RunData;
 pub use resume::{ResumePoint, ResumeRefused, check_resumable, sha256_hex};

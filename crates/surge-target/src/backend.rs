@@ -33,6 +33,8 @@ pub(crate) struct Backend {
     pub ws: Vec<WsDc>,
     pub hub: Hub,
     pub numbers: Numbers,
+    /// Per-account discovery quotas (the plan's `[discovery_quota]`), if any.
+    pub quotas: Option<crate::discovery::Quotas>,
     epoch: tokio::time::Instant,
     omit_below: Option<u64>,
 }
@@ -60,6 +62,9 @@ impl Backend {
             ws: plan.dcs.iter().map(|d| WsDc::new(&d.ws)).collect(),
             hub: Hub::new(plan.mailbox_limit),
             numbers: Numbers::new(),
+            quotas: plan
+                .discovery_quota
+                .map(|q| crate::discovery::Quotas::new(q, &plan.secret)),
             epoch: tokio::time::Instant::now(),
             omit_below,
             plan,

@@ -9,6 +9,7 @@ use serde::de::IgnoredAny;
 
 use crate::api::{Reply, empty, error, json};
 use crate::backend::{Backend, RegionSlot};
+use crate::discovery::Refusal;
 use crate::codes::{
     account_token, check_token, code_value, discovery_hash, is_e164, pack_number, parse_hash_hex,
 };
@@ -49,6 +50,11 @@ struct KeysRequest<'a> {
 struct DiscoveryRequest<'a> {
     #[serde(borrow)]
     hashes: Vec<&'a str>,
+    /// Numbers sent before, with the token of that lookup (free under a discovery quota).
+    #[serde(borrow, default)]
+    prev: Vec<&'a str>,
+    #[serde(borrow, default)]
+    token: Option<&'a str>,
 }
 
 fn bad_json() -> Reply {
@@ -177,29 +183,65 @@ fn keys(backend: &Backend, bearer: Option<&str>, body: &[u8]) -> Reply {
 }
 
 fn discovery(backend: &Backend, bearer: Option<&str>, body: &[u8]) -> Reply {
-    if !authorized(backend, bearer) {
+    let account = bearer.and_then(|t| {
+        check_token(backend.plan.secret(), t, backend.accounts.max_id())
+    });
+    let Some(account) = account else {
         return error(StatusCode::UNAUTHORIZED, "bad token");
-    }
+    };
     let Ok(request) = serde_json::from_slice::<DiscoveryRequest>(body) else {
         return bad_json();
     };
-    if request.hashes.len() > backend.plan.discovery_batch_limit() {
+    if request.hashes.len() + request.prev.len() > backend.plan.discovery_batch_limit() {
         return error(StatusCode::PAYLOAD_TOO_LARGE, "too many hashes");
     }
+    let parse = |list: &[&str]| -> Option<Vec<u64>> {
+        let mut v: Vec<u64> = list.iter().map(|t| parse_hash_hex(t)).collect::<Option<_>>()?;
+        v.sort_unstable();
+        v.dedup();
+        Some(v)
+    };
+    let (Some(new), Some(prev)) = (parse(&request.hashes), parse(&request.prev)) else {
+        return error(StatusCode::BAD_REQUEST, "hashes must be 16 hex digits");
+    };
     let now = backend.now_ms();
-    let mut out = String::with_capacity(16 + request.hashes.len() * 8);
+    let mut token = None;
+    if let Some(q) = &backend.quotas {
+        let charged = new.iter().filter(|h| prev.binary_search(h).is_err()).count();
+        match q.charge(account, request.token, &prev, charged as u64, now) {
+            Ok(()) => {}
+            Err(Refusal::BadToken) => {
+                return error(StatusCode::BAD_REQUEST, "token does not match prev");
+            }
+            Err(Refusal::OverQuota(wait)) => {
+                backend.counters.discovery_over_quota();
+                let mut reply = error(StatusCode::TOO_MANY_REQUESTS, "discovery quota exhausted");
+                let seconds = header::HeaderValue::from(retry_after_secs(wait));
+                reply.headers_mut().insert(header::RETRY_AFTER, seconds);
+                return reply;
+            }
+        }
+        let mut all = prev.clone();
+        all.extend_from_slice(&new);
+        all.sort_unstable();
+        all.dedup();
+        token = Some(q.token(account, all.into_iter()));
+    }
+    let mut out = String::with_capacity(48 + (request.hashes.len() + request.prev.len()) * 8);
     out.push_str("{\"found\":[");
     let mut first = true;
-    for text in &request.hashes {
-        let Some(hash) = parse_hash_hex(text) else {
-            return error(StatusCode::BAD_REQUEST, "hashes must be 16 hex digits");
-        };
+    for text in request.prev.iter().chain(&request.hashes) {
+        let hash = parse_hash_hex(text).unwrap_or(0);
         if backend.accounts.visible(hash, now) && !backend.omitted(hash) {
             let comma = if first { "" } else { "," };
             let _ = write!(out, "{comma}\"{text}\"");
             first = false;
         }
     }
-    out.push_str("]}");
+    out.push(']');
+    if let Some(t) = token {
+        let _ = write!(out, ",\"token\":\"{t}\"");
+    }
+    out.push('}');
     json(StatusCode::OK, out)
 }
