@@ -34,9 +34,16 @@ fn causes(s: &Value) -> [u64; 6] {
     let mut t = [0u64; 6];
     for r in REGIONS {
         let d = &s["journeys"][r]["discovery"];
-        let n = |k: &str| d[k].as_u64().unwrap_or_else(|| panic!("{r}: no {k} in {d}"));
+        let n = |k: &str| {
+            d[k].as_u64()
+                .unwrap_or_else(|| panic!("{r}: no {k} in {d}"))
+        };
         let m = |k: &str| d["missing_by_cause"][k].as_u64().expect(k);
-        assert_eq!(n("missing"), m("index_lag") + m("quota") + m("error"), "{r}: {d}");
+        assert_eq!(
+            n("missing"),
+            m("index_lag") + m("quota") + m("error"),
+            "{r}: {d}"
+        );
         assert_eq!(n("expected"), n("found") + n("missing"), "{r}: {d}");
         assert_eq!(
             s["journeys"][r]["contacts_missing"].as_u64(),
@@ -71,10 +78,18 @@ fn missing_contacts_are_split_by_cause_and_the_report_names_the_dominant_one() {
     let signal = std::fs::read_to_string(profile("plans/signal-like.toml")).unwrap();
 
     // The index trails registrations by 1.5 s: contacts who just registered are not in the answers.
-    let lag = run(&tmp.path().join("lag"), Path::new(&profile("plans/lagging-index.toml")));
+    let lag = run(
+        &tmp.path().join("lag"),
+        Path::new(&profile("plans/lagging-index.toml")),
+    );
     let [expected, _, missing, index_lag, quota, error] = causes(&lag);
     assert!(expected > 0 && missing > 0, "{}", lag["journeys"]);
-    assert_eq!((missing, quota, error), (index_lag, 0, 0), "{}", lag["journeys"]);
+    assert_eq!(
+        (missing, quota, error),
+        (index_lag, 0, 0),
+        "{}",
+        lag["journeys"]
+    );
     assert!(report(&tmp.path().join("lag")).contains("mostly index_lag"));
 
     // Signal-like quotas with a bucket of 12 permits: a first upload of more than 12 new numbers is
@@ -84,12 +99,19 @@ fn missing_contacts_are_split_by_cause_and_the_report_names_the_dominant_one() {
     let q = run(&tmp.path().join("quota"), &small);
     let [_, found, missing, _, quota, error] = causes(&q);
     assert!(quota > 0 && quota * 2 > missing, "{}", q["journeys"]);
-    assert!(found > 0, "books of at most 12 numbers pass: {}", q["journeys"]);
+    assert!(
+        found > 0,
+        "books of at most 12 numbers pass: {}",
+        q["journeys"]
+    );
     assert_eq!(error, 0, "{}", q["journeys"]);
     assert!(report(&tmp.path().join("quota")).contains("mostly quota"));
 
     // The shipped signal-like plan's 50,000 permits cover any first upload: nothing is refused.
-    let shipped = run(&tmp.path().join("signal"), Path::new(&profile("plans/signal-like.toml")));
+    let shipped = run(
+        &tmp.path().join("signal"),
+        Path::new(&profile("plans/signal-like.toml")),
+    );
     let [_, _, _, _, quota, error] = causes(&shipped);
     assert_eq!((quota, error), (0, 0), "{}", shipped["journeys"]);
 

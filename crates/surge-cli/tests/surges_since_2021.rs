@@ -59,7 +59,12 @@ fn profile_show_prints_each_curve_against_its_sourced_figures() {
     let telegram = show("telegram-jan-2021.toml");
     let w = figure_line(&telegram, "72h", "all");
     assert!((number(w[4]) - 25e6).abs() / 25e6 < 0.03, "{w:?}");
-    for (region, share) in [("asia", 38.0), ("europe", 27.0), ("latam", 21.0), ("mena", 8.0)] {
+    for (region, share) in [
+        ("asia", 38.0),
+        ("europe", 27.0),
+        ("latam", 21.0),
+        ("mena", 8.0),
+    ] {
         let w = figure_line(&telegram, "72h", region);
         assert_eq!(number(w[3]), share);
         assert!((number(w[4]) - share).abs() < 0.5, "{w:?}");
@@ -135,10 +140,7 @@ fn mastodon_2022_spreads_its_people_over_several_reference_backends() {
     );
     // Europe's people are spread evenly over its four servers (person u -> targets[u mod 4]).
     let europe = &accounts[0..4];
-    let (lo, hi) = (
-        *europe.iter().min().unwrap(),
-        *europe.iter().max().unwrap(),
-    );
+    let (lo, hi) = (*europe.iter().min().unwrap(), *europe.iter().max().unwrap());
     assert!(hi - lo <= hi / 4 + 3, "europe uneven: {europe:?}");
     let run = read_json(&out.join("run.json"));
     assert!(run.is_object());

@@ -199,7 +199,11 @@ mod targets_tests {
     fn a_region_with_several_targets_spreads_its_people_over_them() {
         let t = Targets {
             default: "http://default".into(),
-            per_region: vec![vec!["http://a".into(), "http://b".into(), "http://c".into()]],
+            per_region: vec![vec![
+                "http://a".into(),
+                "http://b".into(),
+                "http://c".into(),
+            ]],
             names: vec!["fedi".into()],
         };
         let mut seen = std::collections::BTreeMap::new();

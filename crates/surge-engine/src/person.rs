@@ -297,7 +297,11 @@ impl Journey<'_> {
         } else {
             self.s.expected.iter().filter(|&&e| e).count() as u64
         };
-        let uploaded = if self.s.discovery_counted { 0 } else { batch.len() as u64 };
+        let uploaded = if self.s.discovery_counted {
+            0
+        } else {
+            batch.len() as u64
+        };
         let later = rest
             .iter()
             .filter(|c| c.user.is_some_and(|v| registry.contains(v)))
@@ -400,14 +404,11 @@ impl Journey<'_> {
 
     /// Sends the built request: the fast client for plain-`http://` HTTP/1.1, hyper-util otherwise.
     async fn send(&mut self, step: &Step) -> Result<(), Outcome> {
-        let base = self
-            .ctx
-            .targets
-            .base_for(
-                self.person.region,
-                self.person.index,
-                self.s.req.base_url.as_deref(),
-            );
+        let base = self.ctx.targets.base_for(
+            self.person.region,
+            self.person.index,
+            self.s.req.base_url.as_deref(),
+        );
         if self.ctx.fast_h1 && !step.http2 && h1::supports(base) {
             return self
                 .ctx

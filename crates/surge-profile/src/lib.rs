@@ -50,8 +50,8 @@ use std::path::Path;
 
 pub use error::{Location, ProfileError};
 pub use model::{
-    AddressBook, Bass, Client, Curve, Diurnal, Event, Figure, Interpolation, Load, Onset, Profile, Ramp,
-    Region, Retry, Trace,
+    AddressBook, Bass, Client, Curve, Diurnal, Event, Figure, Interpolation, Load, Onset, Profile,
+    Ramp, Region, Retry, Trace,
 };
 pub use slo::{SloOp, SloSpec, SloStat};
 

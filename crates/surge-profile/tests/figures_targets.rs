@@ -127,6 +127,8 @@ fn several_targets_per_region_are_validated() {
         "share = 0.5\nbase_url = \"http://y\"\ntargets = [\"http://x\"]\n",
         1,
     );
-    let e = surge_profile::parse(&both, "t.toml").unwrap_err().to_string();
+    let e = surge_profile::parse(&both, "t.toml")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("t.toml:8:") && e.contains("not both"), "{e}");
 }

@@ -47,11 +47,15 @@ impl DiscoverySummary {
     /// nothing is missing.
     pub fn dominant_cause(&self) -> Option<&'static str> {
         let m = &self.missing_by_cause;
-        [("index_lag", m.index_lag), ("quota", m.quota), ("error", m.error)]
-            .into_iter()
-            .filter(|(_, n)| *n > 0)
-            .max_by_key(|(_, n)| *n)
-            .map(|(name, _)| name)
+        [
+            ("index_lag", m.index_lag),
+            ("quota", m.quota),
+            ("error", m.error),
+        ]
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .max_by_key(|(_, n)| *n)
+        .map(|(name, _)| name)
     }
 }
 

@@ -40,8 +40,8 @@
 #![warn(missing_docs)]
 
 pub mod conn_summary;
-mod discovery_summary;
 mod csv;
+mod discovery_summary;
 mod error;
 mod reader;
 mod resume;

@@ -9,10 +9,10 @@ use serde::de::IgnoredAny;
 
 use crate::api::{Reply, empty, error, json};
 use crate::backend::{Backend, RegionSlot};
-use crate::discovery::Refusal;
 use crate::codes::{
     account_token, check_token, code_value, discovery_hash, is_e164, pack_number, parse_hash_hex,
 };
+use crate::discovery::Refusal;
 use crate::plan::Endpoint;
 use crate::sms::retry_after_secs;
 use crate::state::{RegisterError, TakeError, VerifyOutcome};
@@ -89,6 +89,13 @@ fn request_code(backend: &Backend, region: RegionSlot, body: &[u8]) -> Reply {
             "number must be + and 8 to 15 digits",
         );
     }
+    let number = pack_number(request.number).unwrap_or(0);
+    if let Some(Err(wait)) = backend.code_limits[0]
+        .as_ref()
+        .map(|l| l.take(number, backend.now_ms()))
+    {
+        return flood(wait);
+    }
     if let Err(wait) = backend.sms.try_send(backend.effective_region(region)) {
         backend.counters.sms_limited(region);
         let mut reply = error(StatusCode::TOO_MANY_REQUESTS, "sms gateway rate limited");
@@ -98,7 +105,6 @@ fn request_code(backend: &Backend, region: RegionSlot, body: &[u8]) -> Reply {
     }
     let code = code_value(backend.plan.secret(), request.number);
     let hash = discovery_hash(request.number);
-    let number = pack_number(request.number).unwrap_or(0);
     let id = backend
         .sessions
         .create(hash, number, code, backend.now_ms());
@@ -106,6 +112,14 @@ fn request_code(backend: &Backend, region: RegionSlot, body: &[u8]) -> Reply {
         StatusCode::ACCEPTED,
         format!("{{\"session_id\":\"{id:032x}\"}}"),
     )
+}
+
+/// 429 `PHONE_NUMBER_FLOOD` with `Retry-After`: a per-number (or per-session) limit.
+fn flood(wait: std::time::Duration) -> Reply {
+    let mut reply = error(StatusCode::TOO_MANY_REQUESTS, crate::sms::per_number::FLOOD);
+    let seconds = header::HeaderValue::from(retry_after_secs(wait));
+    reply.headers_mut().insert(header::RETRY_AFTER, seconds);
+    reply
 }
 
 fn parse_session(text: &str) -> Option<u128> {
@@ -122,6 +136,12 @@ fn verify_code(backend: &Backend, body: &[u8]) -> Reply {
     let Some(id) = parse_session(request.session_id) else {
         return error(StatusCode::NOT_FOUND, "unknown session");
     };
+    if let Some(Err(wait)) = backend.code_limits[1]
+        .as_ref()
+        .map(|l| l.take(id as u64, backend.now_ms()))
+    {
+        return flood(wait);
+    }
     let code = (request.code.len() == 6 && request.code.bytes().all(|b| b.is_ascii_digit()))
         .then(|| request.code.parse::<u32>().ok())
         .flatten();
@@ -183,9 +203,8 @@ fn keys(backend: &Backend, bearer: Option<&str>, body: &[u8]) -> Reply {
 }
 
 fn discovery(backend: &Backend, bearer: Option<&str>, body: &[u8]) -> Reply {
-    let account = bearer.and_then(|t| {
-        check_token(backend.plan.secret(), t, backend.accounts.max_id())
-    });
+    let account =
+        bearer.and_then(|t| check_token(backend.plan.secret(), t, backend.accounts.max_id()));
     let Some(account) = account else {
         return error(StatusCode::UNAUTHORIZED, "bad token");
     };
@@ -196,7 +215,10 @@ fn discovery(backend: &Backend, bearer: Option<&str>, body: &[u8]) -> Reply {
         return error(StatusCode::PAYLOAD_TOO_LARGE, "too many hashes");
     }
     let parse = |list: &[&str]| -> Option<Vec<u64>> {
-        let mut v: Vec<u64> = list.iter().map(|t| parse_hash_hex(t)).collect::<Option<_>>()?;
+        let mut v: Vec<u64> = list
+            .iter()
+            .map(|t| parse_hash_hex(t))
+            .collect::<Option<_>>()?;
         v.sort_unstable();
         v.dedup();
         Some(v)
@@ -207,7 +229,10 @@ fn discovery(backend: &Backend, bearer: Option<&str>, body: &[u8]) -> Reply {
     let now = backend.now_ms();
     let mut token = None;
     if let Some(q) = &backend.quotas {
-        let charged = new.iter().filter(|h| prev.binary_search(h).is_err()).count();
+        let charged = new
+            .iter()
+            .filter(|h| prev.binary_search(h).is_err())
+            .count();
         match q.charge(account, request.token, &prev, charged as u64, now) {
             Ok(()) => {}
             Err(Refusal::BadToken) => {

@@ -84,5 +84,6 @@ pub use plan::{
     parse_duration,
 };
 pub use server::{Listening, serve};
+pub use sms::per_number::NumberLimit;
 pub use state::{Accounts, RegisterError};
 pub use ws::{ConnStats, MAX_FRAME_BYTES};

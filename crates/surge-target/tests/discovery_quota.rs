@@ -49,7 +49,10 @@ async fn new_numbers_are_charged_and_numbers_sent_back_with_the_token_are_free()
     let first = lookup(&api, &me, &hashes(0..8), &[], None).await;
     assert_eq!(first.status, StatusCode::OK, "{}", first.body);
     let json = first.json();
-    assert_eq!(json["found"], serde_json::json!([discovery_hash_hex(&number(3))]));
+    assert_eq!(
+        json["found"],
+        serde_json::json!([discovery_hash_hex(&number(3))])
+    );
     let token = json["token"].as_str().expect("a token").to_owned();
 
     // A re-sync: the 8 seen numbers with the token are free, 2 new ones take the last 2 permits.
@@ -101,9 +104,21 @@ async fn without_a_quota_there_is_no_token_and_nothing_is_charged() {
 #[test]
 fn a_quota_that_cannot_work_is_refused_with_file_and_line() {
     let cases = [
-        ("permits = 0\nrefill = 6", "discovery_quota.permits", "permits = 0"),
-        ("permits = 10\nrefill = 0", "discovery_quota.refill", "refill = 0"),
-        ("permits = 10\nrefill = -1", "discovery_quota.refill", "refill = -1"),
+        (
+            "permits = 0\nrefill = 6",
+            "discovery_quota.permits",
+            "permits = 0",
+        ),
+        (
+            "permits = 10\nrefill = 0",
+            "discovery_quota.refill",
+            "refill = 0",
+        ),
+        (
+            "permits = 10\nrefill = -1",
+            "discovery_quota.refill",
+            "refill = -1",
+        ),
         (
             "permits = 10\nrefill = 6\nper = \"0s\"",
             "discovery_quota.per",

@@ -178,6 +178,8 @@ pub struct CapacityPlan {
     pub(crate) discovery_batch_limit: usize,
     pub(crate) discovery_omit_share: f64,
     pub(crate) discovery_quota: Option<crate::discovery::DiscoveryQuota>,
+    /// Per-number limits on code requests and per-session limits on code checks.
+    pub(crate) sms_limits: [Option<crate::sms::per_number::NumberLimit>; 2],
     pub(crate) seed: u64,
     pub(crate) timer: TimerKind,
     pub(crate) session_ttl: Duration,
@@ -325,6 +327,7 @@ impl CapacityPlan {
             discovery_batch_limit: DEFAULT_DISCOVERY_BATCH_LIMIT,
             discovery_omit_share: 0.0,
             discovery_quota: None,
+            sms_limits: [None, None],
             seed: 0,
             timer: TimerKind::Precise,
             session_ttl: Duration::from_secs(600),
