@@ -31,7 +31,7 @@ pub struct DiscoverySummary {
 impl DiscoverySummary {
     /// From a region's counters; `None` when the region looked nothing up.
     pub fn from_counters(c: &RegionCounters) -> Option<DiscoverySummary> {
-        (c.contacts_uploaded > 0 || c.contacts_expected > 0).then(|| DiscoverySummary {
+        (c.contacts_uploaded > 0 || c.contacts_expected > 0).then_some(DiscoverySummary {
             expected: c.contacts_expected,
             found: c.contacts_found,
             missing: c.contacts_missing,
