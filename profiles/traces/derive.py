@@ -74,6 +74,44 @@ def brazil_2015():
     write("brazil-2015-telegram.csv", head, rows, ["brazil"])
 
 
+def threads_2023():
+    # Onset 2023-07-05 23:00 UTC (launch on the evening of July 5, US Eastern) [A]. Meta's statements as
+    # reported by the press (surges.md, "Added 2026-12"): 2M sign-ups in 2 h, 5M in 4 h, 10M in 7 h,
+    # 30M by the next morning (taken as 16 h, about 11:00 US Eastern, [A]), 70M by day 3 (taken as 38 h,
+    # July 7 morning US Eastern, [A]), 100M in 5 days (120 h). Each period's total is exact; hours within
+    # a period are weighted by time of day. Shares [A]: no split was published; Threads launched in 100
+    # countries but not the EU: americas 40 (US, Brazil, Mexico), asia 45 (India, Indonesia, Japan),
+    # mena 10, oceania 5.
+    shares = {"americas": .40, "asia": .45, "mena": .10, "oceania": .05}
+    periods = [(2, 2_000_000), (2, 3_000_000), (3, 5_000_000), (9, 20_000_000), (22, 40_000_000),
+               (82, 30_000_000)]
+    rows = spread(periods, shares, 23)
+    head = ("# Threads sign-ups per hour and region after launch (hour 0 = 2023-07-05 23:00 UTC, [A]).\n"
+            "# Derived (derive.py) from surges.md 'Added 2026-12': 2M in 2 h, 5M in 4 h, 10M in 7 h, 30M by the\n"
+            "# next morning (16 h [A]), 70M by day 3 (38 h [A]), 100M in 5 days (Meta, as reported by the press);\n"
+            "# each period's total exact, hours weighted by time of day, shares 40/45/10/5 [A].\n")
+    write("threads-2023.csv", head, rows, list(shares))
+
+
+def mastodon_2022():
+    # Onset 2022-10-27 00:00 UTC (Musk's acquisition of Twitter closed on Oct 27). surges.md 'Added
+    # 2026-12': more than 70k sign-ups on 28 Oct; 489,003 new users and 1,124 new servers from 27 Oct to
+    # 7 Nov (12 days). Day totals other than Oct 28 are [A]: a rise on the 27th, the peak on the 28th, a
+    # slow decline, summing to exactly 489,003. Shares [A]: europe 50 (Mastodon's home), americas 40
+    # (US tech Twitter), asia 7, oceania 3.
+    shares = {"europe": .50, "americas": .40, "asia": .07, "oceania": .03}
+    days = [30_000, 72_000, 60_000, 45_000, 40_000, 38_000, 35_000, 35_000, 34_000, 33_000, 33_000]
+    days.append(489_003 - sum(days))
+    rows = spread([(24, d) for d in days], shares, 0)
+    head = ("# Mastodon sign-ups per hour and region, 2022-10-27 to 2022-11-07 (hour 0 = 2022-10-27 00:00 UTC).\n"
+            "# Derived (derive.py) from surges.md 'Added 2026-12': more than 70k on 28 Oct, 489,003 new users from\n"
+            "# 27 Oct to 7 Nov; the other day totals are [A] (sum exact); hours weighted by time of day;\n"
+            "# shares 50/40/7/3 [A].\n")
+    write("mastodon-2022.csv", head, rows, list(shares))
+
+
 if __name__ == "__main__":
     whatsapp_2014()
     brazil_2015()
+    threads_2023()
+    mastodon_2022()

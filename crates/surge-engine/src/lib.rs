@@ -123,44 +123,55 @@ impl ShardSet {
     }
 }
 
-/// Where each region's requests go: a default base URL, optionally overridden per region by the plan.
+/// Where each region's requests go: a default base URL, optionally overridden per region by the plan
+/// (one `base_url`, or several `targets` that the region's people are spread over).
 #[derive(Debug, Clone)]
 pub struct Targets {
     default: String,
-    per_region: Vec<Option<String>>,
+    per_region: Vec<Vec<String>>,
     names: Vec<String>,
 }
 
 impl Targets {
-    /// `default` for every region except those whose plan names its own base URL.
+    /// `default` for every region except those whose plan names its own base URL or targets.
     pub fn new(default: &str, plan: &surge_plan::Plan) -> Targets {
         Targets {
             default: default.trim_end_matches('/').to_string(),
-            per_region: plan.regions.iter().map(|r| r.base_url.clone()).collect(),
+            per_region: plan
+                .regions
+                .iter()
+                .map(|r| {
+                    if r.targets.is_empty() {
+                        r.base_url.iter().cloned().collect()
+                    } else {
+                        r.targets.clone()
+                    }
+                })
+                .collect(),
             names: plan.regions.iter().map(|r| r.name.clone()).collect(),
         }
     }
 
-    /// The base URL for `region`, or a step's own override.
+    /// The base URL for person `index` of `region`, or a step's own override.
     /// A step's `base` is either a URL or a region's name, which sends the step to that region's data
-    /// centre (its `base_url`, or the run's target).
-    pub fn base_for<'a>(&'a self, region: u16, step_base: Option<&'a str>) -> &'a str {
+    /// centre (its `base_url`, the person's share of its `targets`, or the run's target).
+    pub fn base_for<'a>(&'a self, region: u16, index: u64, step_base: Option<&'a str>) -> &'a str {
         if let Some(b) = step_base {
             if b.contains("://") {
                 return b;
             }
             if let Some(r) = self.names.iter().position(|n| n == b) {
-                return self.region_base(r as u16);
+                return self.region_base(r as u16, index);
             }
         }
-        self.region_base(region)
+        self.region_base(region, index)
     }
 
-    fn region_base(&self, region: u16) -> &str {
-        self.per_region
-            .get(region as usize)
-            .and_then(|b| b.as_deref())
-            .unwrap_or(&self.default)
+    fn region_base(&self, region: u16, index: u64) -> &str {
+        match self.per_region.get(region as usize) {
+            Some(list) if !list.is_empty() => &list[(index % list.len() as u64) as usize],
+            _ => &self.default,
+        }
     }
 }
 
@@ -172,16 +183,37 @@ mod targets_tests {
     fn a_step_base_is_a_url_or_a_region_name() {
         let t = Targets {
             default: "http://default".into(),
-            per_region: vec![Some("http://us".into()), None],
+            per_region: vec![vec!["http://us".into()], vec![]],
             names: vec!["americas".into(), "europe".into()],
         };
-        assert_eq!(t.base_for(0, None), "http://us");
-        assert_eq!(t.base_for(1, None), "http://default");
-        assert_eq!(t.base_for(1, Some("americas")), "http://us");
-        assert_eq!(t.base_for(0, Some("europe")), "http://default");
+        assert_eq!(t.base_for(0, 7, None), "http://us");
+        assert_eq!(t.base_for(1, 7, None), "http://default");
+        assert_eq!(t.base_for(1, 7, Some("americas")), "http://us");
+        assert_eq!(t.base_for(0, 7, Some("europe")), "http://default");
         assert_eq!(
-            t.base_for(0, Some("https://other:8443")),
+            t.base_for(0, 7, Some("https://other:8443")),
             "https://other:8443"
         );
+    }
+
+    #[test]
+    fn a_region_with_several_targets_spreads_its_people_over_them() {
+        let t = Targets {
+            default: "http://default".into(),
+            per_region: vec![vec![
+                "http://a".into(),
+                "http://b".into(),
+                "http://c".into(),
+            ]],
+            names: vec!["fedi".into()],
+        };
+        let mut seen = std::collections::BTreeMap::new();
+        for u in 0..300u64 {
+            *seen.entry(t.base_for(0, u, None)).or_insert(0) += 1;
+            assert_eq!(t.base_for(0, u, None), t.base_for(0, u, None));
+        }
+        assert_eq!(seen.len(), 3);
+        assert!(seen.values().all(|&n| n == 100), "{seen:?}");
+        assert_eq!(t.base_for(0, 4, Some("fedi")), "http://b");
     }
 }

@@ -132,6 +132,10 @@ struct Scratch {
     expected: Vec<bool>,
     contacts: Vec<Contact>,
     encoded: EncodedBatch,
+    /// The last step's final outcome.
+    last: Option<Outcome>,
+    /// Whether the current discovery batch's answer was counted.
+    discovery_counted: bool,
 }
 
 /// Connections the fast client opens per origin, region and worker; more people in flight wait for one
@@ -273,15 +277,47 @@ impl Journey<'_> {
         let Some(d) = &step.discovery else {
             return true;
         };
-        for batch in contacts.chunks(d.batch_size.max(1)) {
+        let size = d.batch_size.max(1);
+        for (k, batch) in contacts.chunks(size).enumerate() {
             // Encoded once per batch: the request and the answer's check both use it.
             d.encode(batch, &mut self.s.encoded);
+            self.s.discovery_counted = false;
             if !self.step(step, batch, *at).await {
+                if d.check {
+                    self.lookup_failed(batch, &contacts[((k + 1) * size).min(contacts.len())..]);
+                }
                 return false;
             }
             *at = Instant::now();
         }
         true
+    }
+
+    /// A lookup failed for good: the contacts the tester expected in it, and in the batches never sent
+    /// after it, are missing, by cause (quota when the target's last word was 429).
+    fn lookup_failed(&mut self, batch: &[Contact], rest: &[Contact]) {
+        let registry = &self.ctx.registry;
+        let in_batch = if self.s.discovery_counted {
+            0
+        } else {
+            self.s.expected.iter().filter(|&&e| e).count() as u64
+        };
+        let uploaded = if self.s.discovery_counted {
+            0
+        } else {
+            batch.len() as u64
+        };
+        let later = rest
+            .iter()
+            .filter(|c| c.user.is_some_and(|v| registry.contains(v)))
+            .count() as u64;
+        let quota = self.s.last == Some(Outcome::Http429);
+        self.ctx.rec.borrow_mut().discovery_failed(
+            self.person.region,
+            uploaded,
+            in_batch + later,
+            quota,
+        );
     }
 
     /// One step, with retries per the client policy. Records exactly one sample. Returns success.
@@ -323,6 +359,7 @@ impl Journey<'_> {
                 service_us: micros(now.saturating_duration_since(last_send.unwrap_or(now))),
                 send_lag_us: micros(first.saturating_duration_since(intended)),
             });
+            self.s.last = Some(outcome);
             return outcome == Outcome::Ok;
         }
     }
@@ -372,10 +409,11 @@ impl Journey<'_> {
 
     /// Sends the built request: the fast client for plain-`http://` HTTP/1.1, hyper-util otherwise.
     async fn send(&mut self, step: &Step) -> Result<(), Outcome> {
-        let base = self
-            .ctx
-            .targets
-            .base_for(self.person.region, self.s.req.base_url.as_deref());
+        let base = self.ctx.targets.base_for(
+            self.person.region,
+            self.person.index,
+            self.s.req.base_url.as_deref(),
+        );
         if self.ctx.fast_h1 && !step.http2 && h1::supports(base) {
             return self
                 .ctx
@@ -437,6 +475,7 @@ impl Journey<'_> {
             unexpected += (is_found && c.user.is_none()) as u64;
         }
         if d.check {
+            self.s.discovery_counted = true;
             self.ctx.rec.borrow_mut().discovery(
                 self.person.region,
                 batch.len() as u64,

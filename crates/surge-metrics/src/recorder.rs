@@ -97,7 +97,23 @@ impl Recorder {
             c.contacts_expected += expected;
             c.contacts_found += found;
             c.contacts_missing += expected.saturating_sub(found);
+            c.missing_index_lag += expected.saturating_sub(found);
             c.contacts_unexpected += unexpected;
+        }
+    }
+
+    /// Contacts the tester expected in a discovery lookup that failed: they count as expected and
+    /// missing, by cause (`quota`: the lookup was refused for quota; otherwise an error).
+    pub fn discovery_failed(&mut self, region: u16, uploaded: u64, expected: u64, quota: bool) {
+        if let Some(c) = self.current.counters.get_mut(region as usize) {
+            c.contacts_uploaded += uploaded;
+            c.contacts_expected += expected;
+            c.contacts_missing += expected;
+            if quota {
+                c.missing_quota += expected;
+            } else {
+                c.missing_error += expected;
+            }
         }
     }
 

@@ -176,6 +176,12 @@ region_counters! {
     contacts_found,
     /// Of those, missing from the answer ("some people don't see all their contacts").
     contacts_missing,
+    /// Missing ones the target answered without (its index had not caught up with the registration).
+    missing_index_lag,
+    /// Missing ones whose lookup was refused for quota (429) after the client's retries.
+    missing_quota,
+    /// Missing ones whose lookup failed otherwise (errors, timeouts, wrong answers).
+    missing_error,
     /// Numbers the answer called registered that the tester never saw registered and that are not people
     /// of the population (a wrong answer), or that were never uploaded.
     contacts_unexpected,

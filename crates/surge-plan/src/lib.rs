@@ -45,6 +45,7 @@ pub mod arrivals;
 mod code;
 mod connections;
 pub mod error;
+mod figures;
 pub mod hash;
 pub mod journey;
 mod overrides;
@@ -60,6 +61,7 @@ use std::time::Duration;
 
 pub use code::{discovery_hash_hex, verification_code};
 pub use error::PlanError;
+pub use figures::FigureCheck;
 pub use phone::Phone;
 pub use retry::{ClientPolicy, RetryPolicy};
 
@@ -89,6 +91,8 @@ pub struct RegionPlan {
     pub share: f64,
     /// Base URL for this region's people (None: the run's target).
     pub base_url: Option<String>,
+    /// Several targets: person `u` of the region goes to `targets[u mod len]` (empty: `base_url`).
+    pub targets: Vec<String>,
     /// E.164 country code of this region's people.
     pub country_code: u16,
 }
@@ -175,6 +179,8 @@ pub struct Plan {
     pub event_duration: Duration,
     /// Wall-clock start of the event, if the profile gives one.
     pub onset: Option<Onset>,
+    /// The profile's sourced figures (see [`Plan::figure_checks`]).
+    pub figures: Vec<surge_profile::Figure>,
     table: Arc<arrivals::Table>,
     feistel: phone::Feistel,
     keys: Keys,
@@ -216,6 +222,7 @@ impl Plan {
                     name: r.name.clone(),
                     share: r.share,
                     base_url: r.base_url.clone(),
+                    targets: r.targets.clone(),
                     country_code: r.country_code,
                 })
                 .collect(),
@@ -230,6 +237,7 @@ impl Plan {
             scale,
             event_duration: profile.event.duration,
             onset: profile.event.onset.clone(),
+            figures: profile.figures.clone(),
             table: Arc::new(table),
             feistel: phone::Feistel::new(seed),
             keys,

@@ -11,7 +11,8 @@ use crate::arrivals::CELLS;
 
 impl Plan {
     /// A table of `rows` time buckets: run time, event time (and UTC wall clock when the profile has
-    /// an onset), per-region arrival rate per second of run, total; then the peak rate and when.
+    /// an onset), per-region arrival rate per second of run, total; then the peak rate and when, and
+    /// the profile's sourced figures against the curve ([`Plan::figure_table`]).
     pub fn curve_table(&self, rows: usize) -> String {
         let rows = rows.clamp(1, 1000);
         let run = self.run_duration.as_secs_f64();
@@ -71,6 +72,7 @@ impl Plan {
                 fmt_dur(at)
             );
         }
+        out.push_str(&self.figure_table());
         out
     }
 

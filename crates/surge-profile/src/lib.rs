@@ -36,6 +36,7 @@
 pub mod curve;
 pub mod duration;
 pub mod error;
+pub mod figures;
 pub mod journey;
 pub mod locate;
 pub mod model;
@@ -49,8 +50,8 @@ use std::path::Path;
 
 pub use error::{Location, ProfileError};
 pub use model::{
-    AddressBook, Bass, Client, Curve, Diurnal, Event, Interpolation, Load, Onset, Profile, Ramp,
-    Region, Retry, Trace,
+    AddressBook, Bass, Client, Curve, Diurnal, Event, Figure, Interpolation, Load, Onset, Profile,
+    Ramp, Region, Retry, Trace,
 };
 pub use slo::{SloOp, SloSpec, SloStat};
 

@@ -43,6 +43,26 @@ pub struct Profile {
     pub slos: Vec<SloSpec>,
     /// The journey.
     pub journey: JourneySpec,
+    /// Sourced figures of the real event (`[[figures]]`), in file order.
+    pub figures: Vec<Figure>,
+}
+
+/// A published cumulative figure of the real event, to print against the curve.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Figure {
+    /// Event time (from the event start).
+    pub at: Duration,
+    /// Region index (None: all regions).
+    pub region: Option<usize>,
+    /// People signed up by `at` (for a `share` figure: the share times everyone by `at`, computed by the
+    /// plan; see `share`).
+    pub people: Option<u64>,
+    /// The region's share of everyone signed up by `at`.
+    pub share: Option<f64>,
+    /// Count only the window before `at` (None: everything since the event start).
+    pub window: Option<Duration>,
+    /// Where the figure was published.
+    pub source: String,
 }
 
 /// `[event]`.
@@ -92,6 +112,9 @@ pub struct Region {
     pub diurnal: Option<Diurnal>,
     /// Base URL for this region's people.
     pub base_url: Option<String>,
+    /// Several targets for this region's people (empty: `base_url` or the run's target); person `u`
+    /// of the region goes to `targets[u mod len]`.
+    pub targets: Vec<String>,
     /// E.164 country code.
     pub country_code: u16,
     /// Per-region Bass innovation per second (overrides the curve's).

@@ -50,6 +50,26 @@ pub struct RawProfile {
     pub client: Option<Spanned<RawClient>>,
     /// Load model.
     pub load: Option<Spanned<RawLoad>>,
+    /// Sourced figures of the real event, printed against the curve by `surge profile show`.
+    pub figures: Option<Vec<Spanned<RawFigure>>>,
+}
+
+/// `[[figures]]`: a published cumulative figure of the real event.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFigure {
+    /// Event time of the figure (from the event start).
+    pub at: S,
+    /// People signed up by then (all regions, or `region`'s).
+    pub people: Option<I>,
+    /// Or: `region`'s share of the people signed up by then.
+    pub share: Option<F>,
+    /// Count only the people who signed up in the `window` before `at` (e.g. a day's figure).
+    pub window: Option<S>,
+    /// The region the figure is about (default: all).
+    pub region: Option<S>,
+    /// Where the figure was published.
+    pub source: S,
 }
 
 /// `[event]`.
@@ -84,6 +104,8 @@ pub struct RawRegion {
     pub diurnal: Option<Spanned<RawDiurnal>>,
     /// Region base URL.
     pub base_url: Option<S>,
+    /// Several targets: the region's people are spread over them.
+    pub targets: Option<Spanned<Vec<S>>>,
     /// E.164 country code.
     pub country_code: Option<I>,
     /// Per-region Bass innovation.

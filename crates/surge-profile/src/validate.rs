@@ -249,6 +249,7 @@ pub fn profile(raw: RawProfile, cx: &Cx) -> Result<Profile, ProfileError> {
     let region_names: Vec<String> = regions.iter().map(|r| r.name.clone()).collect();
     let slos = slos(raw.slos.as_deref().unwrap_or(&[]), &region_names, cx)?;
     let journey = journey_spec(&raw, cx, &region_names)?;
+    let figures = crate::figures::figures(raw.figures.as_deref(), &event, &regions, cx)?;
     Ok(Profile {
         name,
         description,
@@ -267,6 +268,7 @@ pub fn profile(raw: RawProfile, cx: &Cx) -> Result<Profile, ProfileError> {
         plan,
         slos,
         journey,
+        figures,
     })
 }
 
@@ -483,6 +485,15 @@ fn region(i: usize, r: &RawRegion, cx: &Cx) -> Result<Region, ProfileError> {
         .as_ref()
         .map(|u| url(u, &f("base_url"), cx))
         .transpose()?;
+    let targets = targets(r, &f("targets"), cx)?;
+    if let (Some(b), false) = (&r.base_url, targets.is_empty()) {
+        return Err(cx.err(
+            b.span(),
+            &f("base_url"),
+            b.get_ref(),
+            "give either `base_url` or `targets`, not both",
+        ));
+    }
     let country_code = match &r.country_code {
         Some(c) => cx.int(c, &f("country_code"), 1, 999)? as u16,
         None => default_country_code(&name),
@@ -493,10 +504,43 @@ fn region(i: usize, r: &RawRegion, cx: &Cx) -> Result<Region, ProfileError> {
         utc_offset_secs,
         diurnal,
         base_url,
+        targets,
         country_code,
         p: None,
         q: None,
     })
+}
+
+/// Most targets one region may spread its people over.
+pub const MAX_TARGETS: usize = 4096;
+
+/// `targets = [...]`: 1 to [`MAX_TARGETS`] distinct http(s) URLs.
+fn targets(r: &RawRegion, field: &str, cx: &Cx) -> Result<Vec<String>, ProfileError> {
+    let Some(list) = &r.targets else {
+        return Ok(Vec::new());
+    };
+    if list.get_ref().is_empty() || list.get_ref().len() > MAX_TARGETS {
+        return Err(cx.err(
+            list.span(),
+            field,
+            list.get_ref().len(),
+            format!("need between 1 and {MAX_TARGETS} targets"),
+        ));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(list.get_ref().len());
+    for (i, u) in list.get_ref().iter().enumerate() {
+        let v = url(u, &format!("{field}[{i}]"), cx)?;
+        if out.contains(&v) {
+            return Err(cx.err(
+                u.span(),
+                &format!("{field}[{i}]"),
+                &v,
+                "listed twice: each target once",
+            ));
+        }
+        out.push(v);
+    }
+    Ok(out)
 }
 
 fn url(s: &S, field: &str, cx: &Cx) -> Result<String, ProfileError> {

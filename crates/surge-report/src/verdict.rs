@@ -214,7 +214,7 @@ fn discovery(data: &RunData) -> Option<Finding> {
     };
     let list: Vec<String> = parts
         .iter()
-        .map(|(r, c)| format!("{r} {}", pct(*c)))
+        .map(|(r, c)| format!("{r} {}{}", pct(*c), missing_causes(data, r)))
         .collect();
     Some(finding(
         tone,
@@ -225,6 +225,29 @@ fn discovery(data: &RunData) -> Option<Finding> {
             thousands(missing)
         ),
     ))
+}
+
+/// ` (N missing, mostly CAUSE: index_lag a, quota b, error c)` for a region with missing contacts.
+fn missing_causes(data: &RunData, region: &str) -> String {
+    let Some(d) = data
+        .summary
+        .journeys
+        .get(region)
+        .and_then(|j| j.discovery.as_ref())
+    else {
+        return String::new();
+    };
+    let Some(cause) = d.dominant_cause() else {
+        return String::new();
+    };
+    let m = &d.missing_by_cause;
+    format!(
+        " ({} missing, mostly {cause}: index_lag {}, quota {}, error {})",
+        thousands(d.missing),
+        thousands(m.index_lag),
+        thousands(m.quota),
+        thousands(m.error)
+    )
 }
 
 fn people(data: &RunData, tally_problems: &[String]) -> Finding {

@@ -42,6 +42,7 @@
 pub mod capacity;
 pub mod conn_summary;
 mod csv;
+mod discovery_summary;
 mod error;
 mod reader;
 mod resume;
@@ -52,6 +53,7 @@ mod writer;
 
 pub use capacity::CapacityResult;
 pub use csv::{CsvError, RegionRow, TimeseriesRow};
+pub use discovery_summary::{DiscoverySummary, MissingByCause};
 pub use error::ResultsError;
 pub use reader::RunData;
 pub use resume::{ResumePoint, ResumeRefused, check_resumable, sha256_hex};

@@ -125,6 +125,9 @@ pub struct JourneySummary {
     /// Connections of this region's people (absent without the connected phase).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connections: Option<crate::conn_summary::ConnectionSummary>,
+    /// Contact discovery with the missing contacts by cause (absent when nothing was looked up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discovery: Option<crate::DiscoverySummary>,
 }
 
 impl From<&RegionCounters> for JourneySummary {
@@ -144,6 +147,7 @@ impl From<&RegionCounters> for JourneySummary {
             completeness: c.completeness(),
             messages: crate::conn_summary::MessageSummary::from_counters(c),
             connections: crate::conn_summary::ConnectionSummary::from_counters(c),
+            discovery: crate::DiscoverySummary::from_counters(c),
         }
     }
 }

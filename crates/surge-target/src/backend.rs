@@ -33,6 +33,10 @@ pub(crate) struct Backend {
     pub ws: Vec<WsDc>,
     pub hub: Hub,
     pub numbers: Numbers,
+    /// Per-account discovery quotas (the plan's `[discovery_quota]`), if any.
+    pub quotas: Option<crate::discovery::Quotas>,
+    /// Per-number code-request limits and per-session code-check limits (`[sms_limits]`).
+    pub code_limits: [Option<crate::sms::per_number::PerKey>; 2],
     epoch: tokio::time::Instant,
     omit_below: Option<u64>,
 }
@@ -60,6 +64,12 @@ impl Backend {
             ws: plan.dcs.iter().map(|d| WsDc::new(&d.ws)).collect(),
             hub: Hub::new(plan.mailbox_limit),
             numbers: Numbers::new(),
+            code_limits: plan
+                .sms_limits
+                .map(|l| l.map(crate::sms::per_number::PerKey::new)),
+            quotas: plan
+                .discovery_quota
+                .map(|q| crate::discovery::Quotas::new(q, &plan.secret)),
             epoch: tokio::time::Instant::now(),
             omit_below,
             plan,

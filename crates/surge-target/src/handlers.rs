@@ -12,6 +12,7 @@ use crate::backend::{Backend, RegionSlot};
 use crate::codes::{
     account_token, check_token, code_value, discovery_hash, is_e164, pack_number, parse_hash_hex,
 };
+use crate::discovery::Refusal;
 use crate::plan::Endpoint;
 use crate::sms::retry_after_secs;
 use crate::state::{RegisterError, TakeError, VerifyOutcome};
@@ -49,6 +50,11 @@ struct KeysRequest<'a> {
 struct DiscoveryRequest<'a> {
     #[serde(borrow)]
     hashes: Vec<&'a str>,
+    /// Numbers sent before, with the token of that lookup (free under a discovery quota).
+    #[serde(borrow, default)]
+    prev: Vec<&'a str>,
+    #[serde(borrow, default)]
+    token: Option<&'a str>,
 }
 
 fn bad_json() -> Reply {
@@ -83,6 +89,13 @@ fn request_code(backend: &Backend, region: RegionSlot, body: &[u8]) -> Reply {
             "number must be + and 8 to 15 digits",
         );
     }
+    let number = pack_number(request.number).unwrap_or(0);
+    if let Some(Err(wait)) = backend.code_limits[0]
+        .as_ref()
+        .map(|l| l.take(number, backend.now_ms()))
+    {
+        return flood(wait);
+    }
     if let Err(wait) = backend.sms.try_send(backend.effective_region(region)) {
         backend.counters.sms_limited(region);
         let mut reply = error(StatusCode::TOO_MANY_REQUESTS, "sms gateway rate limited");
@@ -92,7 +105,6 @@ fn request_code(backend: &Backend, region: RegionSlot, body: &[u8]) -> Reply {
     }
     let code = code_value(backend.plan.secret(), request.number);
     let hash = discovery_hash(request.number);
-    let number = pack_number(request.number).unwrap_or(0);
     let id = backend
         .sessions
         .create(hash, number, code, backend.now_ms());
@@ -100,6 +112,14 @@ fn request_code(backend: &Backend, region: RegionSlot, body: &[u8]) -> Reply {
         StatusCode::ACCEPTED,
         format!("{{\"session_id\":\"{id:032x}\"}}"),
     )
+}
+
+/// 429 `PHONE_NUMBER_FLOOD` with `Retry-After`: a per-number (or per-session) limit.
+fn flood(wait: std::time::Duration) -> Reply {
+    let mut reply = error(StatusCode::TOO_MANY_REQUESTS, crate::sms::per_number::FLOOD);
+    let seconds = header::HeaderValue::from(retry_after_secs(wait));
+    reply.headers_mut().insert(header::RETRY_AFTER, seconds);
+    reply
 }
 
 fn parse_session(text: &str) -> Option<u128> {
@@ -116,6 +136,12 @@ fn verify_code(backend: &Backend, body: &[u8]) -> Reply {
     let Some(id) = parse_session(request.session_id) else {
         return error(StatusCode::NOT_FOUND, "unknown session");
     };
+    if let Some(Err(wait)) = backend.code_limits[1]
+        .as_ref()
+        .map(|l| l.take(id as u64, backend.now_ms()))
+    {
+        return flood(wait);
+    }
     let code = (request.code.len() == 6 && request.code.bytes().all(|b| b.is_ascii_digit()))
         .then(|| request.code.parse::<u32>().ok())
         .flatten();
@@ -177,29 +203,70 @@ fn keys(backend: &Backend, bearer: Option<&str>, body: &[u8]) -> Reply {
 }
 
 fn discovery(backend: &Backend, bearer: Option<&str>, body: &[u8]) -> Reply {
-    if !authorized(backend, bearer) {
+    let account =
+        bearer.and_then(|t| check_token(backend.plan.secret(), t, backend.accounts.max_id()));
+    let Some(account) = account else {
         return error(StatusCode::UNAUTHORIZED, "bad token");
-    }
+    };
     let Ok(request) = serde_json::from_slice::<DiscoveryRequest>(body) else {
         return bad_json();
     };
-    if request.hashes.len() > backend.plan.discovery_batch_limit() {
+    if request.hashes.len() + request.prev.len() > backend.plan.discovery_batch_limit() {
         return error(StatusCode::PAYLOAD_TOO_LARGE, "too many hashes");
     }
+    let parse = |list: &[&str]| -> Option<Vec<u64>> {
+        let mut v: Vec<u64> = list
+            .iter()
+            .map(|t| parse_hash_hex(t))
+            .collect::<Option<_>>()?;
+        v.sort_unstable();
+        v.dedup();
+        Some(v)
+    };
+    let (Some(new), Some(prev)) = (parse(&request.hashes), parse(&request.prev)) else {
+        return error(StatusCode::BAD_REQUEST, "hashes must be 16 hex digits");
+    };
     let now = backend.now_ms();
-    let mut out = String::with_capacity(16 + request.hashes.len() * 8);
+    let mut token = None;
+    if let Some(q) = &backend.quotas {
+        let charged = new
+            .iter()
+            .filter(|h| prev.binary_search(h).is_err())
+            .count();
+        match q.charge(account, request.token, &prev, charged as u64, now) {
+            Ok(()) => {}
+            Err(Refusal::BadToken) => {
+                return error(StatusCode::BAD_REQUEST, "token does not match prev");
+            }
+            Err(Refusal::OverQuota(wait)) => {
+                backend.counters.discovery_over_quota();
+                let mut reply = error(StatusCode::TOO_MANY_REQUESTS, "discovery quota exhausted");
+                let seconds = header::HeaderValue::from(retry_after_secs(wait));
+                reply.headers_mut().insert(header::RETRY_AFTER, seconds);
+                return reply;
+            }
+        }
+        let mut all = prev.clone();
+        all.extend_from_slice(&new);
+        all.sort_unstable();
+        all.dedup();
+        token = Some(q.token(account, all.into_iter()));
+    }
+    let mut out = String::with_capacity(48 + (request.hashes.len() + request.prev.len()) * 8);
     out.push_str("{\"found\":[");
     let mut first = true;
-    for text in &request.hashes {
-        let Some(hash) = parse_hash_hex(text) else {
-            return error(StatusCode::BAD_REQUEST, "hashes must be 16 hex digits");
-        };
+    for text in request.prev.iter().chain(&request.hashes) {
+        let hash = parse_hash_hex(text).unwrap_or(0);
         if backend.accounts.visible(hash, now) && !backend.omitted(hash) {
             let comma = if first { "" } else { "," };
             let _ = write!(out, "{comma}\"{text}\"");
             first = false;
         }
     }
-    out.push_str("]}");
+    out.push(']');
+    if let Some(t) = token {
+        let _ = write!(out, ",\"token\":\"{t}\"");
+    }
+    out.push('}');
     json(StatusCode::OK, out)
 }

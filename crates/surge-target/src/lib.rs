@@ -61,6 +61,7 @@ mod api;
 mod backend;
 mod capacity;
 mod codes;
+mod discovery;
 mod error;
 mod handlers;
 mod metrics;
@@ -74,6 +75,7 @@ mod ws;
 pub use api::MAX_BODY_BYTES;
 pub use backend::REGION_HEADER;
 pub use codes::{account_token, discovery_hash, discovery_hash_hex, verification_code};
+pub use discovery::DiscoveryQuota;
 pub use error::{PlanError, TargetError};
 pub use metrics::{DcStats, TargetStats};
 pub use plan::{
@@ -82,5 +84,6 @@ pub use plan::{
     parse_duration,
 };
 pub use server::{Listening, serve};
+pub use sms::per_number::NumberLimit;
 pub use state::{Accounts, RegisterError};
 pub use ws::{ConnStats, MAX_FRAME_BYTES};

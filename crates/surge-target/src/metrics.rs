@@ -34,6 +34,7 @@ pub(crate) struct Counters {
     requests: Box<[AtomicU64]>,
     shed: Box<[AtomicU64]>,
     sms_limited: Box<[AtomicU64]>,
+    discovery_over_quota: AtomicU64,
 }
 
 fn zeros(n: usize) -> Box<[AtomicU64]> {
@@ -48,6 +49,7 @@ impl Counters {
             requests: zeros(slots * ENDPOINTS * STATUSES.len()),
             shed: zeros(slots * ENDPOINTS),
             sms_limited: zeros(slots),
+            discovery_over_quota: AtomicU64::new(0),
         }
     }
 
@@ -72,6 +74,11 @@ impl Counters {
     /// Counts one code request refused by the region's SMS gateway.
     pub fn sms_limited(&self, region: RegionSlot) {
         self.sms_limited[region.min(self.slots - 1)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one discovery lookup refused for lack of quota (`[discovery_quota]`).
+    pub fn discovery_over_quota(&self) {
+        self.discovery_over_quota.fetch_add(1, Ordering::Relaxed);
     }
 
     fn get(cells: &[AtomicU64], index: usize) -> u64 {
@@ -117,6 +124,8 @@ pub struct TargetStats {
     pub connections: BTreeMap<String, crate::ws::ConnStats>,
     /// Messages waiting in offline mailboxes.
     pub mailboxed: u64,
+    /// Discovery lookups refused with 429 for lack of quota.
+    pub discovery_over_quota: u64,
 }
 
 impl TargetStats {
@@ -178,6 +187,7 @@ impl Backend {
         }
         stats.connections = self.conn_stats();
         stats.mailboxed = self.hub.mailboxed();
+        stats.discovery_over_quota = c.discovery_over_quota.load(Ordering::Relaxed);
         stats
     }
 
@@ -291,6 +301,14 @@ impl Backend {
             "Live verification sessions.",
         );
         let _ = writeln!(out, "surge_target_sessions {}", self.sessions.len());
+        header(
+            out,
+            "surge_target_discovery_over_quota_total",
+            "counter",
+            "Discovery lookups refused for lack of quota.",
+        );
+        let n = self.counters.discovery_over_quota.load(Ordering::Relaxed);
+        let _ = writeln!(out, "surge_target_discovery_over_quota_total {n}");
     }
 }
 

@@ -50,6 +50,7 @@ fn every_shipped_plan_loads() {
         "americas-underprovisioned.toml",
         "baseline.toml",
         "lagging-index.toml",
+        "signal-like.toml",
     ];
     for name in expected {
         assert!(

@@ -118,7 +118,7 @@ type Failure = (Outcome, Option<Duration>);
 pub(super) async fn open(s: &Session<'_>) -> Result<Ws, Failure> {
     let base = match &s.c.base {
         Some(b) => b.as_str(),
-        None => s.p.targets.base_for(s.person.region, None),
+        None => s.p.targets.base_for(s.person.region, s.person.index, None),
     };
     let url = WsUrl::parse(base).ok_or((Outcome::Connect, None))?;
     let peer = (url.host.as_str(), url.port);

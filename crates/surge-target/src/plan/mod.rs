@@ -177,6 +177,9 @@ pub struct CapacityPlan {
     pub(crate) default_region: usize,
     pub(crate) discovery_batch_limit: usize,
     pub(crate) discovery_omit_share: f64,
+    pub(crate) discovery_quota: Option<crate::discovery::DiscoveryQuota>,
+    /// Per-number limits on code requests and per-session limits on code checks.
+    pub(crate) sms_limits: [Option<crate::sms::per_number::NumberLimit>; 2],
     pub(crate) seed: u64,
     pub(crate) timer: TimerKind,
     pub(crate) session_ttl: Duration,
@@ -257,6 +260,11 @@ impl CapacityPlan {
         Some(d.service[endpoint.index()])
     }
 
+    /// The per-account discovery quota (`[discovery_quota]`), if the plan has one.
+    pub fn discovery_quota(&self) -> Option<crate::discovery::DiscoveryQuota> {
+        self.discovery_quota
+    }
+
     /// Maximum number of hashes in one discovery request (413 above it).
     pub fn discovery_batch_limit(&self) -> usize {
         self.discovery_batch_limit
@@ -318,6 +326,8 @@ impl CapacityPlan {
             default_region: 0,
             discovery_batch_limit: DEFAULT_DISCOVERY_BATCH_LIMIT,
             discovery_omit_share: 0.0,
+            discovery_quota: None,
+            sms_limits: [None, None],
             seed: 0,
             timer: TimerKind::Precise,
             session_ttl: Duration::from_secs(600),

@@ -39,6 +39,8 @@ pub struct RawPlan {
     pub default_region: Spanned<String>,
     pub discovery_batch_limit: Option<Spanned<u64>>,
     pub discovery_omit_share: Option<Spanned<f64>>,
+    pub discovery_quota: Option<Spanned<RawDiscoveryQuota>>,
+    pub sms_limits: Option<Spanned<RawSmsLimits>>,
     pub seed: Option<u64>,
     pub timer: Option<TimerKind>,
     pub session_ttl: Option<Spanned<Dur>>,
@@ -48,6 +50,31 @@ pub struct RawPlan {
     pub mailbox_limit: Option<Spanned<u32>>,
     #[serde(default)]
     pub faults: Vec<Spanned<RawFault>>,
+}
+
+/// `[discovery_quota]`: Signal-style per-account token bucket for discovery.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDiscoveryQuota {
+    pub permits: Spanned<i64>,
+    pub refill: Spanned<f64>,
+    pub per: Option<Spanned<Dur>>,
+}
+
+/// `[sms_limits]`: per-number limits on code requests and code checks.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSmsLimits {
+    pub request_code: Option<Spanned<RawLimit>>,
+    pub verify_code: Option<Spanned<RawLimit>>,
+}
+
+/// `{ burst = 6, every = "30s" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimit {
+    pub burst: Spanned<i64>,
+    pub every: Spanned<Dur>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -101,6 +101,8 @@ impl Validator<'_> {
             Some(s) => *s.get_ref(),
             None => 0.0,
         };
+        let discovery_quota = self.discovery_quota(&raw)?;
+        let sms_limits = self.sms_limits(&raw)?;
         let session_ttl = match &raw.session_ttl {
             Some(t) if t.get_ref().0.is_zero() => {
                 return Err(self.error(t.span(), "session_ttl", "must be positive"));
@@ -114,6 +116,8 @@ impl Validator<'_> {
             default_region,
             discovery_batch_limit,
             discovery_omit_share,
+            discovery_quota,
+            sms_limits,
             seed: raw.seed.unwrap_or(0),
             timer: raw.timer.unwrap_or(TimerKind::Precise),
             session_ttl,
@@ -122,6 +126,86 @@ impl Validator<'_> {
             faults: self.faults(&raw, &dcs)?,
             dcs,
         })
+    }
+
+    /// `[discovery_quota]`: permits at least 1, a positive refill over a positive period.
+    fn discovery_quota(
+        &self,
+        raw: &RawPlan,
+    ) -> Result<Option<crate::discovery::DiscoveryQuota>, PlanError> {
+        let Some(q) = &raw.discovery_quota else {
+            return Ok(None);
+        };
+        let q = q.get_ref();
+        let permits = *q.permits.get_ref();
+        if !(1..=1_000_000_000).contains(&permits) {
+            return Err(self.error(
+                q.permits.span(),
+                "discovery_quota.permits",
+                "must be 1..=1000000000 (a bucket that holds nothing answers no lookup)",
+            ));
+        }
+        let refill = *q.refill.get_ref();
+        if !(refill.is_finite() && refill > 0.0) {
+            return Err(self.error(
+                q.refill.span(),
+                "discovery_quota.refill",
+                "must be a positive number of permits (a zero rate never refills)",
+            ));
+        }
+        let per = q
+            .per
+            .as_ref()
+            .map_or(Duration::from_secs(3600), |p| p.get_ref().0);
+        if per.is_zero() {
+            let span = q.per.as_ref().map_or(0..0, |p| p.span());
+            return Err(self.error(span, "discovery_quota.per", "must be positive"));
+        }
+        Ok(Some(crate::discovery::DiscoveryQuota {
+            permits: permits.unsigned_abs(),
+            refill_per_s: refill / per.as_secs_f64(),
+        }))
+    }
+
+    /// `[sms_limits]`: each limit a burst of at least 1 and a positive period.
+    fn sms_limits(
+        &self,
+        raw: &RawPlan,
+    ) -> Result<[Option<crate::sms::per_number::NumberLimit>; 2], PlanError> {
+        let Some(l) = &raw.sms_limits else {
+            return Ok([None, None]);
+        };
+        let l = l.get_ref();
+        let one = |name: &str,
+                   r: &Option<Spanned<super::raw::RawLimit>>|
+         -> Result<Option<crate::sms::per_number::NumberLimit>, PlanError> {
+            let Some(r) = r else { return Ok(None) };
+            let r = r.get_ref();
+            let burst = *r.burst.get_ref();
+            if !(1..=1_000_000).contains(&burst) {
+                return Err(self.error(
+                    r.burst.span(),
+                    format!("sms_limits.{name}.burst"),
+                    "must be 1..=1000000 (a limit of 0 refuses every request)",
+                ));
+            }
+            let every = r.every.get_ref().0;
+            if every.is_zero() {
+                return Err(self.error(
+                    r.every.span(),
+                    format!("sms_limits.{name}.every"),
+                    "must be positive (a zero period is no limit: leave the limit out)",
+                ));
+            }
+            Ok(Some(crate::sms::per_number::NumberLimit {
+                burst: burst.unsigned_abs() as u32,
+                every,
+            }))
+        };
+        Ok([
+            one("request_code", &l.request_code)?,
+            one("verify_code", &l.verify_code)?,
+        ])
     }
 
     fn regions(&self, raw: &RawPlan) -> Result<Vec<RegionPlan>, PlanError> {

@@ -12,6 +12,8 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 use crate::plan::RegionPlan;
 
+pub(crate) mod per_number;
+
 /// Per-region SMS gateways.
 pub(crate) struct SmsGateway {
     limiters: Vec<DefaultDirectRateLimiter>,
