@@ -274,6 +274,7 @@ mod tests {
             drain_ms: 0,
             engine: surge_engine::EngineConfig::default(),
             first_interval: 0,
+            by_region: false,
             clock: None,
         }
     }
