@@ -33,6 +33,7 @@ fn spec(plan: Arc<Plan>, pacing: Pacing) -> WorkerSpec {
         drain: Duration::from_secs(2),
         engine,
         first_interval: 0,
+        by_region: false,
         plan,
     }
 }
