@@ -31,6 +31,8 @@ say "using ${compose[*]} ($("${compose[@]}" version 2>/dev/null | head -1))"
 # 1-2. The static binary, built outside docker, and the image (bench/image.sh).
 # shellcheck source=bench/image.sh
 . "$repo/bench/image.sh"
+# shellcheck source=bench/check-results.sh
+. "$repo/bench/check-results.sh"
 proj="surgetest$$"
 results="$repo/results/compose-test"
 cleanup() {
@@ -58,26 +60,4 @@ for w in $("${compose[@]}" -p "$proj" ps -q worker); do
 done
 
 # 4. The results folder on the host.
-run="$(find "$results" -mindepth 1 -maxdepth 1 -type d | head -1)"
-[ -n "$run" ] || { say "FAILED: no results folder in $results"; exit 1; }
-for f in run.json summary.json latency.hlog timeseries.csv report.html; do
-  [ -s "$run/$f" ] || { say "FAILED: $run/$f missing or empty"; exit 1; }
-done
-python3 - "$run" <<'PY'
-import json, sys, pathlib
-run = pathlib.Path(sys.argv[1])
-info = json.loads((run / "run.json").read_text())
-summary = json.loads((run / "summary.json").read_text())
-assert len(info["workers"]) == 3, f"run.json lists {info['workers']}"
-assert summary["status"] == "complete", summary["status"]
-assert summary["lost_workers"] == [], summary["lost_workers"]
-started = sum(j["started"] for j in summary["journeys"].values())
-assert started >= 0.95 * info["population"], f"{started} of {info['population']} journeys started"
-for region, steps in summary["regions"].items():
-    for step in ("request_code", "verify_code", "register", "discover"):
-        s = steps[step]
-        assert s["count"] > 0 and s["errors"] == 0, f"{region}/{step}: {s}"
-print(f"compose-test: OK: {run.name}: 3 workers ({', '.join(info['workers'])}), "
-      f"{started} of {info['population']} journeys, 0 errors, p99 register "
-      f"{max(s['register']['p99_ms'] for s in summary['regions'].values()):.1f} ms")
-PY
+check_results compose-test "$results" "3 workers"

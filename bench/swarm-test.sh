@@ -17,6 +17,8 @@ cd "$repo"
 say() { printf 'swarm-test: %s\n' "$*"; }
 # shellcheck source=bench/image.sh
 . "$repo/bench/image.sh"
+# shellcheck source=bench/check-results.sh
+. "$repo/bench/check-results.sh"
 
 if ! command -v docker >/dev/null 2>&1; then
   say "SKIPPED: no docker client installed, so no Docker engine answers"; exit 0
@@ -83,26 +85,4 @@ esac
 workers_done="$(docker service ps --format '{{.CurrentState}}' "${stack}_worker" | grep -c '^Complete' || true)"
 [ "$workers_done" = 3 ] || { say "FAILED: $workers_done of 3 worker tasks completed"; docker service ps --no-trunc "${stack}_worker"; exit 1; }
 
-run="$(find "$results" -mindepth 1 -maxdepth 1 -type d | head -1)"
-[ -n "$run" ] || { say "FAILED: no results folder in $results"; exit 1; }
-for f in run.json summary.json latency.hlog timeseries.csv report.html; do
-  [ -s "$run/$f" ] || { say "FAILED: $run/$f missing or empty"; exit 1; }
-done
-python3 - "$run" <<'PY'
-import json, sys, pathlib
-run = pathlib.Path(sys.argv[1])
-info = json.loads((run / "run.json").read_text())
-summary = json.loads((run / "summary.json").read_text())
-assert len(info["workers"]) == 3, f"run.json lists {info['workers']}"
-assert summary["status"] == "complete", summary["status"]
-assert summary["lost_workers"] == [], summary["lost_workers"]
-started = sum(j["started"] for j in summary["journeys"].values())
-assert started >= 0.95 * info["population"], f"{started} of {info['population']} journeys started"
-for region, steps in summary["regions"].items():
-    for step in ("request_code", "verify_code", "register", "discover"):
-        s = steps[step]
-        assert s["count"] > 0 and s["errors"] == 0, f"{region}/{step}: {s}"
-print(f"swarm-test: OK: {run.name}: 3 workers scaled by docker service scale ({', '.join(info['workers'])}), "
-      f"{started} of {info['population']} journeys, 0 errors, p99 register "
-      f"{max(s['register']['p99_ms'] for s in summary['regions'].values()):.1f} ms")
-PY
+check_results swarm-test "$results" "3 workers scaled by docker service scale"

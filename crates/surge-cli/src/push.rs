@@ -23,7 +23,11 @@ pub(crate) fn live(cfg: &RemoteWriteConfig, out: &Path) -> anyhow::Result<Arc<Li
 }
 
 /// Also pushes the figures of an existing live view (the dashboard's) for the run writing to `out`.
-pub(crate) fn attach(live: &LiveMetrics, cfg: &RemoteWriteConfig, out: &Path) -> anyhow::Result<()> {
+pub(crate) fn attach(
+    live: &LiveMetrics,
+    cfg: &RemoteWriteConfig,
+    out: &Path,
+) -> anyhow::Result<()> {
     live.set_remote_write(start(cfg, out)?);
     Ok(())
 }
