@@ -50,11 +50,9 @@ fn start(cfg: &RemoteWriteConfig, out: &Path) -> anyhow::Result<RemoteWrite> {
 /// The end of the run: what became of the pushes, as a warning when any did not land.
 pub(crate) fn print(report: Option<&PushReport>, quiet: bool) {
     match report {
-        Some(p) if p.all_pushed() => {
-            if !quiet {
-                eprintln!("surge: {p}")
-            }
-        }
+        // All landed: news only for a person watching (--quiet prints only what went wrong).
+        Some(p) if p.all_pushed() && !quiet => eprintln!("surge: {p}"),
+        Some(p) if p.all_pushed() => {}
         Some(p) => eprintln!("surge: warning: {p} (the results folder is complete regardless)"),
         None => {}
     }
