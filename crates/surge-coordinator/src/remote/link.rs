@@ -20,7 +20,7 @@ pub(crate) struct Link {
     base: String,
     token: String,
     version: u32,
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: HttpClient,
 }
 
 /// Why a [`Link`] could not be set up.
@@ -136,18 +136,7 @@ impl Link {
             // Never used for an http URL; an empty trust store costs nothing to build.
             empty_tls()
         };
-        let mut http = HttpConnector::new();
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(Duration::from_secs(2)));
-        http.enforce_http(false);
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config((*tls).clone())
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(2)
-            .build(connector);
+        let client = http1_client(&tls, Duration::from_secs(2), 2);
         Ok(Link {
             base: base.to_string(),
             token: token.to_string(),
@@ -216,6 +205,30 @@ impl Link {
 }
 
 /// A client configuration trusting nothing (for http URLs, where it is never used).
+/// An HTTP/1.1 client over plain TCP, or TLS with `tls` for https URLs.
+pub(crate) type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// The HTTP/1.1 client of the worker's link to its coordinator and of the remote-write pusher: no
+/// Nagle delay, a bounded connect, `idle` kept-alive connections per host.
+pub(crate) fn http1_client(
+    tls: &std::sync::Arc<rustls::ClientConfig>,
+    connect_timeout: Duration,
+    idle: usize,
+) -> HttpClient {
+    let mut http = HttpConnector::new();
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(connect_timeout));
+    http.enforce_http(false);
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config((**tls).clone())
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(idle)
+        .build(connector)
+}
+
 pub(crate) fn empty_tls() -> std::sync::Arc<rustls::ClientConfig> {
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
     let cfg = match rustls::ClientConfig::builder_with_provider(provider)

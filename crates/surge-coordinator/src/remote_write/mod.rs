@@ -24,9 +24,6 @@ pub use error::{PushError, RemoteWriteError};
 
 use crate::live::families::Family;
 use bytes::Bytes;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -180,18 +177,8 @@ impl RemoteWrite {
         } else {
             crate::remote::link::empty_tls()
         };
-        let mut http = HttpConnector::new();
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(cfg.timeout.min(Duration::from_secs(2))));
-        http.enforce_http(false);
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config((*tls).clone())
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(1)
-            .build(connector);
+        let client =
+            crate::remote::link::http1_client(&tls, cfg.timeout.min(Duration::from_secs(2)), 1);
         let settings = Arc::new(Settings {
             url: cfg.url,
             max_attempts: cfg.max_attempts.max(1),

@@ -6,13 +6,10 @@ use super::{Batch, Settings};
 use bytes::Bytes;
 use http::{Method, Request, header};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
-pub(crate) type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+pub(crate) use crate::remote::link::HttpClient;
 
 /// What happened to the pushes so far.
 #[derive(Debug, Default, Clone)]
