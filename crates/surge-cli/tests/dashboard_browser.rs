@@ -10,8 +10,9 @@
 mod common;
 mod dashboard_support;
 
+use common::chromium;
 use dashboard_support::cdp::Browser;
-use dashboard_support::{chromium, get, start};
+use dashboard_support::{get, start};
 use serde_json::Value;
 use std::time::Duration;
 

@@ -4,39 +4,9 @@
 
 mod common;
 
-use common::{profile, surge};
+use common::{chromium, headless, profile, surge};
 use std::path::Path;
 use std::process::Command;
-
-fn chromium() -> Option<String> {
-    ["chromium", "chromium-browser", "google-chrome"]
-        .into_iter()
-        .find(|c| {
-            Command::new(c)
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-        .map(str::to_string)
-}
-
-/// Headless Chromium with a throw-away profile under `tmp`.
-fn headless(browser: &str, tmp: &Path) -> Command {
-    let mut cmd = Command::new(browser);
-    cmd.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--hide-scrollbars",
-        "--enable-logging=stderr",
-        "--v=0",
-    ])
-    .arg(format!(
-        "--user-data-dir={}",
-        tmp.join("chrome-profile").display()
-    ));
-    cmd
-}
 
 /// A short quickstart run into `out`; returns its exit code.
 fn quickstart(out: &Path, duration: &str, scale: &str, extra: &[&str]) -> i32 {

@@ -95,3 +95,34 @@ pub fn assert_everyone_started_once(summary: &Value, plan: &surge_plan::Plan) {
         assert_eq!(j["started"].as_u64().unwrap(), *want, "{}: {j}", r.name);
     }
 }
+
+/// The installed Chromium (or Chrome), if any.
+pub fn chromium() -> Option<String> {
+    ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|c| {
+            std::process::Command::new(c)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .map(str::to_string)
+}
+
+/// Headless Chromium with a throw-away profile under `tmp`.
+pub fn headless(browser: &str, tmp: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(browser);
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        "--enable-logging=stderr",
+        "--v=0",
+    ])
+    .arg(format!(
+        "--user-data-dir={}",
+        tmp.join("chrome-profile").display()
+    ));
+    cmd
+}

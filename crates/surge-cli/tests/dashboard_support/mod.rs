@@ -244,36 +244,6 @@ impl Events {
     }
 }
 
-pub fn chromium() -> Option<String> {
-    ["chromium", "chromium-browser", "google-chrome"]
-        .into_iter()
-        .find(|c| {
-            Command::new(c)
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-        .map(str::to_string)
-}
-
-/// Headless Chromium with a throw-away profile under `tmp`.
-pub fn headless(browser: &str, tmp: &Path) -> Command {
-    let mut cmd = Command::new(browser);
-    cmd.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--hide-scrollbars",
-        "--enable-logging=stderr",
-        "--v=0",
-    ])
-    .arg(format!(
-        "--user-data-dir={}",
-        tmp.join("chrome-profile").display()
-    ));
-    cmd
-}
-
 /// Chromium's console errors in its log.
 pub fn console_errors(log: &str) -> Vec<String> {
     log.lines()
