@@ -100,10 +100,11 @@ pacing_bench() {
   kill "${PIDS[-1]}" 2>/dev/null || true
   # Under PACE_NICE the PID above is setsid's: stop nginx itself, by the pid file it wrote.
   [ -s "$OUT/nginx/nginx.pid" ] && kill "$(cat "$OUT/nginx/nginx.pid")" 2>/dev/null || true
-  python3 - "$tsv" "$PACE_RATE" "$dur" "$rounds" "${PACE_NICE:-}" >>"$RESULTS" <<'EOF'
+  python3 - "$tsv" "$PACE_RATE" "$dur" "$rounds" "${PACE_NICE:-}" "$(nproc)" "${PACE_HIGH_RATE:-100000}" >>"$RESULTS" <<'EOF'
 import csv, math, statistics, sys
 rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
 rate, dur, rounds, nice = int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5]
+ncpu, high_rate = int(sys.argv[6]), int(sys.argv[7])
 f = lambda x: float(x) if x not in ("", "nan") else math.nan
 get = lambda rnd, kind: next((x for x in rows if x["round"] == rnd and x["kind"] == kind), None)
 GOAL_P99, GOAL_ERR, GOAL_CPU, FLOOR_BUDGET = 200, 0.5, 10, 100
@@ -156,6 +157,15 @@ if h:
     print(f"\nAt the high rate across the machine's worker threads: send lag p50 / p99 / p99.9 / max {f(h['p50_us']):.0f} / **{f(h['p99_us']):.0f}** / "
           f"{f(h['p999_us']):.0f} / {f(h['max_us']):.0f} µs (goal p99 ≤ 1,000 µs), rate error {f(h['rate_err_pct']):+.2f}%, "
           f"{f(h['us_cpu_per_arrival']):.1f} µs CPU / arrival, {int(h['count']):,} arrivals.")
+    # What the machine can give at all: the generator's CPU per arrival times the rate, against the
+    # cores there are (one of which also runs the target).
+    need = f(h["us_cpu_per_arrival"]) * high_rate / 1e6
+    if not math.isnan(need):
+        if need > ncpu - 0.5:
+            print(f"That rate needs ~{need:.1f} cores of generator CPU at the {f(h['us_cpu_per_arrival']):.1f} µs per arrival measured; "
+                  f"this host has {ncpu}, one of them also running the target: **the host cannot offer it**, whatever the pacer does.")
+        else:
+            print(f"That rate needs ~{need:.1f} of this host's {ncpu} cores of generator CPU at the CPU per arrival measured.")
 print("\nThe floor's rate is the pacer's wake-up rate (the arrival rate, at most one per 100 µs grid slot); "
       "'core share' is the part of core 0 a busy thread got for 1 s right after it (others' work takes the rest). "
       "Raw figures: raw/pacing.tsv; each run's summary.json under raw/pace-*.\n")

@@ -30,10 +30,7 @@ pub async fn run(a: RunArgs) -> anyhow::Result<i32> {
         target.shutdown().await;
         return Err(e);
     }
-    let workers = a
-        .workers
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
+    let workers = prepare::local_worker_count(&a);
     let plan = &prep.plan;
     note!(
         a.output,

@@ -26,6 +26,9 @@ pub(crate) struct Prepared {
     pub(crate) max_in_flight: usize,
     /// What the descriptor limit allowed, for the start line.
     pub(crate) fd_note: Option<String>,
+    /// This host's timer floor, measured before sending (`--pacing fine`, open model, people sent from
+    /// this process); run.json and the summary keep it.
+    pub(crate) timer_floor: Option<surge_results::TimerFloor>,
 }
 
 /// Phase 1 of every run: the profile compiled with the overrides (and `--timeout`), its SLOs resolved,
@@ -55,6 +58,11 @@ pub(crate) fn prepare(a: &RunArgs, local_workers: bool) -> anyhow::Result<Prepar
     } else {
         (asked, None)
     };
+    let timer_floor = if local_workers {
+        timer_floor(a, &plan)
+    } else {
+        None
+    };
     Ok(Prepared {
         plan: Arc::new(plan),
         slos,
@@ -62,7 +70,55 @@ pub(crate) fn prepare(a: &RunArgs, local_workers: bool) -> anyhow::Result<Prepar
         capacity,
         max_in_flight,
         fd_note,
+        timer_floor,
     })
+}
+
+/// How many in-process workers `surge run` starts: `--workers`, else one per core.
+pub(crate) fn local_worker_count(a: &RunArgs) -> usize {
+    a.workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1)
+}
+
+/// With `--pacing fine` and an open model, a short probe of this host's timers before anything is
+/// sent ([`surge_engine::floor::preflight`], 150 ms at one worker's wake-up rate at the profile's
+/// peak): when the host cannot wake a thread on time as fine pacing needs, the run says so now, and
+/// run.json and the summary keep the figures either way, so that a late send lag is read against
+/// what the host allowed.
+fn timer_floor(a: &RunArgs, plan: &Plan) -> Option<surge_results::TimerFloor> {
+    use surge_engine::floor::{
+        FLOOR_BUDGET, PREFLIGHT, preflight, preflight_rate, preflight_verdict,
+    };
+    if a.pacing != surge_engine::pacing::Pacing::Fine
+        || !matches!(plan.model, surge_plan::LoadModel::Open)
+    {
+        return None;
+    }
+    let rate = plan.peak_rate().0 / local_worker_count(a) as f64;
+    match preflight(rate) {
+        Ok(f) => {
+            if let Some(why) = preflight_verdict(&f, rate) {
+                eprintln!("surge: warning: {why}");
+            }
+            Some(surge_results::TimerFloor {
+                probe_ms: PREFLIGHT.as_secs_f64() * 1e3,
+                rate_per_s: preflight_rate(rate),
+                wakeups: f.wakeups,
+                p50_us: f.p50_us,
+                p99_us: f.p99_us,
+                p999_us: f.p999_us,
+                max_us: f.max_us,
+                budget_us: FLOOR_BUDGET.as_secs_f64() * 1e6,
+            })
+        }
+        Err(e) => {
+            eprintln!(
+                "surge: warning: could not measure this host's timer floor ({e}); send lag is recorded as always"
+            );
+            None
+        }
+    }
 }
 
 /// The engine settings of the flags: pacing, HTTP/1.1 client, `--tls-ca` (read here: a missing file is
@@ -283,7 +339,10 @@ pub(crate) fn run_config(
         plan: prep.plan.clone(),
         target: target.url.clone(),
         workers,
-        info: surge_coordinator::run_info(&prep.plan, &context(a, target), workers),
+        info: surge_results::RunInfo {
+            timer_floor: prep.timer_floor.clone(),
+            ..surge_coordinator::run_info(&prep.plan, &context(a, target), workers)
+        },
         out_dir: out.to_path_buf(),
         slos: prep.slos.clone(),
         guards: Guards {

@@ -40,6 +40,18 @@ fn quickstart_shortened_against_the_embedded_target() {
     let run = read_json(&out.join("run.json"));
     assert_eq!(run["seed"], 7);
     let summary = read_json(&out.join("summary.json"));
+    // Fine pacing (the default) measured this host's timer floor before sending, and the results keep it.
+    let floor = &run["timer_floor"];
+    assert!(
+        floor["wakeups"].as_u64().unwrap_or(0) > 0 && floor["p99_us"].as_f64().is_some(),
+        "run.json has no timer floor: {run}"
+    );
+    assert_eq!(&summary["generator"]["timer_floor"], floor);
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        md.contains("This host's timer floor just before the run"),
+        "report.md's generator health does not show the floor"
+    );
     let regions = summary["regions"].as_object().expect("regions");
     let names: Vec<&str> = regions.keys().map(|k| k.as_str()).collect();
     assert_eq!(names, ["americas", "asia", "europe"]);

@@ -145,19 +145,33 @@ fn busy_share(_: Duration) -> Result<f64, FloorError> {
 /// The p99 lateness the fine pacer can live with: its send-lag goal (200 µs) less its grid.
 pub const FLOOR_BUDGET: Duration = Duration::from_micros(100);
 
-/// A short probe (150 ms) at `rate` (capped to the fine grid's 10,000 wake-ups a second): `Some`
-/// sentence for stderr when the host's floor is above what fine pacing needs ([`FLOOR_BUDGET`]).
-pub fn preflight(rate: f64) -> Option<String> {
+/// How long the probe before a run lasts.
+pub const PREFLIGHT: Duration = Duration::from_millis(150);
+
+/// The fewest wake-ups a second a pre-run probe takes, so that its 150 ms hold enough wake-ups (300)
+/// for a p99 that means something; a thread's lateness hardly depends on how often it sleeps.
+pub const PREFLIGHT_MIN_RATE: f64 = 2_000.0;
+
+/// The rate a pre-run probe wakes at for a pacer facing `rate` arrivals a second: the pacer's own
+/// wake-up rate (at most one per fine-grid slot), and at least [`PREFLIGHT_MIN_RATE`].
+pub fn preflight_rate(rate: f64) -> f64 {
     let grid_rate = 1.0 / crate::pacing::FINE_GRID.as_secs_f64();
-    let probe_rate = rate.clamp(1.0, grid_rate);
-    let f = match floor_probe(Duration::from_millis(150), probe_rate, FloorClock::Timerfd) {
-        Ok(f) => f,
-        Err(e) => return Some(format!("could not measure this host's timer floor: {e}")),
-    };
-    preflight_verdict(&f, rate)
+    if rate.is_finite() {
+        rate.clamp(PREFLIGHT_MIN_RATE, grid_rate)
+    } else {
+        grid_rate
+    }
 }
 
-/// The sentence [`preflight`] prints for figures `f` measured before a run at `rate`, if any.
+/// The short probe ([`PREFLIGHT`]) `surge run` takes before sending with `--pacing fine`, at the wake-up
+/// rate of a pacer facing `rate` arrivals a second ([`preflight_rate`]), on the fine pacer's timer.
+/// [`preflight_verdict`] says what it means.
+pub fn preflight(rate: f64) -> Result<FloorFigures, FloorError> {
+    floor_probe(PREFLIGHT, preflight_rate(rate), FloorClock::Timerfd)
+}
+
+/// The sentence for stderr when figures `f` measured before a run at `rate` arrivals a second show a
+/// floor above what fine pacing needs ([`FLOOR_BUDGET`]); `None` when the host allows it.
 pub fn preflight_verdict(f: &FloorFigures, rate: f64) -> Option<String> {
     let budget = FLOOR_BUDGET.as_secs_f64() * 1e6;
     (f.p99_us > budget).then(|| {
@@ -306,6 +320,17 @@ mod tests {
             max_us: p99_us,
             hints: Hints::default(),
         }
+    }
+
+    #[test]
+    fn preflight_wakes_at_the_pacers_rate_within_bounds() {
+        // The pacer's own rate where it is in range; at least 2,000/s for a p99 over 300 wake-ups;
+        // at most one wake-up per 100 µs grid slot.
+        assert_eq!(preflight_rate(5_000.0), 5_000.0);
+        assert_eq!(preflight_rate(375.0), PREFLIGHT_MIN_RATE);
+        assert_eq!(preflight_rate(100_000.0), 10_000.0);
+        assert_eq!(preflight_rate(f64::INFINITY), 10_000.0);
+        assert_eq!(preflight_rate(f64::NAN), 10_000.0);
     }
 
     #[test]

@@ -475,6 +475,18 @@ fn generator(o: &mut String, data: &RunData, tl: &Timeline, threshold_ms: f64) {
         ms(g.send_lag_max_ms),
         ms(threshold_ms)
     );
+    if let Some(f) = &g.timer_floor {
+        let _ = write!(
+            o,
+            "<p{}>{}</p>",
+            if f.above_budget() {
+                " class=\"warn\""
+            } else {
+                ""
+            },
+            html(&crate::model::timer_floor_sentence(f))
+        );
+    }
     let windows = tl.saturated(data.info.interval_s, threshold_ms);
     let label = "generator saturated — latency in this window is not the target's";
     for (a, b, worst) in &windows {

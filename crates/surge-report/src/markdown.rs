@@ -211,6 +211,9 @@ fn generator(out: &mut String, data: &RunData, tl: &Timeline, threshold_ms: f64)
         ms(g.send_lag_p999_ms),
         ms(g.send_lag_max_ms)
     );
+    if let Some(f) = &g.timer_floor {
+        let _ = writeln!(out, "{}\n", md(&crate::model::timer_floor_sentence(f)));
+    }
     let windows = tl.saturated(data.info.interval_s, threshold_ms);
     if windows.is_empty() {
         let _ = writeln!(

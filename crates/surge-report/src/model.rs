@@ -234,3 +234,29 @@ pub fn breach_ranges(per: &[Option<bool>], t: &[f64], secs: f64) -> String {
         shown.join(", ")
     }
 }
+
+/// What the host's timer floor measured before the run says, as one sentence: the bare thread's
+/// lateness, and whether it leaves fine pacing its budget (then the send lag is surge's) or not (then
+/// part of the send lag's tail is the host's).
+pub fn timer_floor_sentence(f: &surge_results::TimerFloor) -> String {
+    let head = format!(
+        "This host's timer floor just before the run (a bare thread sleeping to absolute deadlines, {:.0} ms at {} wake-ups/s): p50 {:.0} µs, p99 {:.0} µs, p99.9 {:.0} µs, max {:.0} µs late",
+        f.probe_ms,
+        thousands(f.rate_per_s.round() as u64),
+        f.p50_us,
+        f.p99_us,
+        f.p999_us,
+        f.max_us
+    );
+    if f.above_budget() {
+        format!(
+            "{head}: above the {:.0} µs fine pacing needs, so part of the send lag is the host's (other work on its cores, or the hypervisor), not surge's nor the target's.",
+            f.budget_us
+        )
+    } else {
+        format!(
+            "{head}: within the {:.0} µs fine pacing needs, so send lag beyond that is surge's own.",
+            f.budget_us
+        )
+    }
+}

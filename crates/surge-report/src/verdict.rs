@@ -310,12 +310,19 @@ fn generator(data: &RunData, saturation_ms: f64) -> Finding {
             ),
         );
     }
+    let host = match &g.timer_floor {
+        Some(f) if f.above_budget() => format!(
+            "; this host's timer floor before the run was p99 {:.0} µs, above the {:.0} µs fine pacing needs: part of it is the host's",
+            f.p99_us, f.budget_us
+        ),
+        _ => String::new(),
+    };
     if g.samples > 0 && g.send_lag_p99_ms > threshold {
         finding(
             Tone::Bad,
             "generator",
             format!(
-                "generator saturated: send lag p99 {} above {}; latencies include the generator's own lateness",
+                "generator saturated: send lag p99 {} above {}; latencies include the generator's own lateness{host}",
                 ms(g.send_lag_p99_ms),
                 ms(threshold)
             ),
@@ -325,7 +332,7 @@ fn generator(data: &RunData, saturation_ms: f64) -> Finding {
             Tone::Good,
             "generator",
             format!(
-                "kept up: send lag p99 {} (saturated above {})",
+                "kept up: send lag p99 {} (saturated above {}){host}",
                 ms(g.send_lag_p99_ms),
                 ms(threshold)
             ),

@@ -60,8 +60,8 @@ pub use resume::{ResumePoint, ResumeRefused, check_resumable, sha256_hex};
 pub use summary::{ClockSummary, GeneratorHealth, JourneySummary, StepSummary, Summary};
 pub use time::{default_run_dir, parse_rfc3339, rfc3339_utc};
 pub use types::{
-    LostWorker, RunEnd, RunEvent, RunInfo, RunPart, RunStatus, SCHEMA_VERSION, WorkerClock,
-    redact_args,
+    LostWorker, RunEnd, RunEvent, RunInfo, RunPart, RunStatus, SCHEMA_VERSION, TimerFloor,
+    WorkerClock, redact_args,
 };
 pub use writer::{ResultsWriter, hlog_tag};
 

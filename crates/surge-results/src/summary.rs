@@ -183,6 +183,9 @@ pub struct GeneratorHealth {
     pub send_lag_p999_ms: f64,
     /// Max, ms.
     pub send_lag_max_ms: f64,
+    /// The host's timer floor measured before the run (run.json's), when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timer_floor: Option<crate::TimerFloor>,
 }
 
 /// `summary.json`.
@@ -315,6 +318,7 @@ impl Summary {
                 send_lag_p99_ms: ms(lag.value_at_quantile(0.99)),
                 send_lag_p999_ms: ms(lag.value_at_quantile(0.999)),
                 send_lag_max_ms: ms(lag.max()),
+                timer_floor: info.timer_floor.clone(),
             },
             clock: ClockSummary::of(&info.clocks),
         }

@@ -67,6 +67,42 @@ pub struct RunInfo {
     /// every worker runs in this process, on one clock).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub clocks: Vec<WorkerClock>,
+    /// This host's timer floor, measured just before the run (`--pacing fine` with workers in this
+    /// process): how late a bare thread woke from absolute deadlines. `None` when not measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timer_floor: Option<TimerFloor>,
+}
+
+/// The host's timer floor as a short probe measured it before a run: a thread sleeping to absolute
+/// deadlines at the pacer's wake-up rate, with the pacer's scheduler hints, and how late it woke. No
+/// pacer sends more precisely than this; when its p99 is above `budget_us`, the send lag's tail is
+/// the host's (other work on its cores, the hypervisor), and the run says so.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct TimerFloor {
+    /// How long the probe ran, ms.
+    pub probe_ms: f64,
+    /// Its wake-ups a second (the pacer's: the arrival rate per worker, at most one per grid slot).
+    pub rate_per_s: f64,
+    /// Deadlines it woke for.
+    pub wakeups: u64,
+    /// Median lateness, µs.
+    pub p50_us: f64,
+    /// 99th percentile lateness, µs.
+    pub p99_us: f64,
+    /// 99.9th percentile lateness, µs.
+    pub p999_us: f64,
+    /// Largest lateness, µs.
+    pub max_us: f64,
+    /// The p99 lateness fine pacing can live with (its send-lag goal less its grid), µs.
+    pub budget_us: f64,
+}
+
+impl TimerFloor {
+    /// Whether the host's floor is above what fine pacing needs: a run where send lag's tail is the
+    /// host's, not surge's.
+    pub fn above_budget(&self) -> bool {
+        self.p99_us > self.budget_us
+    }
 }
 
 /// A remote worker's clock offset, estimated NTP-style by the coordinator when it joined, and the
@@ -125,6 +161,7 @@ impl Default for RunInfo {
             parts: Vec::new(),
             placement: BTreeMap::new(),
             clocks: Vec::new(),
+            timer_floor: None,
         }
     }
 }
