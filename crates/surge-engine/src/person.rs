@@ -13,7 +13,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 use surge_metrics::{Outcome, Recorder, StepRecord};
-use surge_plan::journey::{Ctx, EncodedBatch, RequestBuf, Step, StepFailure};
+use surge_plan::journey::{CodeDelay, Ctx, EncodedBatch, RequestBuf, Step, StepFailure};
 use surge_plan::{Contact, Person, Plan};
 use tokio::time::Instant;
 
@@ -155,6 +155,10 @@ struct Journey<'a> {
     person: Person,
     code: String,
     s: Scratch,
+    /// Incremental discovery: the token of the last lookup (None: the next lookup uploads everything
+    /// as new), and how many contacts of the book it covers (a prefix).
+    dtoken: Option<String>,
+    seen: usize,
 }
 
 /// Runs person `u`'s whole journey, starting at `intended`.
@@ -172,6 +176,8 @@ pub async fn run(ctx: &PersonCtx, u: u64, intended: Instant) {
         code: ctx.plan.verification_code(person.phone),
         person,
         s,
+        dtoken: None,
+        seen: 0,
     };
     let ok = j.all_steps(intended).await;
     // The connected phase holds only the values it renders: the HTTP buffers go back first.
@@ -222,7 +228,7 @@ impl Journey<'_> {
                     break;
                 }
             } else {
-                if !self.step(step, &[], at).await {
+                if !self.step(step, &[], at).await || !self.await_code(step, at).await {
                     ok = false;
                     break;
                 }
@@ -232,7 +238,7 @@ impl Journey<'_> {
             }
             at = self.think().await;
         }
-        let ok = ok && self.resync(&contacts).await;
+        let ok = ok && self.resync(&mut contacts).await;
         self.s.contacts = contacts;
         ok
     }
@@ -254,14 +260,18 @@ impl Journey<'_> {
         Instant::now()
     }
 
-    /// Periodic re-sync of the address book: the discovery steps again, `times` times.
-    async fn resync(&mut self, contacts: &[Contact]) -> bool {
-        let Some(r) = &self.ctx.plan.journey.resync else {
+    /// Periodic re-sync of the address book: the discovery steps again, `times` times, after the book
+    /// gained `added` contacts each time (an incremental lookup then pays only for those).
+    async fn resync(&mut self, contacts: &mut Vec<Contact>) -> bool {
+        let Some(r) = self.ctx.plan.journey.resync else {
             return true;
         };
         let plan = self.ctx.plan.clone();
-        for _ in 0..r.times {
+        for k in 1..=r.times {
             tokio::time::sleep(r.every).await;
+            if r.added > 0 {
+                plan.contacts_added(self.person.index, k, r.added, contacts);
+            }
             let mut at = Instant::now();
             for step in plan.journey.steps.iter().filter(|s| s.discovery.is_some()) {
                 if !self.discovery(step, contacts, &mut at).await {
@@ -272,11 +282,133 @@ impl Journey<'_> {
         true
     }
 
+    /// After a code request with `code_wait`: the person waits for the code to land (as the answer
+    /// says), at most their patience; when it is late they ask again (the whole step, recorded as one
+    /// more sample of it), and after the last allowed request they give up (the journey fails). The
+    /// delay from the first request's intended start to the code usable is one sample of the wait's
+    /// metric step (`code_delay`); giving up records it as a timeout. Nothing is measured when the
+    /// target does not say when codes land.
+    async fn await_code(&mut self, step: &Step, intended: Instant) -> bool {
+        let Some(w) = &step.code_wait else {
+            return true;
+        };
+        let region = self.person.region;
+        let mut usable: Option<Instant> = None;
+        let mut resends = 0u32;
+        let mut known = false;
+        loop {
+            let asked = Instant::now();
+            let delay = {
+                let reply = &self.s.reply;
+                let header = |name: &str| reply.header(name).map(<[u8]>::to_vec);
+                w.delay(&header, &reply.body)
+            };
+            let lands = match delay {
+                CodeDelay::Unknown if !known => return true,
+                CodeDelay::Unknown => Some(asked),
+                CodeDelay::After(d) => Some(asked + d),
+                CodeDelay::Never => None,
+            };
+            usable = match (usable, lands) {
+                (Some(u), Some(l)) => Some(u.min(l)),
+                (u, l) => u.or(l),
+            };
+            if !known {
+                known = true;
+                self.ctx.rec.borrow_mut().code_awaited(region);
+            }
+            self.ctx
+                .in_flight
+                .borrow_mut()
+                .step_started(self.slot, w.metric, intended);
+            let give_up = asked + w.patience.sample(self.ctx.rand01());
+            if let Some(u) = usable
+                && u <= give_up
+            {
+                tokio::time::sleep_until(u).await;
+                self.code_wait_done(w.metric, Outcome::Ok, intended, asked);
+                return true;
+            }
+            tokio::time::sleep_until(give_up).await;
+            if resends >= w.resends {
+                self.code_wait_done(w.metric, Outcome::Timeout, intended, asked);
+                self.ctx.rec.borrow_mut().code_gave_up(region);
+                return false;
+            }
+            resends += 1;
+            self.ctx.in_flight.borrow_mut().step_done(self.slot);
+            self.ctx.rec.borrow_mut().code_resent(region);
+            if !self.step(step, &[], Instant::now()).await {
+                return false;
+            }
+        }
+    }
+
+    /// Records the code wait's one sample: from the first request's intended start to now.
+    fn code_wait_done(&self, metric: u16, outcome: Outcome, intended: Instant, asked: Instant) {
+        let now = Instant::now();
+        self.ctx.in_flight.borrow_mut().step_done(self.slot);
+        self.ctx.rec.borrow_mut().step(StepRecord {
+            region: self.person.region,
+            step: metric,
+            outcome,
+            response_us: micros(now.saturating_duration_since(intended)),
+            service_us: micros(now.saturating_duration_since(asked)),
+            send_lag_us: 0,
+        });
+    }
+
+    /// An incremental discovery (Signal's CDSI): the numbers looked up before go back with the last
+    /// lookup's token and cost nothing, only new ones are charged. Without a token (a first upload,
+    /// or a backend that gives none) everything is uploaded as new. Each request carries the numbers
+    /// seen before and at most `batch` minus those new ones; a re-sync with nothing new is one lookup
+    /// of the numbers seen before.
+    async fn incremental(&mut self, step: &Step, contacts: &[Contact], at: &mut Instant) -> bool {
+        let Some(d) = &step.discovery else {
+            return true;
+        };
+        if self.dtoken.is_none() {
+            self.seen = 0;
+        }
+        let mut first = true;
+        loop {
+            let seen = self.seen.min(contacts.len());
+            let has_token = self.dtoken.is_some();
+            let from = if has_token { 0 } else { seen };
+            let fresh = d.batch_size.saturating_sub(seen - from).max(1);
+            let end = (seen + fresh).min(contacts.len());
+            if end == seen && !(first && has_token) {
+                return true;
+            }
+            let lookup = &contacts[from..end];
+            d.encode_lookup(
+                lookup,
+                seen - from,
+                self.dtoken.as_deref(),
+                &mut self.s.encoded,
+            );
+            self.s.discovery_counted = false;
+            if !self.step(step, lookup, *at).await {
+                if d.check {
+                    self.lookup_failed(lookup, &contacts[end..]);
+                }
+                return false;
+            }
+            self.dtoken = d.token_of(&self.s.reply.body);
+            self.seen = end;
+            *at = Instant::now();
+            first = false;
+        }
+    }
+
     /// A discovery step: one request per batch; each batch's intended start is the previous one's end.
     async fn discovery(&mut self, step: &Step, contacts: &[Contact], at: &mut Instant) -> bool {
         let Some(d) = &step.discovery else {
             return true;
         };
+        if d.incremental {
+            return self.incremental(step, contacts, at).await;
+        }
         let size = d.batch_size.max(1);
         for (k, batch) in contacts.chunks(size).enumerate() {
             // Encoded once per batch: the request and the answer's check both use it.

@@ -117,6 +117,27 @@ impl Recorder {
         }
     }
 
+    /// A person starts waiting for a verification code.
+    pub fn code_awaited(&mut self, region: u16) {
+        if let Some(c) = self.current.counters.get_mut(region as usize) {
+            c.codes_awaited += 1;
+        }
+    }
+
+    /// A person asks for the code again because it is late.
+    pub fn code_resent(&mut self, region: u16) {
+        if let Some(c) = self.current.counters.get_mut(region as usize) {
+            c.codes_resent += 1;
+        }
+    }
+
+    /// A person gives up waiting for the code.
+    pub fn code_gave_up(&mut self, region: u16) {
+        if let Some(c) = self.current.counters.get_mut(region as usize) {
+            c.codes_gave_up += 1;
+        }
+    }
+
     /// The counters of `region` in the current interval, for the connected phase's counts (None: no
     /// such region).
     pub fn conn(&mut self, region: u16) -> Option<&mut crate::RegionCounters> {

@@ -185,6 +185,12 @@ region_counters! {
     /// Numbers the answer called registered that the tester never saw registered and that are not people
     /// of the population (a wrong answer), or that were never uploaded.
     contacts_unexpected,
+    /// People who waited for a verification code whose delivery time the target announced.
+    codes_awaited,
+    /// Code requests sent again because the code was late (the person's patience ran out).
+    codes_resent,
+    /// People who gave up waiting: their code was still late after their last request.
+    codes_gave_up,
     /// Connected phase (see [`crate::conn`]): messages sent, under the sender's region.
     messages_sent,
     /// Delivered within the deadline (sender's region).

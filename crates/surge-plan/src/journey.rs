@@ -65,6 +65,8 @@ pub struct Step {
     pub http2: bool,
     /// Discovery settings, on contact-discovery steps.
     pub discovery: Option<Discovery>,
+    /// The wait for the code to land, on code-request steps that have one.
+    pub code_wait: Option<CodeWait>,
     /// Base URL override: a URL, or a region name whose `RegionPlan::base_url` applies.
     pub base: Option<String>,
     rounds: Vec<Round>,
@@ -147,18 +149,29 @@ pub fn compile(
     _secret: &str,
     steps_out: &mut Vec<String>,
 ) -> Result<Journey, PlanError> {
+    let mut metric_of = |name: &str| {
+        let i = match steps_out.iter().position(|m| m == name) {
+            Some(i) => i,
+            None => {
+                steps_out.push(name.to_owned());
+                steps_out.len() - 1
+            }
+        };
+        u16::try_from(i).unwrap_or(u16::MAX)
+    };
     let steps = spec
         .steps
         .iter()
         .map(|s| {
-            let metric = match steps_out.iter().position(|m| *m == s.metric) {
-                Some(i) => i,
-                None => {
-                    steps_out.push(s.metric.clone());
-                    steps_out.len() - 1
-                }
-            };
-            compile_step(s, u16::try_from(metric).unwrap_or(u16::MAX))
+            let metric = metric_of(&s.metric);
+            let mut step = compile_step(s, metric);
+            step.code_wait = s.code_wait.as_ref().map(|w| CodeWait {
+                delay: w.delay.clone(),
+                patience: ThinkTime::new(w.patience),
+                resends: w.resends,
+                metric: metric_of(&w.metric),
+            });
+            step
         })
         .collect();
     let connect = spec
@@ -173,6 +186,7 @@ pub fn compile(
         resync: spec.resync.map(|r| Resync {
             every: r.every,
             times: r.times,
+            added: r.added,
         }),
         connect,
     })
@@ -185,6 +199,7 @@ fn compile_step(s: &StepSpec, metric: u16) -> Step {
         timeout: s.timeout,
         http2: s.http2,
         discovery: s.discovery.as_ref().map(Discovery::new),
+        code_wait: None,
         base: s.base.clone(),
         rounds: s.rounds.iter().map(compile_round).collect(),
     }
@@ -341,6 +356,55 @@ impl Step {
             }
         }
         Ok(())
+    }
+}
+
+/// A code-request step's wait for the code to land (see `surge_profile::journey::CodeWaitSpec`).
+#[derive(Debug, Clone)]
+pub struct CodeWait {
+    delay: ExtractSource,
+    /// How long a person waits for a late code before asking again.
+    pub patience: ThinkTime,
+    /// Requests after the first before giving up.
+    pub resends: u32,
+    /// Metric step of the delay (index into `Plan::steps`).
+    pub metric: u16,
+}
+
+/// When a requested code lands, as the answer says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeDelay {
+    /// The answer does not say (a backend without an SMS pipeline): the code is usable at once and
+    /// nothing is measured.
+    Unknown,
+    /// The code lands this long after the answer.
+    After(Duration),
+    /// The code never lands (the message expired).
+    Never,
+}
+
+impl CodeWait {
+    /// Reads when the code lands from an answer: milliseconds, or any other value for never.
+    pub fn delay(&self, header: &dyn Fn(&str) -> Option<Vec<u8>>, body: &[u8]) -> CodeDelay {
+        let text = match &self.delay {
+            ExtractSource::Header(h) => header(h).map(|v| String::from_utf8_lossy(&v).into_owned()),
+            ExtractSource::Pointer(p) => serde_json::from_slice::<serde_json::Value>(body)
+                .ok()
+                .and_then(|j| j.pointer(p).cloned())
+                .map(|v| match v {
+                    serde_json::Value::String(s) => s,
+                    other => other.to_string(),
+                }),
+        };
+        let Some(text) = text else {
+            return CodeDelay::Unknown;
+        };
+        match text.trim().parse::<f64>() {
+            Ok(ms) if ms.is_finite() && ms >= 0.0 => {
+                CodeDelay::After(Duration::from_secs_f64(ms.min(1e12) / 1000.0))
+            }
+            _ => CodeDelay::Never,
+        }
     }
 }
 

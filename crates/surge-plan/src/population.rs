@@ -120,42 +120,56 @@ impl Plan {
         out.clear();
         let size = self.book_size(u);
         out.reserve(size);
+        for i in 0..size as u64 {
+            out.push(self.book_entry(u, i));
+        }
+    }
+
+    /// Appends the `n` contacts person `u`'s address book gains before its `k`-th re-sync (k from
+    /// 1): entries `size + (k-1)n .. size + kn` of the same deterministic sequence as the book.
+    pub fn contacts_added(&self, u: u64, k: u32, n: u32, out: &mut Vec<Contact>) {
+        let from = self.book_size(u) as u64 + u64::from(k.saturating_sub(1)) * u64::from(n);
+        out.reserve(n as usize);
+        for i in from..from + u64::from(n) {
+            out.push(self.book_entry(u, i));
+        }
+    }
+
+    /// Entry `i` of person `u`'s address book (see [`Plan::contacts`]).
+    fn book_entry(&self, u: u64, i: u64) -> Contact {
         let n = self.population;
         let own = self.region_of(u);
-        for i in 0..size as u64 {
-            let x = h(self.keys.contact, u, i);
-            let (a, b, c) = (unit(x), unit(mix(x ^ 1)), unit(mix(x ^ 2)));
-            let pick = mix(x ^ 3);
-            let earlier_ok = u > 0 && u < n;
-            let later_ok = u + 1 < n;
-            let later = (b < self.book.later && later_ok) || !earlier_ok;
-            if a < self.book.never_join || !(earlier_ok || later_ok) {
-                out.push(self.never_joining(own, pick));
-                continue;
-            }
-            let (lo, len) = if later {
-                (u + 1, n - u - 1)
-            } else {
-                (0, u.min(n))
-            };
-            let start = below(pick, len);
-            let v = lo + start;
-            let mut found = (v, self.region_of(v));
-            if c < self.book.same_region && found.1 != own {
-                for d in 1..SAME_REGION_TRIES.min(len) {
-                    let w = lo + (start + d) % len;
-                    let r = self.region_of(w);
-                    if r == own {
-                        found = (w, r);
-                        break;
-                    }
+        let x = h(self.keys.contact, u, i);
+        let (a, b, c) = (unit(x), unit(mix(x ^ 1)), unit(mix(x ^ 2)));
+        let pick = mix(x ^ 3);
+        let earlier_ok = u > 0 && u < n;
+        let later_ok = u + 1 < n;
+        let later = (b < self.book.later && later_ok) || !earlier_ok;
+        if a < self.book.never_join || !(earlier_ok || later_ok) {
+            return self.never_joining(own, pick);
+        }
+        let (lo, len) = if later {
+            (u + 1, n - u - 1)
+        } else {
+            (0, u.min(n))
+        };
+        let start = below(pick, len);
+        let v = lo + start;
+        let mut found = (v, self.region_of(v));
+        if c < self.book.same_region && found.1 != own {
+            for d in 1..SAME_REGION_TRIES.min(len) {
+                let w = lo + (start + d) % len;
+                let r = self.region_of(w);
+                if r == own {
+                    found = (w, r);
+                    break;
                 }
             }
-            let (v, r) = found;
-            out.push(Contact {
-                phone: self.phone_of(v, usize::from(r)),
-                user: Some(v),
-            });
+        }
+        let (v, r) = found;
+        Contact {
+            phone: self.phone_of(v, usize::from(r)),
+            user: Some(v),
         }
     }
 

@@ -62,29 +62,64 @@ pub(crate) struct Template {
 pub struct EncodedBatch {
     bytes: Vec<u8>,
     ends: Vec<u32>,
-    /// The batch as a JSON array of strings, rendered once: `{contacts}` in a JSON body is one copy.
+    /// The new contacts as a JSON array of strings, rendered once: `{contacts}` in a JSON body is one
+    /// copy.
     json: Vec<u8>,
+    /// The first `prev` contacts were looked up before (`{prev_contacts}`); the rest are new.
+    prev: usize,
+    /// `{prev_contacts}` as a JSON array.
+    prev_json: Vec<u8>,
+    /// `{discovery_token}`.
+    token: Vec<u8>,
 }
 
 impl EncodedBatch {
-    /// Clears and encodes `batch` with `enc`.
+    /// Clears and encodes `batch` with `enc` (every contact new, no token).
     pub fn fill(&mut self, enc: ContactEncoding, batch: &[Contact]) {
+        self.fill_split(enc, batch, 0, None);
+    }
+
+    /// Clears and encodes an incremental lookup: `lookup[..prev]` were looked up before and go back
+    /// with `token`, the rest are new.
+    pub fn fill_split(
+        &mut self,
+        enc: ContactEncoding,
+        lookup: &[Contact],
+        prev: usize,
+        token: Option<&str>,
+    ) {
         self.bytes.clear();
         self.ends.clear();
         self.json.clear();
+        self.prev_json.clear();
+        self.token.clear();
+        self.token.extend_from_slice(token.unwrap_or("").as_bytes());
+        self.prev = prev.min(lookup.len());
+        self.prev_json.push(b'[');
         self.json.push(b'[');
         let mut buf = [0u8; CONTACT_MAX];
-        for (i, c) in batch.iter().enumerate() {
+        for (i, c) in lookup.iter().enumerate() {
             let n = encode_contact(enc, c, &mut buf);
             self.bytes.extend_from_slice(&buf[..n]);
             let end = u32::try_from(self.bytes.len()).unwrap_or(u32::MAX);
             self.ends.push(end);
-            if i > 0 {
-                self.json.push(b',');
+            let (json, first) = if i < self.prev {
+                (&mut self.prev_json, i == 0)
+            } else {
+                (&mut self.json, i == self.prev)
+            };
+            if !first {
+                json.push(b',');
             }
-            write_str(Mode::JsonVal, &buf[..n], &mut self.json);
+            write_str(Mode::JsonVal, &buf[..n], json);
         }
+        self.prev_json.push(b']');
         self.json.push(b']');
+    }
+
+    /// How many of the contacts were looked up before (sent as `{prev_contacts}`).
+    pub fn prev_len(&self) -> usize {
+        self.prev
     }
 
     /// Number of contacts.
@@ -179,11 +214,16 @@ fn write_var(var: Var, mode: Mode, ctx: &Ctx, batch: Batch, out: &mut Vec<u8>) {
         Var::UserId => write_num(mode, digits(ctx.person.index, &mut num), out),
         Var::BatchLen => {
             let n = match batch {
-                Batch::Encoded(e) => e.len(),
+                Batch::Encoded(e) => e.len() - e.prev,
                 Batch::Raw(_) => ctx.batch.len(),
             };
             write_num(mode, digits(n as u64, &mut num), out)
         }
+        Var::DiscoveryToken => match batch {
+            Batch::Encoded(e) => write_str(mode, &e.token, out),
+            Batch::Raw(_) => write_str(mode, b"", out),
+        },
+        Var::PrevContacts => write_contacts(mode, ctx, batch, true, out),
         Var::Password => {
             let d = derived(ctx.plan_secret, b":pw:", ctx.person.index);
             let mut hex = [0u8; 16];
@@ -210,14 +250,14 @@ fn write_var(var: Var, mode: Mode, ctx: &Ctx, batch: Batch, out: &mut Vec<u8>) {
                 write_str(mode, v.as_bytes(), out)
             }
         }
-        Var::Contacts => write_contacts(mode, ctx, batch, out),
+        Var::Contacts => write_contacts(mode, ctx, batch, false, out),
         // Message variables exist only in `[journey.connect] messages.frame`, which
         // `journey::connect::MessageFrame` renders itself; validation keeps them out of steps.
         Var::To | Var::MsgId | Var::SentAt => {}
         Var::Contact => {
             let mut buf = [0u8; CONTACT_MAX];
             match batch {
-                Batch::Encoded(e) => write_str(mode, e.get(0).unwrap_or(b""), out),
+                Batch::Encoded(e) => write_str(mode, e.get(e.prev).unwrap_or(b""), out),
                 Batch::Raw(enc) => {
                     let n = ctx
                         .batch
@@ -230,9 +270,11 @@ fn write_var(var: Var, mode: Mode, ctx: &Ctx, batch: Batch, out: &mut Vec<u8>) {
     }
 }
 
-fn write_contacts(mode: Mode, ctx: &Ctx, batch: Batch, out: &mut Vec<u8>) {
+/// `{contacts}` (the new contacts) or, with `prev`, `{prev_contacts}` (those looked up before; none
+/// when the batch is encoded while rendering).
+fn write_contacts(mode: Mode, ctx: &Ctx, batch: Batch, prev: bool, out: &mut Vec<u8>) {
     if let (Batch::Encoded(e), Mode::JsonVal) = (batch, mode) {
-        out.extend_from_slice(&e.json);
+        out.extend_from_slice(if prev { &e.prev_json } else { &e.json });
         return;
     }
     let (open, sep, close, each): (&[u8], &[u8], &[u8], Mode) = match mode {
@@ -251,7 +293,11 @@ fn write_contacts(mode: Mode, ctx: &Ctx, batch: Batch, out: &mut Vec<u8>) {
         write_str(each, bytes, out);
     };
     match batch {
-        Batch::Encoded(e) => e.iter().for_each(|b| put(b, out)),
+        Batch::Encoded(e) => {
+            let range = if prev { 0..e.prev } else { e.prev..e.len() };
+            range.filter_map(|i| e.get(i)).for_each(|b| put(b, out));
+        }
+        Batch::Raw(_) if prev => {}
         Batch::Raw(enc) => {
             for c in ctx.batch {
                 let n = encode_contact(enc, c, &mut buf);

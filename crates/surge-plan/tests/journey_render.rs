@@ -70,7 +70,7 @@ fn reference_journey_is_byte_exact() {
     );
     assert_eq!(
         text(&r.body),
-        format!(r#"{{"hashes":["{HEX16_US}","{HEX16_UK}","{HEX16_IN}"]}}"#)
+        format!(r#"{{"hashes":["{HEX16_US}","{HEX16_UK}","{HEX16_IN}"],"prev":[],"token":""}}"#)
     );
     assert_eq!(r.base_url, None);
 }
@@ -103,6 +103,8 @@ fn declarative_reference_equals_builtin() {
     let spec = builtin_journey("reference", true).unwrap_or_else(|| panic!("builtin"));
     // The text carries the connected phase, which the built-in takes only with `connect = true`.
     assert!(declared.connect.take().is_some());
+    // ... and the wait for the code, which it takes only with `wait_for_code = true`.
+    assert!(declared.steps[0].code_wait.take().is_some());
     assert_eq!(declared, spec);
 }
 

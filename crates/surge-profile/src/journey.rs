@@ -106,8 +106,8 @@ pub use connect_raw::{
 };
 pub use dwell::{DwellSpec, DwellTrace};
 pub use raw::{
-    RawDiscovery, RawExpect, RawJourney, RawJourneyKind, RawJourneyTable, RawResync, RawRound,
-    RawStep, RawThink,
+    RawCodeWait, RawDiscovery, RawExpect, RawJourney, RawJourneyKind, RawJourneyTable, RawResync,
+    RawRound, RawStep, RawThink,
 };
 pub use template::{BUILTIN_VARS, Part, Var, builtin_var};
 
@@ -241,6 +241,23 @@ pub struct StepSpec {
     pub rounds: Vec<RoundSpec>,
     /// Present on contact-discovery steps.
     pub discovery: Option<DiscoverySpec>,
+    /// Present on code-request steps whose person waits for the code to land.
+    pub code_wait: Option<CodeWaitSpec>,
+}
+
+/// A code-request step's wait for the code (`code_wait`): the person reads when the code lands from
+/// the answer, waits at most their patience, asks again (the whole step) when it is late, and gives
+/// up after `resends` more requests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CodeWaitSpec {
+    /// Where the answer says when the code lands (milliseconds; any other value: never).
+    pub delay: ExtractSource,
+    /// How long a person waits before asking again.
+    pub patience: ThinkSpec,
+    /// Requests after the first before giving up.
+    pub resends: u32,
+    /// Metric step of the delay from the first request to the code usable.
+    pub metric: String,
 }
 
 /// One request/response exchange of a step.
@@ -308,6 +325,11 @@ pub struct DiscoverySpec {
     pub check: bool,
     /// Entries that are not in the batch make a wrong answer.
     pub strict: bool,
+    /// Signal-style incremental lookups (`{prev_contacts}` with `{discovery_token}`, new numbers in
+    /// `{contacts}`).
+    pub incremental: bool,
+    /// JSON pointer to the answer's token (incremental lookups).
+    pub token: Option<String>,
 }
 
 /// Think time between steps.
@@ -340,25 +362,29 @@ pub struct ResyncSpec {
     pub every: Duration,
     /// Number of repeats.
     pub times: u32,
+    /// Contacts the address book gains before each re-sync.
+    pub added: u32,
 }
 
 /// Validates the raw journey into a [`JourneySpec`].
 pub fn validate(raw: &RawJourney, ctx: &ValidateCtx) -> Result<JourneySpec, ProfileError> {
     let span = raw.0.span();
     match raw.0.get_ref() {
-        RawJourneyKind::Builtin(name) => builtin::spec(name, false, false).ok_or_else(|| {
-            ProfileError::at(
-                ctx.file,
-                ctx.text,
-                span,
-                "journey",
-                format!("{name:?}"),
-                format!(
-                    "unknown built-in journey (known: {})",
-                    builtin::NAMES.join(", ")
-                ),
-            )
-        }),
+        RawJourneyKind::Builtin(name) => {
+            builtin::spec(name, false, false, false).ok_or_else(|| {
+                ProfileError::at(
+                    ctx.file,
+                    ctx.text,
+                    span,
+                    "journey",
+                    format!("{name:?}"),
+                    format!(
+                        "unknown built-in journey (known: {})",
+                        builtin::NAMES.join(", ")
+                    ),
+                )
+            })
+        }
         RawJourneyKind::Table(table) => validate::table(table, ctx, span),
     }
 }
@@ -367,7 +393,7 @@ pub fn validate(raw: &RawJourney, ctx: &ValidateCtx) -> Result<JourneySpec, Prof
 /// journey's `upload_keys` step. This is also the default journey when a profile names none
 /// (`builtin_journey("reference", false)`).
 pub fn builtin_journey(name: &str, keys: bool) -> Option<JourneySpec> {
-    builtin::spec(name, keys, false)
+    builtin::spec(name, keys, false, false)
 }
 
 /// The declarative TOML text of a built-in journey (what `journey = "<name>"` stands for).

@@ -67,6 +67,9 @@ pub fn terminal_table(data: &RunData, color: bool) -> String {
     }
     write_retries(&mut out, data);
     write_journeys(&mut out, data);
+    if let Some(f) = crate::verdict::codes_finding(data) {
+        let _ = writeln!(out, "verification {}: {}", f.topic, f.text);
+    }
     write_connected(&mut out, data);
     write_slos(&mut out, data, color);
     for w in &data.summary.lost_workers {

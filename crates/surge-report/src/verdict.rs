@@ -34,7 +34,7 @@ impl Tone {
 pub struct Finding {
     /// Good, bad or plain.
     pub tone: Tone,
-    /// A short label: `SLO`, `worst`, `errors`, `discovery`, `delivery`, `reconnects`, `unfinished`,
+    /// A short label: `SLO`, `worst`, `errors`, `discovery`, `codes`, `delivery`, `reconnects`, `unfinished`,
     /// `generator`, `run`.
     pub topic: &'static str,
     /// The sentence.
@@ -66,6 +66,7 @@ pub fn verdict(data: &RunData, tally_problems: &[String], saturation_ms: f64) ->
     out.extend(worst(data));
     out.push(errors(data));
     out.extend(discovery(data));
+    out.extend(codes_finding(data));
     out.extend(crate::connected::delivery_finding(data));
     out.extend(crate::connected::storm_finding(data));
     out.push(people(data, tally_problems));
@@ -225,6 +226,41 @@ fn discovery(data: &RunData) -> Option<Finding> {
             thousands(missing)
         ),
     ))
+}
+
+/// Verification codes per region: the delay from the first request to the code usable (the
+/// `code_delay` step) and the share of people who gave up waiting; `None` when no code was awaited.
+pub fn codes_finding(data: &RunData) -> Option<Finding> {
+    let mut gave_up = 0u64;
+    let parts: Vec<String> = data
+        .info
+        .regions
+        .iter()
+        .filter_map(|r| {
+            let c = data.summary.journeys.get(r)?.codes.as_ref()?;
+            gave_up += c.gave_up;
+            let delay = data
+                .summary
+                .regions
+                .get(r)
+                .and_then(|steps| steps.get("code_delay"))
+                .map_or_else(String::new, |d| {
+                    format!("delay p50 {} p99 {}, ", ms(d.p50_ms), ms(d.p99_ms))
+                });
+            Some(format!(
+                "{r} {delay}{} gave up waiting ({} of {}; {} codes asked again)",
+                pct(c.gave_up_share),
+                thousands(c.gave_up),
+                thousands(c.awaited),
+                thousands(c.resent)
+            ))
+        })
+        .collect();
+    if parts.is_empty() {
+        return None;
+    }
+    let tone = if gave_up == 0 { Tone::Good } else { Tone::Bad };
+    Some(finding(tone, "codes", parts.join("; ")))
 }
 
 /// ` (N missing, mostly CAUSE: index_lag a, quota b, error c)` for a region with missing contacts.

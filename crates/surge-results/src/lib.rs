@@ -40,6 +40,7 @@
 #![warn(missing_docs)]
 
 pub mod capacity;
+mod code_summary;
 pub mod conn_summary;
 mod csv;
 mod discovery_summary;
@@ -52,6 +53,7 @@ mod types;
 mod writer;
 
 pub use capacity::CapacityResult;
+pub use code_summary::CodeSummary;
 pub use csv::{CsvError, RegionRow, TimeseriesRow};
 pub use discovery_summary::{DiscoverySummary, MissingByCause};
 pub use error::ResultsError;

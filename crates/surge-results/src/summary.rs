@@ -128,6 +128,9 @@ pub struct JourneySummary {
     /// Contact discovery with the missing contacts by cause (absent when nothing was looked up).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discovery: Option<crate::DiscoverySummary>,
+    /// Waits for verification codes (absent when the target announced no code's delivery).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codes: Option<crate::CodeSummary>,
 }
 
 impl From<&RegionCounters> for JourneySummary {
@@ -148,6 +151,7 @@ impl From<&RegionCounters> for JourneySummary {
             messages: crate::conn_summary::MessageSummary::from_counters(c),
             connections: crate::conn_summary::ConnectionSummary::from_counters(c),
             discovery: crate::DiscoverySummary::from_counters(c),
+            codes: crate::CodeSummary::from_counters(c),
         }
     }
 }

@@ -65,6 +65,14 @@ fn real_summary() -> Summary {
     rec.journey_unfinished(0);
     rec.journey_started(0);
     rec.discovery(0, 10, 4, 3, 0);
+    // Verification codes in region 0: four people waited, three asked again, one gave up.
+    for _ in 0..4 {
+        rec.code_awaited(0);
+    }
+    for _ in 0..3 {
+        rec.code_resent(0);
+    }
+    rec.code_gave_up(0);
     // The connected phase in region 0: messages, connections, a reconnect, closes by code.
     if let Some(c) = rec.conn(0) {
         c.messages_sent = 10;
@@ -130,6 +138,16 @@ fn a_real_summary_validates_against_the_committed_schema() -> Result<(), Box<dyn
     assert_eq!(
         (&m["sent"], &m["delivered"], &m["late"], &m["lost"]),
         (&json!(10), &json!(7), &json!(1), &json!(2))
+    );
+    let codes = &v["journeys"]["americas"]["codes"];
+    assert_eq!(
+        (&codes["awaited"], &codes["resent"], &codes["gave_up"]),
+        (&json!(4), &json!(3), &json!(1))
+    );
+    assert_eq!(codes["gave_up_share"], json!(0.25));
+    assert!(
+        v["journeys"]["europe"].get("codes").is_none(),
+        "absent when no code was awaited"
     );
     let c = &v["journeys"]["americas"]["connections"];
     assert_eq!(&c["closes"], &json!({"1001": 1}));

@@ -37,6 +37,10 @@ pub(crate) struct Backend {
     pub quotas: Option<crate::discovery::Quotas>,
     /// Per-number code-request limits and per-session code-check limits (`[sms_limits]`).
     pub code_limits: [Option<crate::sms::per_number::PerKey>; 2],
+    /// The regions' SMS pipelines (providers, failover, voice, expiring queue).
+    pub pipeline: crate::sms::pipeline::Pipeline,
+    /// When each number's code lands, for regions with a pipeline.
+    pub deliveries: crate::sms::pipeline::Deliveries,
     epoch: tokio::time::Instant,
     omit_below: Option<u64>,
 }
@@ -67,6 +71,8 @@ impl Backend {
             code_limits: plan
                 .sms_limits
                 .map(|l| l.map(crate::sms::per_number::PerKey::new)),
+            pipeline: crate::sms::pipeline::Pipeline::new(&plan.regions, plan.sms_queue, plan.seed),
+            deliveries: crate::sms::pipeline::Deliveries::new(),
             quotas: plan
                 .discovery_quota
                 .map(|q| crate::discovery::Quotas::new(q, &plan.secret)),

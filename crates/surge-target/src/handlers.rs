@@ -14,6 +14,7 @@ use crate::codes::{
 };
 use crate::discovery::Refusal;
 use crate::plan::Endpoint;
+use crate::sms::pipeline::Sent;
 use crate::sms::retry_after_secs;
 use crate::state::{RegisterError, TakeError, VerifyOutcome};
 
@@ -103,16 +104,48 @@ fn request_code(backend: &Backend, region: RegionSlot, body: &[u8]) -> Reply {
         reply.headers_mut().insert(header::RETRY_AFTER, seconds);
         return reply;
     }
+    let now = backend.now_ms();
+    let region = backend.effective_region(region);
+    let sent = backend.pipeline.send(region, now);
     let code = code_value(backend.plan.secret(), request.number);
     let hash = discovery_hash(request.number);
-    let id = backend
-        .sessions
-        .create(hash, number, code, backend.now_ms());
-    json(
+    let id = backend.sessions.create(hash, number, code, now);
+    let mut reply = json(
         StatusCode::ACCEPTED,
         format!("{{\"session_id\":\"{id:032x}\"}}"),
-    )
+    );
+    // The simulated phone's side channel: when the code lands (a real phone just receives it).
+    let (delay, provider) = match sent {
+        None => return reply,
+        Some(Sent::Expired) => {
+            // Tracked, never landing (unless a later message for the number does).
+            backend.deliveries.landed_at(number, u64::MAX);
+            (header::HeaderValue::from_static("expired"), None)
+        }
+        Some(Sent::Delivered { provider, delay_ms }) => {
+            backend
+                .deliveries
+                .landed_at(number, now.saturating_add(delay_ms));
+            let name = backend.pipeline.provider_name(region, provider);
+            (
+                header::HeaderValue::from(delay_ms),
+                header::HeaderValue::from_str(name).ok(),
+            )
+        }
+    };
+    let headers = reply.headers_mut();
+    headers.insert(CODE_DELAY_HEADER, delay);
+    if let Some(p) = provider {
+        headers.insert(SMS_PROVIDER_HEADER, p);
+    }
+    reply
 }
+
+/// Header of a code request's answer: milliseconds until the code lands on the phone, or `expired`
+/// (only for regions with an SMS pipeline).
+pub const CODE_DELAY_HEADER: &str = "x-surge-code-delay-ms";
+/// Header of a code request's answer: the provider that sends the code (`voice` for the fallback).
+pub const SMS_PROVIDER_HEADER: &str = "x-surge-sms-provider";
 
 /// 429 `PHONE_NUMBER_FLOOD` with `Retry-After`: a per-number (or per-session) limit.
 fn flood(wait: std::time::Duration) -> Reply {
@@ -145,7 +178,16 @@ fn verify_code(backend: &Backend, body: &[u8]) -> Reply {
     let code = (request.code.len() == 6 && request.code.bytes().all(|b| b.is_ascii_digit()))
         .then(|| request.code.parse::<u32>().ok())
         .flatten();
-    match backend.sessions.verify(id, code, backend.now_ms()) {
+    let now = backend.now_ms();
+    // In a region with an SMS pipeline the person cannot know the code before it lands.
+    let early = backend
+        .sessions
+        .number(id)
+        .is_some_and(|number| backend.deliveries.pending(number, now));
+    if early {
+        return error(StatusCode::FORBIDDEN, "code not delivered yet");
+    }
+    match backend.sessions.verify(id, code, now) {
         VerifyOutcome::Verified => json(StatusCode::OK, "{\"verified\":true}".to_owned()),
         VerifyOutcome::WrongCode => error(StatusCode::FORBIDDEN, "wrong code"),
         VerifyOutcome::Unknown => error(StatusCode::NOT_FOUND, "unknown session"),
@@ -234,7 +276,7 @@ fn discovery(backend: &Backend, bearer: Option<&str>, body: &[u8]) -> Reply {
             .filter(|h| prev.binary_search(h).is_err())
             .count();
         match q.charge(account, request.token, &prev, charged as u64, now) {
-            Ok(()) => {}
+            Ok(()) => backend.counters.discovery_charged(charged as u64),
             Err(Refusal::BadToken) => {
                 return error(StatusCode::BAD_REQUEST, "token does not match prev");
             }

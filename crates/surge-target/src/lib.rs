@@ -77,6 +77,7 @@ pub use backend::REGION_HEADER;
 pub use codes::{account_token, discovery_hash, discovery_hash_hex, verification_code};
 pub use discovery::DiscoveryQuota;
 pub use error::{PlanError, TargetError};
+pub use handlers::{CODE_DELAY_HEADER, SMS_PROVIDER_HEADER};
 pub use metrics::{DcStats, TargetStats};
 pub use plan::{
     CapacityPlan, DEFAULT_DISCOVERY_BATCH_LIMIT, DEFAULT_MAILBOX_LIMIT, DEFAULT_SECRET,

@@ -35,6 +35,7 @@ pub(crate) struct Counters {
     shed: Box<[AtomicU64]>,
     sms_limited: Box<[AtomicU64]>,
     discovery_over_quota: AtomicU64,
+    discovery_charged: AtomicU64,
 }
 
 fn zeros(n: usize) -> Box<[AtomicU64]> {
@@ -50,6 +51,7 @@ impl Counters {
             shed: zeros(slots * ENDPOINTS),
             sms_limited: zeros(slots),
             discovery_over_quota: AtomicU64::new(0),
+            discovery_charged: AtomicU64::new(0),
         }
     }
 
@@ -79,6 +81,11 @@ impl Counters {
     /// Counts one discovery lookup refused for lack of quota (`[discovery_quota]`).
     pub fn discovery_over_quota(&self) {
         self.discovery_over_quota.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Permits a discovery lookup was charged (its new numbers).
+    pub fn discovery_charged(&self, permits: u64) {
+        self.discovery_charged.fetch_add(permits, Ordering::Relaxed);
     }
 
     fn get(cells: &[AtomicU64], index: usize) -> u64 {
@@ -118,6 +125,10 @@ pub struct TargetStats {
     pub shed: BTreeMap<String, u64>,
     /// Code requests refused by the SMS gateway, per region.
     pub sms_limited: BTreeMap<String, u64>,
+    /// Code messages sent per (region, provider) by the SMS pipelines.
+    pub sms_sent: BTreeMap<(String, String), u64>,
+    /// Code messages that expired in a region's delivery queue.
+    pub sms_expired: BTreeMap<String, u64>,
     /// Gauges per data centre.
     pub data_centres: BTreeMap<String, DcStats>,
     /// WebSocket connections, handshakes and messages per data centre.
@@ -126,6 +137,9 @@ pub struct TargetStats {
     pub mailboxed: u64,
     /// Discovery lookups refused with 429 for lack of quota.
     pub discovery_over_quota: u64,
+    /// Permits charged to discovery quotas: new numbers looked up (numbers sent back with a valid
+    /// token are free).
+    pub discovery_charged: u64,
 }
 
 impl TargetStats {
@@ -171,6 +185,14 @@ impl Backend {
                 .map(|e| Counters::get(&c.shed, region * ENDPOINTS + e))
                 .sum();
             stats.shed.insert(label.clone(), shed);
+            if let Some(expired) = self.pipeline.expired(region) {
+                stats.sms_expired.insert(label.clone(), expired);
+                for (provider, n) in self.pipeline.sent(region) {
+                    stats
+                        .sms_sent
+                        .insert((label.clone(), provider.to_owned()), n);
+                }
+            }
             stats
                 .sms_limited
                 .insert(label, Counters::get(&c.sms_limited, region));
@@ -188,6 +210,7 @@ impl Backend {
         stats.connections = self.conn_stats();
         stats.mailboxed = self.hub.mailboxed();
         stats.discovery_over_quota = c.discovery_over_quota.load(Ordering::Relaxed);
+        stats.discovery_charged = c.discovery_charged.load(Ordering::Relaxed);
         stats
     }
 
@@ -259,6 +282,34 @@ impl Backend {
                 );
             }
         }
+        self.render_pipeline(out);
+    }
+
+    fn render_pipeline(&self, out: &mut String) {
+        let regions = self.plan.regions.len();
+        if (0..regions).all(|r| self.pipeline.expired(r).is_none()) {
+            return;
+        }
+        let help = "Code messages sent by each provider of the region's SMS pipeline.";
+        header(out, "surge_target_sms_sent_total", "counter", help);
+        for region in 0..regions {
+            let label = self.region_label(region);
+            for (provider, n) in self.pipeline.sent(region) {
+                let labels = format!("region=\"{label}\",provider=\"{provider}\"");
+                let _ = writeln!(out, "surge_target_sms_sent_total{{{labels}}} {n}");
+            }
+        }
+        let help = "Code messages that expired in the region's delivery queue.";
+        header(out, "surge_target_sms_expired_total", "counter", help);
+        for region in 0..regions {
+            if let Some(n) = self.pipeline.expired(region) {
+                let label = self.region_label(region);
+                let _ = writeln!(
+                    out,
+                    "surge_target_sms_expired_total{{region=\"{label}\"}} {n}"
+                );
+            }
+        }
     }
 
     fn render_gauges(&self, out: &mut String) {
@@ -309,6 +360,14 @@ impl Backend {
         );
         let n = self.counters.discovery_over_quota.load(Ordering::Relaxed);
         let _ = writeln!(out, "surge_target_discovery_over_quota_total {n}");
+        header(
+            out,
+            "surge_target_discovery_charged_total",
+            "counter",
+            "Discovery permits charged: new numbers looked up (numbers sent back with a token are free).",
+        );
+        let n = self.counters.discovery_charged.load(Ordering::Relaxed);
+        let _ = writeln!(out, "surge_target_discovery_charged_total {n}");
     }
 }
 

@@ -312,6 +312,11 @@ impl Sessions {
         }
     }
 
+    /// The packed number of a live session.
+    pub fn number(&self, id: u128) -> Option<u64> {
+        self.shard(id).lock().map.get(&id).map(|s| s.number)
+    }
+
     /// Removes a verified session and returns its number's hash and packed number.
     pub fn take_verified(&self, id: u128, now_ms: u64) -> Result<(u64, u64), TakeError> {
         let mut shard = self.shard(id).lock();

@@ -23,6 +23,9 @@ pub struct Discovery {
     match_encoding: ContactEncoding,
     strip_matrix_server: bool,
     strict: bool,
+    /// Signal-style incremental lookups: numbers seen before go back with the last lookup's token.
+    pub incremental: bool,
+    token: Option<String>,
 }
 
 impl Discovery {
@@ -40,6 +43,32 @@ impl Discovery {
             match_encoding,
             strip_matrix_server: strip,
             strict: d.strict,
+            incremental: d.incremental,
+            token: d.token.clone(),
+        }
+    }
+
+    /// Encodes an incremental lookup: `lookup[..prev]` were looked up before (they go back with
+    /// `token`), the rest are new.
+    pub fn encode_lookup(
+        &self,
+        lookup: &[Contact],
+        prev: usize,
+        token: Option<&str>,
+        out: &mut EncodedBatch,
+    ) {
+        out.fill_split(self.encoding, lookup, prev, token);
+    }
+
+    /// The token of an answer (incremental lookups with a `token` pointer): `None` when the answer
+    /// has none (a backend without quotas), so the next lookup uploads everything as new.
+    pub fn token_of(&self, body: &[u8]) -> Option<String> {
+        let pointer = self.token.as_deref()?;
+        let json: serde_json::Value = serde_json::from_slice(body).ok()?;
+        match json.pointer(pointer)? {
+            serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
+            serde_json::Value::Number(n) => Some(n.to_string()),
+            _ => None,
         }
     }
 

@@ -17,6 +17,8 @@ pub struct Resync {
     pub every: Duration,
     /// Number of repeats.
     pub times: u32,
+    /// Contacts the address book gains before each re-sync.
+    pub added: u32,
 }
 
 impl ThinkTime {

@@ -1,7 +1,8 @@
 //! The built-in journeys, written in the same declarative form a profile uses.
 //!
 //! `journey = "reference"` stands exactly for [`REFERENCE`] (minus `upload_keys` unless `keys = true`,
-//! minus `[journey.connect]` unless `connect = true`),
+//! minus `request_code`'s `code_wait` unless `wait_for_code = true`, minus `[journey.connect]` unless
+//! `connect = true`),
 //! so a profile that spells the text out gets the same journey.
 
 use serde::Deserialize;
@@ -24,6 +25,7 @@ path = "/v1/verification/code"
 body = '{"number":"{phone}"}'
 expect = 202
 extract = { session_id = "/session_id" }
+code_wait = { delay = "header:x-surge-code-delay-ms", patience = { kind = "log-normal", median = "30s", sigma = 0.5, max = "2m" }, resends = 2 }
 
 [[journey.steps]]
 name = "verify_code"
@@ -53,9 +55,9 @@ name = "discover"
 method = "POST"
 path = "/v1/discovery"
 headers = { authorization = "Bearer {token}" }
-body = '{"hashes":{contacts}}'
+body = '{"hashes":{contacts},"prev":{prev_contacts},"token":"{discovery_token}"}'
 expect = 200
-discovery = { batch = 2048, encoding = "sha256-hex16", answer = "/found", check = true }
+discovery = { batch = 2048, encoding = "sha256-hex16", answer = "/found", check = true, incremental = true, token = "/token" }
 
 [journey.connect]
 path = "/v1/ws"
@@ -126,8 +128,14 @@ struct Doc {
 }
 
 /// Builtin `name` validated; `keys` keeps the reference journey's `upload_keys` step, `connect` its
-/// connected phase (`[journey.connect]`). The `matrix` journey has no connected phase (yet).
-pub(crate) fn spec(name: &str, keys: bool, connect: bool) -> Option<JourneySpec> {
+/// connected phase (`[journey.connect]`), `wait_for_code` its wait for the code to land. The `matrix`
+/// journey has no connected phase (yet).
+pub(crate) fn spec(
+    name: &str,
+    keys: bool,
+    connect: bool,
+    wait_for_code: bool,
+) -> Option<JourneySpec> {
     let text = text(name)?;
     let doc: Doc = toml::from_str(text).ok()?;
     let span = doc.journey.0.span();
@@ -136,6 +144,11 @@ pub(crate) fn spec(name: &str, keys: bool, connect: bool) -> Option<JourneySpec>
     };
     if !keys && let Some(steps) = table.steps.as_mut() {
         steps.retain(|s| s.get_ref().name.get_ref() != "upload_keys");
+    }
+    if !wait_for_code && let Some(steps) = table.steps.as_mut() {
+        for s in steps.iter_mut() {
+            s.get_mut().code_wait = None;
+        }
     }
     if !connect {
         table.connect = None;
@@ -177,9 +190,10 @@ mod tests {
     #[test]
     fn reference_steps_and_keys_option() {
         let names = |s: &JourneySpec| s.steps.iter().map(|s| s.name.clone()).collect::<Vec<_>>();
-        let plain = spec("reference", false, false).unwrap_or_else(|| panic!("reference"));
+        let plain = spec("reference", false, false, false).unwrap_or_else(|| panic!("reference"));
         assert!(plain.connect.is_none());
-        let connected = spec("reference", false, true).unwrap_or_else(|| panic!("connected"));
+        let connected =
+            spec("reference", false, true, false).unwrap_or_else(|| panic!("connected"));
         let c = connected
             .connect
             .unwrap_or_else(|| panic!("no connect phase"));
@@ -188,7 +202,8 @@ mod tests {
             names(&plain),
             ["request_code", "verify_code", "register", "discover"]
         );
-        let keys = spec("reference", true, false).unwrap_or_else(|| panic!("reference+keys"));
+        let keys =
+            spec("reference", true, false, false).unwrap_or_else(|| panic!("reference+keys"));
         assert_eq!(
             names(&keys),
             [
@@ -200,6 +215,18 @@ mod tests {
             ]
         );
         assert_eq!(plain.values, ["session_id", "token"]);
-        assert!(spec("nope", false, false).is_none());
+        assert!(plain.steps.iter().all(|s| s.code_wait.is_none()));
+        let d = plain.steps[3]
+            .discovery
+            .as_ref()
+            .unwrap_or_else(|| panic!("discover"));
+        assert!(d.incremental && d.token.as_deref() == Some("/token"));
+        let waiting = spec("reference", false, false, true).unwrap_or_else(|| panic!("wait"));
+        let w = waiting.steps[0]
+            .code_wait
+            .as_ref()
+            .unwrap_or_else(|| panic!("code_wait"));
+        assert_eq!((w.resends, w.metric.as_str()), (2, "code_delay"));
+        assert!(spec("nope", false, false, false).is_none());
     }
 }

@@ -6,8 +6,8 @@ use toml::Spanned;
 
 use super::validate::Ck;
 use super::{
-    ContactEncoding, DiscoverySpec, ExtractSource, RawDiscovery, RawExpect, RawResync, RawThink,
-    ResyncSpec, ThinkSpec,
+    CodeWaitSpec, ContactEncoding, DiscoverySpec, ExtractSource, RawCodeWait, RawDiscovery,
+    RawExpect, RawResync, RawThink, ResyncSpec, ThinkSpec,
 };
 use crate::error::ProfileError;
 
@@ -166,7 +166,21 @@ pub(super) fn discovery_spec(
         None => None,
     };
     let (check, strict) = (r.check.unwrap_or(true), r.strict.unwrap_or(true));
+    let incremental = r.incremental.unwrap_or(false);
+    let token = match &r.token {
+        Some(t) if !incremental => {
+            let rule = "a token is kept only by incremental lookups: add `incremental = true`";
+            return Err(ck.err(t.span(), &format!("{field}.token"), t.get_ref(), rule));
+        }
+        Some(t) => {
+            check_pointer(ck, t, &format!("{field}.token"))?;
+            Some(t.get_ref().clone())
+        }
+        None => None,
+    };
     Ok(DiscoverySpec {
+        incremental,
+        token,
         batch,
         encoding,
         answer,
@@ -187,13 +201,22 @@ pub(super) fn duration(
 }
 
 pub(super) fn think_spec(ck: &Ck, t: &Spanned<RawThink>) -> Result<ThinkSpec, ProfileError> {
+    think_spec_at(ck, t, "journey.think")
+}
+
+/// A think-time distribution at `field` (the journey's think time, a person's patience).
+pub(super) fn think_spec_at(
+    ck: &Ck,
+    t: &Spanned<RawThink>,
+    field: &str,
+) -> Result<ThinkSpec, ProfileError> {
     let r = t.get_ref();
     let need = |v: &Option<Spanned<String>>, name: &str| -> Result<Duration, ProfileError> {
         match v {
-            Some(v) => duration(ck, v, &format!("journey.think.{name}")),
+            Some(v) => duration(ck, v, &format!("{field}.{name}")),
             None => Err(ck.err(
                 t.span(),
-                &format!("journey.think.{name}"),
+                &format!("{field}.{name}"),
                 "",
                 format!("missing field `{name}` for this kind"),
             )),
@@ -204,7 +227,12 @@ pub(super) fn think_spec(ck: &Ck, t: &Spanned<RawThink>) -> Result<ThinkSpec, Pr
         "uniform" => {
             let (min, max) = (need(&r.min, "min")?, need(&r.max, "max")?);
             if min > max {
-                return Err(ck.err(t.span(), "journey.think.min", "", "min must not exceed max"));
+                return Err(ck.err(
+                    t.span(),
+                    &format!("{field}.min"),
+                    "",
+                    "min must not exceed max",
+                ));
             }
             Ok(ThinkSpec::Uniform { min, max })
         }
@@ -217,7 +245,7 @@ pub(super) fn think_spec(ck: &Ck, t: &Spanned<RawThink>) -> Result<ThinkSpec, Pr
                 Some(s) => {
                     return Err(ck.err(
                         s.span(),
-                        "journey.think.sigma",
+                        &format!("{field}.sigma"),
                         &s.get_ref().to_string(),
                         "sigma is 0..=5",
                     ));
@@ -225,21 +253,21 @@ pub(super) fn think_spec(ck: &Ck, t: &Spanned<RawThink>) -> Result<ThinkSpec, Pr
                 None => {
                     return Err(ck.err(
                         t.span(),
-                        "journey.think.sigma",
+                        &format!("{field}.sigma"),
                         "",
                         "missing field `sigma` for this kind",
                     ));
                 }
             };
             let max = match &r.max {
-                Some(m) => Some(duration(ck, m, "journey.think.max")?),
+                Some(m) => Some(duration(ck, m, &format!("{field}.max"))?),
                 None => None,
             };
             Ok(ThinkSpec::LogNormal { median, sigma, max })
         }
         other => Err(ck.err(
             r.kind.span(),
-            "journey.think.kind",
+            &format!("{field}.kind"),
             other,
             "expected \"fixed\", \"uniform\" or \"log-normal\"",
         )),
@@ -268,5 +296,58 @@ pub(super) fn resync_spec(ck: &Ck, r: &Spanned<RawResync>) -> Result<ResyncSpec,
             ));
         }
     };
-    Ok(ResyncSpec { every, times })
+    let added = match &raw.added {
+        None => 0,
+        Some(a) => match u32::try_from(*a.get_ref()) {
+            Ok(n) if n <= 100_000 => n,
+            _ => {
+                return Err(ck.err(
+                    a.span(),
+                    "journey.resync.added",
+                    &a.get_ref().to_string(),
+                    "added is 0..=100000",
+                ));
+            }
+        },
+    };
+    Ok(ResyncSpec {
+        every,
+        times,
+        added,
+    })
+}
+
+/// `code_wait = { delay, patience, resends, metric }` of step `field`.
+pub(super) fn code_wait_spec(
+    ck: &Ck,
+    w: &Spanned<RawCodeWait>,
+    field: &str,
+) -> Result<CodeWaitSpec, ProfileError> {
+    let raw = w.get_ref();
+    let delay = extract_source(ck, &raw.delay, &format!("{field}.delay"))?;
+    let patience = think_spec_at(ck, &raw.patience, &format!("{field}.patience"))?;
+    let resends = match &raw.resends {
+        None => 2,
+        Some(r) => match u32::try_from(*r.get_ref()) {
+            Ok(n) if n <= 20 => n,
+            _ => {
+                return Err(ck.err(
+                    r.span(),
+                    &format!("{field}.resends"),
+                    &r.get_ref().to_string(),
+                    "resends is 0..=20",
+                ));
+            }
+        },
+    };
+    let metric = match &raw.metric {
+        Some(m) => m.get_ref().clone(),
+        None => "code_delay".to_owned(),
+    };
+    Ok(CodeWaitSpec {
+        delay,
+        patience,
+        resends,
+        metric,
+    })
 }

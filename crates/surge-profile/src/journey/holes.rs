@@ -126,6 +126,15 @@ fn resolve(
                 "only a step with `discovery` has a contact batch",
             ));
         }
+        let incremental = at.discovery.is_some_and(|d| d.incremental);
+        if matches!(v, Var::PrevContacts | Var::DiscoveryToken) && !incremental {
+            return Err(ck.err(
+                span,
+                field,
+                &hole,
+                "only a step with `discovery = { incremental = true, .. }` sends numbers seen before and a token",
+            ));
+        }
         return Ok(v);
     }
     match scope.get(name) {

@@ -65,6 +65,8 @@ pub struct RawJourneyTable {
     pub builtin: Option<Spanned<String>>,
     /// Reference builtin only: also run the `upload_keys` step.
     pub keys: Option<bool>,
+    /// Reference builtin only: wait for the code to land (`code_wait` on `request_code`).
+    pub wait_for_code: Option<bool>,
     /// Headers sent by every step (a step's own header of the same name wins).
     #[serde(default)]
     pub headers: BTreeMap<String, Spanned<String>>,
@@ -94,6 +96,8 @@ pub struct RawStep {
     pub base: Option<Spanned<String>>,
     /// Discovery settings: makes this a contact-discovery step.
     pub discovery: Option<Spanned<RawDiscovery>>,
+    /// A code-request step: the person waits for the code to land, and asks again when it is late.
+    pub code_wait: Option<Spanned<RawCodeWait>>,
     /// HTTP method (`GET`, `POST`, `PUT`, `PATCH`, `DELETE`); default for every round.
     pub method: Option<Spanned<String>>,
     /// Path template; default for every round.
@@ -160,6 +164,26 @@ pub struct RawDiscovery {
     pub check: Option<bool>,
     /// Answer entries that are not in the batch are a wrong answer (default true).
     pub strict: Option<bool>,
+    /// Signal-style incremental lookups: numbers seen before go in `{prev_contacts}` with the last
+    /// lookup's `{discovery_token}`, only new ones in `{contacts}` (default false).
+    pub incremental: Option<bool>,
+    /// JSON pointer to the token in the answer (incremental lookups).
+    pub token: Option<Spanned<String>>,
+}
+
+/// `code_wait = { delay = "header:x-surge-code-delay-ms", patience = { .. }, resends = 2 }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCodeWait {
+    /// Where the answer says when the code lands: `"header:<name>"` or a JSON pointer; the value is
+    /// milliseconds, or anything else (`"expired"`) for a code that never lands.
+    pub delay: Spanned<String>,
+    /// How long a person waits for a late code before asking again (a think-time distribution).
+    pub patience: Spanned<RawThink>,
+    /// How many times a person asks again before giving up (default 2).
+    pub resends: Option<Spanned<i64>>,
+    /// Metric step of the delay, from the first request to the code usable (default `code_delay`).
+    pub metric: Option<Spanned<String>>,
 }
 
 /// `think = { kind = "uniform", min = "1s", max = "3s" }`.
@@ -188,4 +212,6 @@ pub struct RawResync {
     pub every: Spanned<String>,
     /// How many repeats.
     pub times: Spanned<i64>,
+    /// Contacts the address book gains before each re-sync (default 0: an unchanged book).
+    pub added: Option<Spanned<i64>>,
 }

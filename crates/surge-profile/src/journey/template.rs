@@ -41,6 +41,12 @@ pub enum Var {
     Contact,
     /// `{batch_len}`: number of contacts in the batch.
     BatchLen,
+    /// `{prev_contacts}` (incremental discovery only): the contacts looked up before, sent back with
+    /// the token of that lookup (an empty list on a first upload or without a token).
+    PrevContacts,
+    /// `{discovery_token}` (incremental discovery only): the token of the person's last lookup, as the
+    /// answer gave it (empty before the first one, or when the answer had none).
+    DiscoveryToken,
     /// `{<name>}`: a value extracted by an earlier step or round; the slot index.
     Value(u16),
     /// `{to}` (`[journey.connect] messages.frame` only): the E.164 of a connected contact.
@@ -63,6 +69,8 @@ pub const BUILTIN_VARS: &[(&str, Var)] = &[
     ("contacts", Var::Contacts),
     ("contact", Var::Contact),
     ("batch_len", Var::BatchLen),
+    ("prev_contacts", Var::PrevContacts),
+    ("discovery_token", Var::DiscoveryToken),
 ];
 
 /// The built-in variable called `name`, if any.
@@ -172,7 +180,7 @@ pub(crate) fn json_placeholder(parts: &[Part]) -> String {
                 in_string: false,
             } => out.push_str(match var {
                 Var::UserId | Var::BatchLen | Var::SentAt => "0",
-                Var::Contacts => "[]",
+                Var::Contacts | Var::PrevContacts => "[]",
                 _ => "\"\"",
             }),
         }

@@ -7,8 +7,8 @@ use toml::Spanned;
 
 use super::connect_raw::RawConnectField;
 use super::fields::{
-    check_header_name, discovery_spec, duration, expect_list, extract_source, resync_spec,
-    think_spec,
+    check_header_name, code_wait_spec, discovery_spec, duration, expect_list, extract_source,
+    resync_spec, think_spec,
 };
 use super::holes::{Kind, templ};
 use super::template::{self, Part, Var};
@@ -97,6 +97,10 @@ pub(super) fn table(
                 let rule = "`keys` only applies to `builtin = \"reference\"`";
                 return Err(ck.err(span, "journey.keys", "", rule));
             }
+            if t.wait_for_code.is_some() {
+                let rule = "`wait_for_code` only applies to `builtin = \"reference\"`: write `code_wait` on the code request step";
+                return Err(ck.err(span, "journey.wait_for_code", "", rule));
+            }
             if let Some(c) = &t.connect
                 && matches!(c.get_ref(), RawConnectField::On(true))
             {
@@ -130,7 +134,7 @@ pub(super) fn table(
     Ok(spec)
 }
 
-/// `[journey] builtin = "reference"` (with `keys`, `name`, `think`, `resync` options).
+/// `[journey] builtin = "reference"` (with `keys`, `wait_for_code`, `name`, `think`, `resync` options).
 fn builtin_table(
     ck: &Ck,
     t: &RawJourneyTable,
@@ -144,7 +148,8 @@ fn builtin_table(
         .connect
         .as_ref()
         .is_some_and(|c| matches!(c.get_ref(), RawConnectField::On(true)));
-    super::builtin::spec(b.get_ref(), t.keys.unwrap_or(false), connect).ok_or_else(|| {
+    let (keys, wait) = (t.keys.unwrap_or(false), t.wait_for_code.unwrap_or(false));
+    super::builtin::spec(b.get_ref(), keys, connect, wait).ok_or_else(|| {
         let known = super::builtin::NAMES.join(", ");
         let rule = format!("unknown built-in journey (known: {known})");
         ck.err(b.span(), "journey.builtin", b.get_ref(), rule)
@@ -410,7 +415,22 @@ fn step_spec(
     if let Some(d) = &s.discovery {
         check_batch_use(ck, d, &rounds, field)?;
     }
+    let code_wait = match (&s.code_wait, &discovery) {
+        (Some(w), Some(_)) => {
+            let rule = "a discovery step requests no code: put `code_wait` on the code request";
+            return Err(ck.err(w.span(), &format!("{field}.code_wait"), "", rule));
+        }
+        (Some(w), None) => {
+            let spec = code_wait_spec(ck, w, &format!("{field}.code_wait"))?;
+            if let Some(m) = &w.get_ref().metric {
+                checked_name(ck, m, &format!("{field}.code_wait.metric"))?;
+            }
+            Some(spec)
+        }
+        (None, _) => None,
+    };
     Ok(StepSpec {
+        code_wait,
         name: name.to_string(),
         metric,
         timeout,
@@ -451,6 +471,15 @@ fn check_batch_use(
             &format!("{field}.discovery.batch"),
             &batch.to_string(),
             "`{contact}` sends one contact per request: set batch = 1",
+        ));
+    }
+    let incremental = d.get_ref().incremental.unwrap_or(false);
+    if incremental && !uses(Var::PrevContacts) {
+        return Err(ck.err(
+            d.span(),
+            &format!("{field}.discovery.incremental"),
+            "true",
+            "an incremental lookup sends the numbers seen before: use `{prev_contacts}` (and `{discovery_token}`)",
         ));
     }
     if !uses(Var::Contact) && !uses(Var::Contacts) {

@@ -154,6 +154,36 @@ pub(crate) struct RegionPlan {
     pub dc: usize,
     pub sms_rate_per_s: f64,
     pub sms_burst: u32,
+    /// The SMS pipeline's providers in order of preference, the voice fallback (if any) last; empty:
+    /// codes are usable at once (only the gateway's rate limit applies).
+    pub providers: Vec<ProviderPlan>,
+}
+
+/// One SMS or voice provider of a region's pipeline.
+#[derive(Debug, Clone)]
+pub(crate) struct ProviderPlan {
+    pub name: String,
+    /// Time between two sends (1 / rate).
+    pub interval: Duration,
+    /// From the send to the code on the phone.
+    pub latency: ServiceTime,
+}
+
+/// `[sms_queue]`: the delivery queue's rules, for every region with providers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct SmsQueuePlan {
+    /// A message not sent within this long of its request expires (Twilio: 10 hours).
+    pub expiry: Duration,
+    /// A provider whose backlog is longer than this passes the message to the next one.
+    pub failover_after: Duration,
+}
+
+impl SmsQueuePlan {
+    /// Twilio's 10-hour validity; failover once a provider is 10 s behind.
+    pub const DEFAULT: SmsQueuePlan = SmsQueuePlan {
+        expiry: Duration::from_secs(36_000),
+        failover_after: Duration::from_secs(10),
+    };
 }
 
 /// One data centre's part of the plan.
@@ -180,6 +210,8 @@ pub struct CapacityPlan {
     pub(crate) discovery_quota: Option<crate::discovery::DiscoveryQuota>,
     /// Per-number limits on code requests and per-session limits on code checks.
     pub(crate) sms_limits: [Option<crate::sms::per_number::NumberLimit>; 2],
+    /// The delivery queue of the regions' SMS pipelines.
+    pub(crate) sms_queue: SmsQueuePlan,
     pub(crate) seed: u64,
     pub(crate) timer: TimerKind,
     pub(crate) session_ttl: Duration,
@@ -260,6 +292,21 @@ impl CapacityPlan {
         Some(d.service[endpoint.index()])
     }
 
+    /// SMS and voice providers of `region`'s pipeline, in failover order (voice last), as
+    /// `(name, sends per second)`; empty when the region has no pipeline.
+    pub fn sms_providers(&self, region: &str) -> Vec<(String, f64)> {
+        self.regions
+            .iter()
+            .find(|r| r.name == region)
+            .map(|r| {
+                r.providers
+                    .iter()
+                    .map(|p| (p.name.clone(), 1.0 / p.interval.as_secs_f64().max(1e-12)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The per-account discovery quota (`[discovery_quota]`), if the plan has one.
     pub fn discovery_quota(&self) -> Option<crate::discovery::DiscoveryQuota> {
         self.discovery_quota
@@ -328,6 +375,7 @@ impl CapacityPlan {
             discovery_omit_share: 0.0,
             discovery_quota: None,
             sms_limits: [None, None],
+            sms_queue: SmsQueuePlan::DEFAULT,
             seed: 0,
             timer: TimerKind::Precise,
             session_ttl: Duration::from_secs(600),
@@ -336,6 +384,7 @@ impl CapacityPlan {
                 dc: 0,
                 sms_rate_per_s: 10_000.0,
                 sms_burst: 1_000,
+                providers: Vec::new(),
             }],
             dcs: vec![DcPlan {
                 name: "local".to_owned(),

@@ -41,6 +41,7 @@ pub struct RawPlan {
     pub discovery_omit_share: Option<Spanned<f64>>,
     pub discovery_quota: Option<Spanned<RawDiscoveryQuota>>,
     pub sms_limits: Option<Spanned<RawSmsLimits>>,
+    pub sms_queue: Option<Spanned<RawSmsQueue>>,
     pub seed: Option<u64>,
     pub timer: Option<TimerKind>,
     pub session_ttl: Option<Spanned<Dur>>,
@@ -90,8 +91,29 @@ pub struct RawFault {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRegion {
-    pub sms_rate_per_s: Spanned<f64>,
-    pub sms_burst: Spanned<u32>,
+    pub sms_rate_per_s: Option<Spanned<f64>>,
+    pub sms_burst: Option<Spanned<u32>>,
+    /// The SMS pipeline: providers in order of preference (failover runs down the list).
+    pub providers: Option<Spanned<Vec<Spanned<RawProvider>>>>,
+    /// The voice-call fallback, after every SMS provider.
+    pub voice: Option<Spanned<RawProvider>>,
+}
+
+/// One SMS (or voice) provider: `{ name = "short-code", rate_per_s = 100, latency = { .. } }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProvider {
+    pub name: Option<Spanned<String>>,
+    pub rate_per_s: Spanned<f64>,
+    pub latency: Spanned<RawDist>,
+}
+
+/// `[sms_queue]`: how long a queued message lives, and when a provider's backlog fails over.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSmsQueue {
+    pub expiry: Option<Spanned<Dur>>,
+    pub failover_after: Option<Spanned<Dur>>,
 }
 
 #[derive(Debug, Deserialize)]

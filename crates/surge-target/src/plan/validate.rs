@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::raw::{RawDc, RawDist, RawPlan};
+use super::raw::{RawDc, RawDist, RawPlan, RawRegion};
 use super::{
-    CapacityPlan, DEFAULT_DISCOVERY_BATCH_LIMIT, DEFAULT_SECRET, DcPlan, Endpoint, RegionPlan,
-    ServiceTime, TimerKind, WhenFull, format_duration, text,
+    CapacityPlan, DEFAULT_DISCOVERY_BATCH_LIMIT, DEFAULT_SECRET, DcPlan, Endpoint, ProviderPlan,
+    RegionPlan, ServiceTime, SmsQueuePlan, TimerKind, WhenFull, format_duration, text,
 };
 use crate::error::PlanError;
 
@@ -103,6 +103,7 @@ impl Validator<'_> {
         };
         let discovery_quota = self.discovery_quota(&raw)?;
         let sms_limits = self.sms_limits(&raw)?;
+        let sms_queue = self.sms_queue(&raw, &regions)?;
         let session_ttl = match &raw.session_ttl {
             Some(t) if t.get_ref().0.is_zero() => {
                 return Err(self.error(t.span(), "session_ttl", "must be positive"));
@@ -118,6 +119,7 @@ impl Validator<'_> {
             discovery_omit_share,
             discovery_quota,
             sms_limits,
+            sms_queue,
             seed: raw.seed.unwrap_or(0),
             timer: raw.timer.unwrap_or(TimerKind::Precise),
             session_ttl,
@@ -220,27 +222,146 @@ impl Validator<'_> {
         for (name, region) in raw.regions.get_ref() {
             let field = format!("regions.{}", name.get_ref());
             check_name(name.get_ref()).map_err(|m| self.error(name.span(), &field, m))?;
-            let rate = *region.sms_rate_per_s.get_ref();
-            if !(rate.is_finite() && rate > 0.0 && rate <= 1e9) {
-                let span = region.sms_rate_per_s.span();
-                return Err(self.error(
-                    span,
-                    format!("{field}.sms_rate_per_s"),
-                    "must be a positive rate",
-                ));
-            }
-            if *region.sms_burst.get_ref() == 0 {
-                let span = region.sms_burst.span();
-                return Err(self.error(span, format!("{field}.sms_burst"), "must be at least 1"));
-            }
+            let providers = self.providers(&field, region)?;
+            let (rate, burst) = match (&region.sms_rate_per_s, &region.sms_burst) {
+                (Some(rate), Some(burst)) => {
+                    let r = *rate.get_ref();
+                    if !(r.is_finite() && r > 0.0 && r <= 1e9) {
+                        return Err(self.error(
+                            rate.span(),
+                            format!("{field}.sms_rate_per_s"),
+                            "must be a positive rate",
+                        ));
+                    }
+                    if *burst.get_ref() == 0 {
+                        let span = burst.span();
+                        let f = format!("{field}.sms_burst");
+                        return Err(self.error(span, f, "must be at least 1"));
+                    }
+                    (r, *burst.get_ref())
+                }
+                // The pipeline's providers set the pace; the gateway in front lets everything in.
+                (None, None) if !providers.is_empty() => (1e9, u32::MAX),
+                (rate, _) => {
+                    let (f, span) = match rate {
+                        Some(_) => ("sms_burst", name.span()),
+                        None => ("sms_rate_per_s", name.span()),
+                    };
+                    return Err(self.error(
+                        span,
+                        format!("{field}.{f}"),
+                        "a region needs `sms_rate_per_s` and `sms_burst`, or `providers`",
+                    ));
+                }
+            };
             out.push(RegionPlan {
                 name: name.get_ref().clone(),
                 dc: usize::MAX,
                 sms_rate_per_s: rate,
-                sms_burst: *region.sms_burst.get_ref(),
+                sms_burst: burst,
+                providers,
             });
         }
         Ok(out)
+    }
+
+    /// A region's `providers` (and `voice` fallback, last): positive rates, named once each.
+    fn providers(&self, field: &str, region: &RawRegion) -> Result<Vec<ProviderPlan>, PlanError> {
+        let mut out: Vec<ProviderPlan> = Vec::new();
+        let list = match &region.providers {
+            Some(list) if list.get_ref().is_empty() => {
+                let f = format!("{field}.providers");
+                return Err(self.error(list.span(), f, "must name at least one provider"));
+            }
+            Some(list) => list.get_ref().iter().collect(),
+            None => Vec::new(),
+        };
+        if list.is_empty()
+            && let Some(v) = &region.voice
+        {
+            let f = format!("{field}.voice");
+            let message = "voice is the fallback of `providers`: name the SMS providers first";
+            return Err(self.error(v.span(), f, message));
+        }
+        let voice = region.voice.iter().map(|v| (v, true));
+        for (i, (p, is_voice)) in list
+            .into_iter()
+            .map(|p| (p, false))
+            .chain(voice)
+            .enumerate()
+        {
+            let f = if is_voice {
+                format!("{field}.voice")
+            } else {
+                format!("{field}.providers[{i}]")
+            };
+            let raw = p.get_ref();
+            let name = match (&raw.name, is_voice) {
+                (Some(n), _) => {
+                    check_name(n.get_ref()).map_err(|m| self.error(n.span(), &f, m))?;
+                    if out.iter().any(|o| o.name == *n.get_ref()) {
+                        let message = format!("provider `{}` is named twice", n.get_ref());
+                        return Err(self.error(n.span(), format!("{f}.name"), message));
+                    }
+                    n.get_ref().clone()
+                }
+                (None, true) => "voice".to_owned(),
+                (None, false) => {
+                    return Err(self.error(p.span(), format!("{f}.name"), "missing field `name`"));
+                }
+            };
+            let rate = *raw.rate_per_s.get_ref();
+            if !(rate.is_finite() && rate > 0.0 && rate <= 1e9) {
+                return Err(self.error(
+                    raw.rate_per_s.span(),
+                    format!("{f}.rate_per_s"),
+                    "must be a positive rate (a provider at 0/s never sends)",
+                ));
+            }
+            out.push(ProviderPlan {
+                name,
+                interval: Duration::from_secs_f64(1.0 / rate),
+                latency: self.dist(&format!("{f}.latency"), &raw.latency)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// `[sms_queue]`: positive durations, and an expiry no shorter than one send of any provider
+    /// (else every message queued behind another would expire).
+    fn sms_queue(&self, raw: &RawPlan, regions: &[RegionPlan]) -> Result<SmsQueuePlan, PlanError> {
+        let mut q = SmsQueuePlan::DEFAULT;
+        let Some(r) = &raw.sms_queue else {
+            return Ok(q);
+        };
+        let r = r.get_ref();
+        if let Some(e) = &r.expiry {
+            if e.get_ref().0.is_zero() {
+                return Err(self.error(e.span(), "sms_queue.expiry", "must be positive"));
+            }
+            q.expiry = e.get_ref().0;
+            let slowest = regions
+                .iter()
+                .flat_map(|g| g.providers.iter().map(move |p| (g, p)))
+                .max_by_key(|(_, p)| p.interval);
+            if let Some((g, p)) = slowest
+                && p.interval > q.expiry
+            {
+                let message = format!(
+                    "{} is shorter than one send of provider `{}` in region `{}` (one message every {}): \
+                     every message queued behind another would expire",
+                    format_duration(q.expiry),
+                    p.name,
+                    g.name,
+                    format_duration(p.interval)
+                );
+                return Err(self.error(e.span(), "sms_queue.expiry", message));
+            }
+        }
+        if let Some(f) = &r.failover_after {
+            q.failover_after = f.get_ref().0;
+        }
+        Ok(q)
     }
 
     fn dcs(

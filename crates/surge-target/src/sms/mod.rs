@@ -13,6 +13,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use crate::plan::RegionPlan;
 
 pub(crate) mod per_number;
+pub(crate) mod pipeline;
 
 /// Per-region SMS gateways.
 pub(crate) struct SmsGateway {
@@ -65,6 +66,7 @@ mod tests {
             dc: 0,
             sms_rate_per_s: 0.5,
             sms_burst: 3,
+            providers: Vec::new(),
         };
         let gateway = SmsGateway::new(&[region]);
         for _ in 0..3 {
