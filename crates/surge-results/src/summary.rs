@@ -128,6 +128,10 @@ pub struct JourneySummary {
     /// Contact discovery with the missing contacts by cause (absent when nothing was looked up).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discovery: Option<crate::DiscoverySummary>,
+    /// Distance against queueing: the response time split by the target's `Server-Timing` (absent
+    /// when no answer carried it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_split: Option<crate::LatencySplit>,
 }
 
 impl From<&RegionCounters> for JourneySummary {
@@ -148,6 +152,7 @@ impl From<&RegionCounters> for JourneySummary {
             messages: crate::conn_summary::MessageSummary::from_counters(c),
             connections: crate::conn_summary::ConnectionSummary::from_counters(c),
             discovery: crate::DiscoverySummary::from_counters(c),
+            latency_split: crate::LatencySplit::from_counters(c),
         }
     }
 }

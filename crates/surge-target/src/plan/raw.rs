@@ -17,6 +17,9 @@ pub enum RawFaultAction {
     /// `"restart"`
     #[serde(rename = "restart")]
     Restart,
+    /// `"down"`
+    #[serde(rename = "down")]
+    Down,
 }
 
 /// A duration written as a string such as `"4ms"`.
@@ -92,12 +95,18 @@ pub struct RawFault {
 pub struct RawRegion {
     pub sms_rate_per_s: Spanned<f64>,
     pub sms_burst: Spanned<u32>,
+    /// Round-trip time from this region to each data centre: `rtt = { us = "40ms", eu = "120ms" }`.
+    pub rtt: Option<Spanned<BTreeMap<Spanned<String>, Spanned<Dur>>>>,
+    /// Up to this much more on each round trip, drawn uniformly per request.
+    pub rtt_jitter: Option<Spanned<Dur>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawDc {
     pub regions: Spanned<Vec<Spanned<String>>>,
+    /// The data centre that takes this one's regions while it is down.
+    pub failover: Option<Spanned<String>>,
     pub slots: Spanned<u32>,
     pub queue_limit: Option<u32>,
     pub when_full: Option<WhenFull>,

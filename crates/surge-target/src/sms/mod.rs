@@ -65,6 +65,8 @@ mod tests {
             dc: 0,
             sms_rate_per_s: 0.5,
             sms_burst: 3,
+            rtt: Vec::new(),
+            rtt_jitter: std::time::Duration::ZERO,
         };
         let gateway = SmsGateway::new(&[region]);
         for _ in 0..3 {
