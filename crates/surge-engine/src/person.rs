@@ -12,7 +12,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
-use surge_metrics::{Outcome, Recorder, StepRecord};
+use surge_metrics::{Outcome, Recorder, ServerTiming, StepRecord};
 use surge_plan::journey::{CodeDelay, Ctx, EncodedBatch, RequestBuf, Step, StepFailure};
 use surge_plan::{Contact, Person, Plan};
 use tokio::time::Instant;
@@ -136,6 +136,8 @@ struct Scratch {
     last: Option<Outcome>,
     /// Whether the current discovery batch's answer was counted.
     discovery_counted: bool,
+    /// The target's `Server-Timing` over the rounds of the current attempt, if it sent any.
+    timing: Option<ServerTiming>,
 }
 
 /// Connections the fast client opens per origin, region and worker; more people in flight wait for one
@@ -483,14 +485,20 @@ impl Journey<'_> {
             let now = Instant::now();
             let first = first_send.unwrap_or(now);
             self.ctx.in_flight.borrow_mut().step_done(self.slot);
-            self.ctx.rec.borrow_mut().step(StepRecord {
+            let response_us = micros(now.saturating_duration_since(intended));
+            let mut rec = self.ctx.rec.borrow_mut();
+            rec.step(StepRecord {
                 region,
                 step: step.metric,
                 outcome,
-                response_us: micros(now.saturating_duration_since(intended)),
+                response_us,
                 service_us: micros(now.saturating_duration_since(last_send.unwrap_or(now))),
                 send_lag_us: micros(first.saturating_duration_since(intended)),
             });
+            if let Some(t) = self.s.timing.take() {
+                rec.timed(region, response_us, t);
+            }
+            drop(rec);
             self.s.last = Some(outcome);
             return outcome == Outcome::Ok;
         }
@@ -505,6 +513,7 @@ impl Journey<'_> {
     ) -> (Outcome, Option<Duration>, Option<Instant>) {
         let timeout = step.timeout.unwrap_or(self.ctx.plan.client.timeout);
         let mut last_send = None;
+        self.s.timing = None;
         for round in 0..step.rounds() {
             self.build(step, round, batch);
             if let Some(l) = &self.ctx.limiter {
@@ -522,6 +531,9 @@ impl Journey<'_> {
                 Ok(Ok(())) => {}
             }
             let reply = &self.s.reply;
+            if let Some(t) = reply.header("server-timing").and_then(ServerTiming::parse) {
+                self.s.timing.get_or_insert_default().add(t);
+            }
             let header = |name: &str| reply.header(name).map(<[u8]>::to_vec);
             if let Err(f) = step.accept(
                 round,

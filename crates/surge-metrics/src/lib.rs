@@ -27,6 +27,7 @@ pub mod recorder;
 pub mod slo;
 pub mod snapshot;
 pub mod sparse;
+pub mod timing;
 pub mod units;
 
 pub use accumulate::Accumulator;
@@ -41,6 +42,7 @@ pub use snapshot::{
     Cell, HIGHEST_US, LOWEST_US, Measure, RegionCounters, SIGFIG, Snapshot, new_histogram,
 };
 pub use sparse::{Buckets, SparseCell, SparseSnapshot};
+pub use timing::ServerTiming;
 pub use units::thousands;
 
 /// Errors of this crate.

@@ -53,6 +53,18 @@ impl Recorder {
         }
     }
 
+    /// The target's `Server-Timing` account of a finished step whose response time was
+    /// `response_us`: adds to the region's distance, queueing and serving sums.
+    pub fn timed(&mut self, region: u16, response_us: u64, t: crate::ServerTiming) {
+        if let Some(c) = self.current.counters.get_mut(region as usize) {
+            c.timed_steps += 1;
+            c.timed_response_us = c.timed_response_us.saturating_add(response_us);
+            c.distance_us = c.distance_us.saturating_add(t.network_us);
+            c.queueing_us = c.queueing_us.saturating_add(t.queue_us);
+            c.serving_us = c.serving_us.saturating_add(t.service_us);
+        }
+    }
+
     /// A person's journey started.
     pub fn journey_started(&mut self, region: u16) {
         if let Some(c) = self.current.counters.get_mut(region as usize) {

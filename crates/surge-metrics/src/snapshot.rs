@@ -225,6 +225,18 @@ region_counters! {
     closes_1013,
     /// Server closes with any other code or none, and connections cut without a close frame.
     closes_other,
+    /// Finished steps whose answers carried the target's `Server-Timing` (`net`, `queue`, `svc`):
+    /// the split below covers these steps only.
+    timed_steps,
+    /// Their response times (from intended start), summed, µs.
+    timed_response_us,
+    /// Network time between the region and its data centre the target reported for them (the
+    /// distance), summed over the rounds of each step's last attempt, µs.
+    distance_us,
+    /// Time they waited in the target's queue for a slot (the queueing), summed likewise, µs.
+    queueing_us,
+    /// Service time the target reported, summed likewise, µs.
+    serving_us,
 }
 
 impl RegionCounters {

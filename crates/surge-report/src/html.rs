@@ -68,6 +68,7 @@ pub fn render_html_with(data: &RunData, opts: &HtmlOptions) -> String {
     arrivals(&mut o, data);
     errors_over_time(&mut o, data);
     completeness(&mut o, data);
+    crate::distance::html_section(&mut o, data);
     crate::connected::html_section(&mut o, data);
     distribution(&mut o, data);
     slos(&mut o, data, &tl);

@@ -19,6 +19,7 @@ mod analysis;
 pub mod capacity;
 mod compare;
 pub mod connected;
+pub mod distance;
 mod html;
 mod markdown;
 pub mod model;

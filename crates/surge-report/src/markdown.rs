@@ -20,6 +20,7 @@ pub fn render_markdown(data: &RunData) -> String {
     verdict(&mut out, &findings);
     summary_table(&mut out, data);
     journeys(&mut out, data);
+    crate::distance::markdown_section(&mut out, data);
     crate::connected::markdown_section(&mut out, data);
     slos(&mut out, data, &tl);
     taxonomy(&mut out, data);

@@ -70,6 +70,7 @@ pub fn terminal_table(data: &RunData, color: bool) -> String {
     if let Some(f) = crate::verdict::codes_finding(data) {
         let _ = writeln!(out, "verification {}: {}", f.topic, f.text);
     }
+    write_distance(&mut out, data);
     write_connected(&mut out, data);
     write_slos(&mut out, data, color);
     for w in &data.summary.lost_workers {
@@ -122,6 +123,20 @@ fn write_journeys(out: &mut String, data: &RunData) {
             .map(|j| j.pick(&columns_shown)),
     );
     let _ = writeln!(out);
+    for l in columns(&rows, 1) {
+        let _ = writeln!(out, "{l}");
+    }
+}
+
+fn write_distance(out: &mut String, data: &RunData) {
+    let rows = crate::distance::terminal_lines(data);
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\ndistance and queueing (mean per step, by the target's Server-Timing):"
+    );
     for l in columns(&rows, 1) {
         let _ = writeln!(out, "{l}");
     }

@@ -131,6 +131,10 @@ pub struct JourneySummary {
     /// Waits for verification codes (absent when the target announced no code's delivery).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub codes: Option<crate::CodeSummary>,
+    /// Distance against queueing: the response time split by the target's `Server-Timing` (absent
+    /// when no answer carried it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_split: Option<crate::LatencySplit>,
 }
 
 impl From<&RegionCounters> for JourneySummary {
@@ -152,6 +156,7 @@ impl From<&RegionCounters> for JourneySummary {
             connections: crate::conn_summary::ConnectionSummary::from_counters(c),
             discovery: crate::DiscoverySummary::from_counters(c),
             codes: crate::CodeSummary::from_counters(c),
+            latency_split: crate::LatencySplit::from_counters(c),
         }
     }
 }

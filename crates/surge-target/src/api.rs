@@ -4,6 +4,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode, header};
@@ -137,32 +138,86 @@ async fn api(
         }
     };
     let z = rng.next_normal();
+    // The jitter's draw only when the region has jitter: plans without keep their service draws.
+    let jittered = !backend.plan.regions[backend.effective_region(region)]
+        .rtt_jitter
+        .is_zero();
+    let draws = (z, if jittered { rng.next_unit() } else { 0.0 });
     // The request runs in its own task so that, as in a real server, work already queued or in
     // service finishes (and holds its slot) even when the client gives up and disconnects.
     let work =
-        tokio::spawn(async move { serve_api(&backend, region, endpoint, bearer, body, z).await });
+        tokio::spawn(
+            async move { serve_api(&backend, region, endpoint, bearer, body, draws).await },
+        );
     match work.await {
         Ok(reply) => reply,
         Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
     }
 }
 
+/// Where one request's time went, answered as `Server-Timing` (durations in ms): `net` the round
+/// trip between the caller's region and the data centre that served it, `queue` the wait for a
+/// slot, `svc` the service time, and `dc` which data centre served it (another than the region's own
+/// while that one is down).
+struct Timing {
+    network: Duration,
+    queue: Duration,
+    service: Duration,
+    dc: usize,
+}
+
+impl Timing {
+    fn header(&self, backend: &Backend) -> Option<header::HeaderValue> {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let text = format!(
+            "net;dur={:.3}, queue;dur={:.3}, svc;dur={:.3}, dc;desc={}",
+            ms(self.network),
+            ms(self.queue),
+            ms(self.service),
+            backend.dcs[self.dc].name
+        );
+        header::HeaderValue::from_str(&text).ok()
+    }
+}
+
+/// Serves one API request: half its round trip on the way in, its data centre's queue and service
+/// (the handler runs while the slot is held), the other half on the way out. Network time holds no
+/// slot. `draws` are the service-time quantile and the jitter's uniform draw.
 async fn serve_api(
     backend: &Backend,
     region: RegionSlot,
     endpoint: Endpoint,
     bearer: Option<String>,
     body: Bytes,
-    z: f64,
+    draws: (f64, f64),
 ) -> Reply {
-    let dc = backend.dc_index(region);
-    let reply = match backend.dcs[dc].serve(endpoint, z, &backend.timer).await {
+    let serving = backend.serving_dc(region);
+    let dc = serving.unwrap_or_else(|| backend.dc_index(region));
+    let network = backend.network_time(region, dc, draws.1);
+    let inbound = network / 2;
+    backend.timer.sleep(inbound).await;
+    let mut timing = Timing {
+        network,
+        queue: Duration::ZERO,
+        service: Duration::ZERO,
+        dc,
+    };
+    let served = match serving {
+        Some(dc) => backend.dcs[dc]
+            .serve(endpoint, draws.0, &backend.timer)
+            .await
+            .map_err(Some),
+        None => Err(None),
+    };
+    let mut reply = match served {
         Ok(slot) => {
+            timing.queue = slot.waited;
+            timing.service = slot.service;
             let reply = handlers::handle(backend, region, dc, endpoint, bearer.as_deref(), &body);
             drop(slot);
             reply
         }
-        Err(full) => {
+        Err(Some(full)) => {
             backend.counters.shed(region, endpoint);
             match full {
                 QueueFull::Shed429 => {
@@ -175,9 +230,24 @@ async fn serve_api(
                 QueueFull::Reject503 => error(StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
             }
         }
+        Err(None) => {
+            let mut reply = error(StatusCode::SERVICE_UNAVAILABLE, "data centre down");
+            reply
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+            reply
+        }
     };
+    backend.timer.sleep(network - inbound).await;
+    if let Some(value) = timing.header(backend) {
+        reply.headers_mut().insert(SERVER_TIMING, value);
+    }
     counted(backend, region, Some(endpoint), reply)
 }
+
+/// The `Server-Timing` response header (W3C Server Timing).
+pub(crate) const SERVER_TIMING: header::HeaderName =
+    header::HeaderName::from_static("server-timing");
 
 pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;

@@ -1,6 +1,7 @@
 //! The backend's run-time state: data centres, SMS gateways, accounts, sessions, counters, clock.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use http::HeaderMap;
 
@@ -114,9 +115,35 @@ impl Backend {
         }
     }
 
-    /// The data centre serving this slot.
+    /// The data centre that serves this slot when it is up (its home; the metrics' `dc` label).
     pub fn dc_index(&self, slot: RegionSlot) -> usize {
         self.plan.regions[self.effective_region(slot)].dc
+    }
+
+    /// The data centre serving this slot now: its home, or while that is down the first data
+    /// centre up along the home's failover chain; `None` when every one of them is down.
+    pub fn serving_dc(&self, slot: RegionSlot) -> Option<usize> {
+        let now = self.now_ms();
+        let mut at = self.dc_index(slot);
+        // The plan's chains have no cycle; the bound only guards the walk.
+        for _ in 0..=self.dcs.len() {
+            if !self.dcs[at].is_down(now) {
+                return Some(at);
+            }
+            at = self.plan.dcs[at].failover?;
+        }
+        None
+    }
+
+    /// One request's network time between this slot's region and data centre `dc`: the plan's
+    /// round trip plus up to its jitter, drawn uniformly from `unit` (0..1].
+    pub fn network_time(&self, slot: RegionSlot, dc: usize, unit: f64) -> Duration {
+        let region = &self.plan.regions[self.effective_region(slot)];
+        let rtt = region.rtt.get(dc).copied().unwrap_or(Duration::ZERO);
+        if region.rtt_jitter.is_zero() {
+            return rtt;
+        }
+        rtt.saturating_add(region.rtt_jitter.mul_f64(unit.clamp(0.0, 1.0)))
     }
 
     /// The metrics label of a region slot.
@@ -153,7 +180,7 @@ impl ConnRng {
     }
 
     /// A uniform draw in (0, 1].
-    fn next_unit(&self) -> f64 {
+    pub fn next_unit(&self) -> f64 {
         ((self.next_u64() >> 11) + 1) as f64 / (1u64 << 53) as f64
     }
 

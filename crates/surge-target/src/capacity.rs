@@ -7,7 +7,7 @@
 //! exactly as in an M/G/c queue. Holding a slot costs no CPU, so one small machine can stand in for
 //! a large cluster.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, SemaphorePermit};
@@ -28,6 +28,8 @@ pub(crate) struct DataCentre {
     index_lag_base: Duration,
     index_lag_per_queued: Duration,
     service: [ServiceTime; 5],
+    /// Milliseconds since the server started until which the data centre is down (a `down` fault).
+    down_until_ms: AtomicU64,
 }
 
 /// A request that found the queue full.
@@ -43,6 +45,10 @@ pub(crate) enum Full {
 pub(crate) struct Slot<'a> {
     _permit: SemaphorePermit<'a>,
     in_service: &'a AtomicUsize,
+    /// How long the request waited in the queue for this slot.
+    pub waited: Duration,
+    /// The service time drawn and slept while holding it.
+    pub service: Duration,
 }
 
 impl Drop for Slot<'_> {
@@ -74,7 +80,20 @@ impl DataCentre {
             index_lag_base: plan.index_lag_base,
             index_lag_per_queued: plan.index_lag_per_queued,
             service: plan.service,
+            down_until_ms: AtomicU64::new(0),
         }
+    }
+
+    /// Marks the data centre down from `now_ms` for `down_for` (a `down` fault).
+    pub fn set_down(&self, now_ms: u64, down_for: Duration) {
+        let ms = u64::try_from(down_for.as_millis()).unwrap_or(u64::MAX);
+        self.down_until_ms
+            .store(now_ms.saturating_add(ms), Ordering::Relaxed);
+    }
+
+    /// Whether the data centre is down at `now_ms`.
+    pub fn is_down(&self, now_ms: u64) -> bool {
+        self.down_until_ms.load(Ordering::Relaxed) > now_ms
     }
 
     /// Waits for a slot (or is refused when the queue is full), then sleeps the endpoint's service
@@ -92,16 +111,23 @@ impl DataCentre {
         z: f64,
         timer: &Timer,
     ) -> Result<Slot<'_>, Full> {
-        let permit = match self.slots.try_acquire() {
-            Ok(permit) => permit,
-            Err(_) => self.queue().await?,
+        let (permit, waited) = match self.slots.try_acquire() {
+            Ok(permit) => (permit, Duration::ZERO),
+            Err(_) => {
+                let arrived = tokio::time::Instant::now();
+                let permit = self.queue().await?;
+                (permit, arrived.elapsed())
+            }
         };
         self.in_service.fetch_add(1, Ordering::Relaxed);
+        let service = service.at(z);
         let slot = Slot {
             _permit: permit,
             in_service: &self.in_service,
+            waited,
+            service,
         };
-        timer.sleep(service.at(z)).await;
+        timer.sleep(service).await;
         Ok(slot)
     }
 

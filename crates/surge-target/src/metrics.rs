@@ -338,6 +338,13 @@ impl Backend {
                 let _ = writeln!(out, "{name}{{dc=\"{}\"}} {}", dc.name, value(dc));
             }
         }
+        let help = "1 while the data centre is down (a `down` fault): its regions fail over.";
+        header(out, "surge_target_dc_down", "gauge", help);
+        let now = self.now_ms();
+        for dc in &self.dcs {
+            let down = u8::from(dc.is_down(now));
+            let _ = writeln!(out, "surge_target_dc_down{{dc=\"{}\"}} {down}", dc.name);
+        }
         header(
             out,
             "surge_target_accounts",

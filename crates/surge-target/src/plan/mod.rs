@@ -6,6 +6,7 @@
 //! with comments. Loading checks every rule before anything listens, and every error names the
 //! file, line, column and field.
 
+mod geo;
 mod raw;
 mod text;
 mod validate;
@@ -157,6 +158,10 @@ pub(crate) struct RegionPlan {
     /// The SMS pipeline's providers in order of preference, the voice fallback (if any) last; empty:
     /// codes are usable at once (only the gateway's rate limit applies).
     pub providers: Vec<ProviderPlan>,
+    /// Round trip to each data centre, by data-centre index (zero where the plan gives none).
+    pub rtt: Vec<Duration>,
+    /// Up to this much more per round trip, drawn uniformly per request.
+    pub rtt_jitter: Duration,
 }
 
 /// One SMS or voice provider of a region's pipeline.
@@ -190,6 +195,8 @@ impl SmsQueuePlan {
 #[derive(Debug, Clone)]
 pub(crate) struct DcPlan {
     pub name: String,
+    /// The data centre that takes this one's regions while it is down.
+    pub failover: Option<usize>,
     pub slots: u32,
     pub queue_limit: usize,
     pub when_full: WhenFull,
@@ -279,6 +286,25 @@ impl CapacityPlan {
     /// The region whose data centre and SMS gateway serve requests without a known region header.
     pub fn default_region(&self) -> &str {
         &self.regions[self.default_region].name
+    }
+
+    /// The round trip from `region` to data centre `dc` (zero when the plan gives none); `None`
+    /// when either is unknown.
+    pub fn rtt(&self, region: &str, dc: &str) -> Option<Duration> {
+        let r = self.regions.iter().find(|r| r.name == region)?;
+        let d = self.dcs.iter().position(|d| d.name == dc)?;
+        Some(r.rtt.get(d).copied().unwrap_or(Duration::ZERO))
+    }
+
+    /// The data centres that serve `region`, its own first, then its failover chain.
+    pub fn failover_chain(&self, region: &str) -> Vec<&str> {
+        let Some(r) = self.regions.iter().find(|r| r.name == region) else {
+            return Vec::new();
+        };
+        geo::chain(&self.dcs, r.dc)
+            .into_iter()
+            .map(|i| self.dcs[i].name.as_str())
+            .collect()
     }
 
     /// Concurrent slots of a data centre.
@@ -385,9 +411,12 @@ impl CapacityPlan {
                 sms_rate_per_s: 10_000.0,
                 sms_burst: 1_000,
                 providers: Vec::new(),
+                rtt: vec![Duration::ZERO],
+                rtt_jitter: Duration::ZERO,
             }],
             dcs: vec![DcPlan {
                 name: "local".to_owned(),
+                failover: None,
                 slots: 256,
                 queue_limit: 4096,
                 when_full: WhenFull::Shed429,

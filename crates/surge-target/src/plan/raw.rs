@@ -17,6 +17,9 @@ pub enum RawFaultAction {
     /// `"restart"`
     #[serde(rename = "restart")]
     Restart,
+    /// `"down"`
+    #[serde(rename = "down")]
+    Down,
 }
 
 /// A duration written as a string such as `"4ms"`.
@@ -97,6 +100,10 @@ pub struct RawRegion {
     pub providers: Option<Spanned<Vec<Spanned<RawProvider>>>>,
     /// The voice-call fallback, after every SMS provider.
     pub voice: Option<Spanned<RawProvider>>,
+    /// Round-trip time from this region to each data centre: `rtt = { us = "40ms", eu = "120ms" }`.
+    pub rtt: Option<Spanned<BTreeMap<Spanned<String>, Spanned<Dur>>>>,
+    /// Up to this much more on each round trip, drawn uniformly per request.
+    pub rtt_jitter: Option<Spanned<Dur>>,
 }
 
 /// One SMS (or voice) provider: `{ name = "short-code", rate_per_s = 100, latency = { .. } }`.
@@ -120,6 +127,8 @@ pub struct RawSmsQueue {
 #[serde(deny_unknown_fields)]
 pub struct RawDc {
     pub regions: Spanned<Vec<Spanned<String>>>,
+    /// The data centre that takes this one's regions while it is down.
+    pub failover: Option<Spanned<String>>,
     pub slots: Spanned<u32>,
     pub queue_limit: Option<u32>,
     pub when_full: Option<WhenFull>,

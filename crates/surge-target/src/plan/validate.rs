@@ -65,7 +65,8 @@ impl Validator<'_> {
 
     pub fn plan(&self, raw: RawPlan) -> Result<CapacityPlan, PlanError> {
         let regions = self.regions(&raw)?;
-        let (dcs, regions) = self.dcs(&raw, regions)?;
+        let (mut dcs, mut regions) = self.dcs(&raw, regions)?;
+        self.geo(&raw, &mut regions, &mut dcs)?;
         let default_region = regions
             .iter()
             .position(|r| r.name == *raw.default_region.get_ref())
@@ -260,6 +261,8 @@ impl Validator<'_> {
                 sms_rate_per_s: rate,
                 sms_burst: burst,
                 providers,
+                rtt: Vec::new(),
+                rtt_jitter: Duration::ZERO,
             });
         }
         Ok(out)
@@ -452,6 +455,7 @@ impl Validator<'_> {
         }
         Ok(DcPlan {
             name: name.to_owned(),
+            failover: None,
             slots,
             queue_limit: dc.queue_limit.unwrap_or(1024) as usize,
             when_full: dc.when_full.unwrap_or(WhenFull::Shed429),

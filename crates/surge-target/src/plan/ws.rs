@@ -25,6 +25,12 @@
 //! dc = "eu"
 //! action = "restart"            # close every connection with 1001, then refuse handshakes with
 //! for = "10s"                   # 503 + Retry-After for this long
+//!
+//! [[faults]]
+//! at = "60s"
+//! dc = "us"
+//! action = "down"               # the whole DC is down: its connections close with 1001 and its
+//! for = "30s"                   # regions go to its `failover` DC for this long (see `geo`)
 //! ```
 
 use std::time::Duration;
@@ -94,6 +100,32 @@ pub enum FaultAction {
         /// How long the data centre refuses handshakes.
         down_for: Duration,
     },
+    /// The whole data centre is down for `down_for`: its connections close with 1001 and its
+    /// regions' requests and handshakes go to the next data centre of its failover chain (503 when
+    /// the chain has none up).
+    Down {
+        /// How long the data centre is down.
+        down_for: Duration,
+    },
+}
+
+impl FaultAction {
+    /// How long the data centre is out (refusing handshakes, or down), `None` for a drop.
+    pub fn outage(self) -> Option<Duration> {
+        match self {
+            FaultAction::DropConnections => None,
+            FaultAction::Restart { down_for } | FaultAction::Down { down_for } => Some(down_for),
+        }
+    }
+
+    /// The action's name as written in a plan.
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultAction::DropConnections => "drop-connections",
+            FaultAction::Restart { .. } => "restart",
+            FaultAction::Down { .. } => "down",
+        }
+    }
 }
 
 /// One entry of the plan's `[[faults]]` schedule.
@@ -189,8 +221,8 @@ impl Validator<'_> {
             .map_or(DEFAULT_MAILBOX_LIMIT, |n| n as usize))
     }
 
-    /// The `[[faults]]` schedule: known data centres, `for` exactly on restarts, and no two
-    /// restarts of one data centre overlapping. Sorted by `at`.
+    /// The `[[faults]]` schedule: known data centres, `for` exactly on restarts and downs, and no
+    /// two outages (restart or down) of one data centre overlapping. Sorted by `at`.
     pub(super) fn faults(&self, raw: &RawPlan, dcs: &[DcPlan]) -> Result<Vec<Fault>, PlanError> {
         let mut out: Vec<(Fault, usize)> = Vec::new();
         for (i, spanned) in raw.faults.iter().enumerate() {
@@ -204,17 +236,20 @@ impl Validator<'_> {
             let action = match (*fault.action.get_ref(), &fault.down_for) {
                 (RawFaultAction::DropConnections, None) => FaultAction::DropConnections,
                 (RawFaultAction::DropConnections, Some(d)) => {
-                    let message = "only `restart` takes `for`";
+                    let message = "only `restart` and `down` take `for`";
                     return Err(self.error(d.span(), format!("{field}.for"), message));
                 }
-                (RawFaultAction::Restart, None) => {
-                    let message = "`restart` needs `for`, e.g. for = \"10s\"";
+                (RawFaultAction::Restart | RawFaultAction::Down, None) => {
+                    let message = "`restart` and `down` need `for`, e.g. for = \"10s\"";
                     return Err(self.error(fault.action.span(), format!("{field}.for"), message));
                 }
-                (RawFaultAction::Restart, Some(d)) if d.get_ref().0.is_zero() => {
+                (_, Some(d)) if d.get_ref().0.is_zero() => {
                     return Err(self.error(d.span(), format!("{field}.for"), "must be positive"));
                 }
                 (RawFaultAction::Restart, Some(d)) => FaultAction::Restart {
+                    down_for: d.get_ref().0,
+                },
+                (RawFaultAction::Down, Some(d)) => FaultAction::Down {
                     down_for: d.get_ref().0,
                 },
             };
@@ -231,28 +266,33 @@ impl Validator<'_> {
             ));
         }
         out.sort_by_key(|(f, _)| f.at);
-        self.no_overlapping_restarts(&out)?;
+        self.no_overlapping_outages(&out)?;
         Ok(out.into_iter().map(|(f, _)| f).collect())
     }
 
-    fn no_overlapping_restarts(&self, faults: &[(Fault, usize)]) -> Result<(), PlanError> {
+    fn no_overlapping_outages(&self, faults: &[(Fault, usize)]) -> Result<(), PlanError> {
         for (i, (later, start)) in faults.iter().enumerate() {
-            let earlier = faults[..i].iter().find_map(|(f, _)| match f.action {
-                FaultAction::Restart { down_for }
-                    if f.dc_index == later.dc_index
-                        && matches!(later.action, FaultAction::Restart { .. })
-                        && f.at + down_for > later.at =>
-                {
-                    Some((f.at, down_for))
-                }
-                _ => None,
-            });
-            if let Some((at, down_for)) = earlier {
+            if later.action.outage().is_none() {
+                continue;
+            }
+            let earlier = faults[..i]
+                .iter()
+                .find_map(|(f, _)| match f.action.outage() {
+                    Some(down_for)
+                        if f.dc_index == later.dc_index && f.at + down_for > later.at =>
+                    {
+                        Some((f, down_for))
+                    }
+                    _ => None,
+                });
+            if let Some((f, down_for)) = earlier {
                 let message = format!(
-                    "restart of `{}` at {} overlaps the restart at {} that lasts {}",
+                    "{} of `{}` at {} overlaps the {} at {} that lasts {}",
+                    later.action.name(),
                     later.dc,
                     format_duration(later.at),
-                    format_duration(at),
+                    f.action.name(),
+                    format_duration(f.at),
                     format_duration(down_for)
                 );
                 return Err(self.error(*start..*start, "faults", message));

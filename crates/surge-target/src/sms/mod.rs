@@ -67,6 +67,8 @@ mod tests {
             sms_rate_per_s: 0.5,
             sms_burst: 3,
             providers: Vec::new(),
+            rtt: Vec::new(),
+            rtt_jitter: std::time::Duration::ZERO,
         };
         let gateway = SmsGateway::new(&[region]);
         for _ in 0..3 {

@@ -10,10 +10,6 @@ use crate::plan::FaultAction;
 pub(crate) async fn run(backend: Arc<Backend>) {
     for fault in backend.plan.faults() {
         tokio::time::sleep_until(backend.epoch() + fault.at).await;
-        let down_for = match fault.action {
-            FaultAction::DropConnections => None,
-            FaultAction::Restart { down_for } => Some(down_for),
-        };
         let dc = &backend.ws[fault.dc_index];
         tracing::info!(
             dc = fault.dc,
@@ -21,6 +17,11 @@ pub(crate) async fn run(backend: Arc<Backend>) {
             connections = dc.connections(),
             "fault"
         );
-        dc.fault(backend.now_ms(), down_for);
+        let now = backend.now_ms();
+        if let FaultAction::Down { down_for } = fault.action {
+            // Down first, so that the connections closed below reconnect along the failover chain.
+            backend.dcs[fault.dc_index].set_down(now, down_for);
+        }
+        dc.fault(now, fault.action.outage());
     }
 }

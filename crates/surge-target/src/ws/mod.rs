@@ -49,7 +49,12 @@ pub(crate) async fn handshake(
     rng: Arc<ConnRng>,
     request: Request<Incoming>,
 ) -> Reply {
-    let dc = backend.dc_index(backend.region_slot(request.headers()));
+    // Along the failover chain while the region's own data centre is down (no network time: the
+    // round trip is modelled on the API only).
+    let slot = backend.region_slot(request.headers());
+    let dc = backend
+        .serving_dc(slot)
+        .unwrap_or_else(|| backend.dc_index(slot));
     let admitted = admit(&backend, &rng, dc, request.headers()).await;
     let (held, account, accept) = match admitted {
         Ok(admitted) => admitted,
