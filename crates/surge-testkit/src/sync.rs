@@ -393,7 +393,7 @@ impl Homeserver {
         let since: Option<u64> = query.get("since").and_then(|s| s.parse().ok());
         if let (SyncMode::FailEveryNthPoll(every), Some(_)) = (self.mode, since)
             && every > 0
-            && n % every == 0
+            && n.is_multiple_of(every)
         {
             self.failed_syncs.fetch_add(1, Ordering::Relaxed);
             return error(502, "M_UNKNOWN");

@@ -5,6 +5,9 @@
 //! [`run`] is called once at the end of a person's journey when the plan has a connected phase. It
 //! loops: connect ([`conn`]: TCP, optional TLS, the RFC 6455 upgrade), hold ([`hold`]: until the dwell
 //! ends, the run ends, or the connection drops), and on a drop wait as the reconnect policy says.
+//! A long-poll phase (`kind = "long-poll"`, e.g. Matrix `/sync`) is the same loop with [`poll`]: its
+//! connection is a chain of polls through the worker's HTTP clients, its messages are requests, and
+//! the counters and steps below are the same.
 //!
 //! # What is measured
 //! | step | from | to | region |

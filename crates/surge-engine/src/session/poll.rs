@@ -81,50 +81,46 @@ async fn poll_once(s: &Session<'_>, held: bool, x: &mut Exchange) -> Result<Poll
 }
 
 /// Holds a long-poll connection whose first answer is `first` until the session's end (then
-/// [`Ended::Done`]) or a failed poll ([`Ended::Dropped`]).
+/// [`Ended::Done`]) or a failed poll ([`Ended::Dropped`]). Polls and sends run side by side, so a
+/// slow send never holds back the receipt of a poll's answer (which would stretch `deliver`).
 pub(super) async fn hold(s: &Session<'_>, first: PollAnswer) -> Ended {
-    let mut side = Exchange::default();
-    answered(s, first, &mut side).await;
-    let stop_sending = s.end;
-    let close_at = s.close_at();
-    let mut next_msg =
-        s.c.sends_messages()
-            .then(|| Instant::now() + s.poisson_gap());
+    let mut joins = Exchange::default();
+    answered(s, first, &mut joins).await;
+    tokio::select! {
+        ended = polls(s, s.close_at(), &mut joins) => ended,
+        () = sends(s, s.end) => Ended::Done,
+    }
+}
+
+/// Polls until `close_at` or a failed poll.
+async fn polls(s: &Session<'_>, close_at: Instant, joins: &mut Exchange) -> Ended {
     let mut polling = Exchange::default();
     loop {
-        if Instant::now() >= close_at {
-            return Ended::Done;
-        }
-        let answer = {
-            let poll = poll_once(s, true, &mut polling);
-            tokio::pin!(poll);
-            loop {
-                let wake = next_msg.map_or(close_at, |t| t.min(close_at));
-                tokio::select! {
-                    r = &mut poll => break r,
-                    _ = tokio::time::sleep_until(wake) => {
-                        let now = Instant::now();
-                        if now >= close_at {
-                            return Ended::Done;
-                        }
-                        if next_msg.is_some_and(|t| t <= now) {
-                            next_msg = (now < stop_sending).then(|| now + s.poisson_gap());
-                            if next_msg.is_some() {
-                                send_message(s, &mut side).await;
-                            }
-                        }
-                    }
-                }
-            }
-        };
-        match answer {
-            Ok(a) => answered(s, a, &mut side).await,
-            Err(_) => {
+        match tokio::time::timeout_at(close_at, poll_once(s, true, &mut polling)).await {
+            Err(_) => return Ended::Done,
+            Ok(Ok(a)) => answered(s, a, joins).await,
+            Ok(Err(_)) => {
                 s.count(s.person.region, |k| k.close(None));
                 return Ended::Dropped;
             }
         }
     }
+}
+
+/// Sends messages at the phase's Poisson rate until `stop`, then waits (never returns).
+async fn sends(s: &Session<'_>, stop: Instant) {
+    if s.c.sends_messages() {
+        let mut x = Exchange::default();
+        loop {
+            let next = Instant::now() + s.poisson_gap();
+            if next >= stop {
+                break;
+            }
+            tokio::time::sleep_until(next).await;
+            send_message(s, &mut x).await;
+        }
+    }
+    std::future::pending::<()>().await;
 }
 
 /// Takes in an answer: its token, its deliveries, and the conversations it offers (joined now).

@@ -29,8 +29,37 @@
 //! | `reconnect` | `{ policy, base, max }`: `"immediate"`, `"backoff"` (full jitter: uniform in [0, min(max, base x 2^n)]) or `"server-hint"` (a refusal's `Retry-After`, else as `backoff`); default `backoff`, 500ms, 30s |
 //! | `max_frame` | largest frame or message accepted from the server, bytes (default 65536, 125..=16 MiB) |
 //!
+//! ## A long poll instead of a WebSocket
+//!
+//! `kind = "long-poll"` makes the connection a chain of HTTP long polls (Matrix `/sync`, for
+//! example; the built-in `matrix` journey's phase is one):
+//!
+//! ```toml
+//! [journey.connect]
+//! kind = "long-poll"
+//! path = "/_matrix/client/v3/sync"   # GET, to the region's base URL, with `headers`
+//! headers = { authorization = "Bearer {token}" }
+//! dwell = { median = "60s", p99 = "10m" }
+//! poll = { since = "/next_batch", param = "since", events = ["/rooms/join/*/timeline/events"], join = { each = "/rooms/invite", path = "/_matrix/client/v3/join/" }, hold = "20s", hold_param = "timeout" }
+//! messages = { per_minute = 6.0, method = "PUT", path = "/_matrix/client/v3/rooms/{room}/send/m.room.message/{msg_id}", frame = '{"msgtype":"m.text","body":"hi","surge":{"id":"{msg_id}","sent_at":{sent_at}}}', room = { path = "/_matrix/client/v3/createRoom", body = '{"is_direct":true,"invite":["@surge{to_user}:{server}"]}', id = "/room_id" } }
+//! deliver = { pointer = "/type", equals = "m.room.message", id = "/content/surge/id", sent_at = "/content/surge/sent_at", deadline = "5s" }
+//! ```
+//!
+//! | field | meaning |
+//! |---|---|
+//! | `kind` | `"websocket"` (default) or `"long-poll"` |
+//! | `poll.since` | pointer to the token in an answer; the next poll sends it as `param` (default `since`); a reconnect resumes from it too, so nothing is received twice |
+//! | `poll.events` | pointers to arrays of received events (`*` stands for every member of an object or element of an array); each event is matched by `deliver` like a frame |
+//! | `poll.join` | `{ each, path }`: every member name of the object at `each` (an invitation) is appended percent-encoded to `path` and POSTed with `{}` before the next poll |
+//! | `poll.hold` | how long the server may hold a poll, sent in ms as `hold_param` (default `timeout`, 20s); a connection's first poll asks 0 and is the `connect` step; a poll unanswered `hold` + the client timeout, failed, not JSON or without a token drops the connection |
+//! | `messages.method`, `messages.path` | the send request (default POST); `frame` is its JSON body; its answer is the `ack` (a failure counts `messages_refused`) |
+//! | `messages.room` | `{ path, body, id }`: POSTed once per contact before the first message to them; the string at `id` in its answer is `{room}` |
+//!
+//! `heartbeat`, `on_open`, `ack`, `error` and `max_frame` are a WebSocket's and refused here.
+//!
 //! Frame templates are JSON like step bodies. `messages.frame` alone also knows `{to}` (the contact's
-//! E.164), `{msg_id}` (unique in the run) and `{sent_at}` (µs since the run's common start, a number).
+//! E.164), `{to_user}` (the contact's index in the population), `{msg_id}` (unique in the run),
+//! `{sent_at}` (µs since the run's common start, a number) and, with `messages.room`, `{room}`.
 //! Every value extracted by a step is known (the phase runs after the last step). `ack`, `error` and
 //! `deliver` need `messages.frame` to carry `{msg_id}`; `deliver` also `{sent_at}`.
 
