@@ -3,14 +3,18 @@
 # SQLite, open registration and raised rate limits. Not part of .ci/run (it downloads Synapse and its
 # dependencies, ~1 minute); run it by hand:
 #
-#   bash bench/matrix-test.sh            # a 20 s surge of 90 people (profiles/matrix-signup.toml, scaled)
+#   bash bench/matrix-test.sh            # a 20 s surge of 90 people (profiles/matrix-connected.toml, scaled)
 #   MATRIX_SCALE=1 bash bench/matrix-test.sh   # the profile as written (300 people over 60 s)
+#   MATRIX_PROFILE=profiles/matrix-signup.toml bash bench/matrix-test.sh   # signup and discovery only
 #
 #   MATRIX_WARMUP=0 bash bench/matrix-test.sh  # start the surge as soon as Synapse answers
 #
 # Checks: every person registers through the interactive-auth dummy stage, every step answers as the
 # journey expects (0 errors), and discovery through the user directory finds every contact that had
-# registered when it was searched. Exit 0 when all hold.
+# registered when it was searched. With the connected phase (matrix-connected.toml): every person's
+# first /sync connects, messages are sent (m.room.message in direct-message rooms), none is lost
+# (delivered within the deadline or late, through the receiver's /sync), none is delivered twice, and
+# the deliver p99 is printed. Exit 0 when all hold.
 #
 # Synapse is given MATRIX_WARMUP (30) seconds after it first answers: a freshly created Synapse 1.163.2
 # left 14% of new registrations out of its user directory searches during its first seconds (surge
@@ -22,6 +26,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=${MATRIX_WORK:-$(mktemp -d)}
 SCALE=${MATRIX_SCALE:-0.3}
 DURATION=${MATRIX_DURATION:-20s}
+PROFILE=${MATRIX_PROFILE:-profiles/matrix-connected.toml}
 PORT=${MATRIX_PORT:-18008}
 log() { echo "matrix-test: $*" >&2; }
 SYN_PID=""
@@ -55,6 +60,10 @@ c["user_directory"] = {"enabled": True, "search_all_users": True}
 big = {"per_second": 100000, "burst_count": 100000}
 c["rc_registration"] = big
 c["rc_message"] = big
+c["rc_joins"] = {"local": big, "remote": big}
+c["rc_joins_per_room"] = big
+c["rc_invites"] = {"per_room": big, "per_user": big, "per_issuer": big}
+c["rc_room_creation"] = big
 c["rc_login"] = {"address": big, "account": big, "failed_attempts": big}
 c["bcrypt_rounds"] = 4
 c["trusted_key_servers"] = []
@@ -77,9 +86,9 @@ if [ "$WARMUP" != 0 ]; then log "letting Synapse settle for ${WARMUP}s (its star
 cd "$ROOT"
 [ -x target/release/surge ] || cargo build --release -p surge-cli >/dev/null 2>&1
 OUT="$WORK/run"
-log "surge run profiles/matrix-signup.toml --target http://127.0.0.1:$PORT --scale $SCALE --duration $DURATION"
+log "surge run $PROFILE --target http://127.0.0.1:$PORT --scale $SCALE --duration $DURATION"
 set +e
-target/release/surge run profiles/matrix-signup.toml --target "http://127.0.0.1:$PORT" \
+target/release/surge run "$PROFILE" --target "http://127.0.0.1:$PORT" \
   --scale "$SCALE" --duration "$DURATION" --health-check /_matrix/client/versions --out "$OUT"
 rc=$?
 set -e
@@ -102,6 +111,24 @@ if t["errors"]: bad.append(f"{t['errors']} errors")
 if exp == 0: bad.append("no contact was expected: discovery not exercised")
 print(f"matrix-test: discovery completeness {found / exp:.1%}" if exp else "")
 if found != exp: bad.append(f"{exp - found} contacts missing from the user directory")
+regions = s["regions"]
+msgs = [r["messages"] for r in regions.values() if r.get("messages")]
+if msgs:
+    sent = sum(m["sent"] for m in msgs)
+    delivered = sum(m["delivered"] for m in msgs)
+    late = sum(m["late"] for m in msgs)
+    lost = sum(m["lost"] for m in msgs)
+    conns = sum(r["connections"]["peak"] for r in regions.values() if r.get("connections"))
+    reconnects = sum(r["connections"]["reconnects"] for r in regions.values() if r.get("connections"))
+    p99 = {name: r["deliver"]["p99_ms"] for name, r in regions.items() if r.get("deliver")}
+    c99 = {name: r["connect"]["p99_ms"] for name, r in regions.items() if r.get("connect")}
+    print(f"matrix-test: connected phase: peak connections {conns} (sum of regions), reconnects {reconnects}; "
+          f"connect p99 {c99} ms")
+    print(f"matrix-test: messages sent {sent}, delivered {delivered}, late {late}, lost {lost}; "
+          f"completeness {(delivered + late) / sent:.1%}; deliver p99 {p99} ms" if sent else "matrix-test: no message sent")
+    if sent == 0: bad.append("no message was sent: the connected phase did not run")
+    if lost: bad.append(f"{lost} messages lost")
+    if delivered + late > sent: bad.append("more deliveries than messages sent")
 if bad:
     print("matrix-test: FAIL: " + "; ".join(bad)); sys.exit(1)
 print("matrix-test: OK")

@@ -199,6 +199,27 @@ pub async fn run(ctx: &PersonCtx, u: u64, intended: Instant) {
 }
 
 impl PersonCtx {
+    /// Sends `req` for `person` to its base URL (the request's own, else the person's region's) and
+    /// reads the answer into `reply`: the fast client for plain-`http://` HTTP/1.1, hyper-util
+    /// otherwise.
+    pub(crate) async fn send(
+        &self,
+        person: &Person,
+        req: &RequestBuf,
+        http2: bool,
+        reply: &mut Reply,
+    ) -> Result<(), Outcome> {
+        let base = self
+            .targets
+            .base_for(person.region, person.index, req.base_url.as_deref());
+        if self.fast_h1 && !http2 && h1::supports(base) {
+            return self.h1.send_in_lane(person.region, base, req, reply).await;
+        }
+        let answer = self.clients.send(base, req, http2).await?;
+        reply.fill_from(&answer);
+        Ok(())
+    }
+
     /// What the connected phase ([`crate::session`]) needs.
     pub(crate) fn session_parts(&self) -> crate::session::Parts<'_> {
         crate::session::Parts {
@@ -209,6 +230,7 @@ impl PersonCtx {
             start: self.start,
             tls: &self.ws_tls,
             sources: self.ws_sources.as_deref(),
+            http: self,
         }
     }
 }
@@ -551,23 +573,11 @@ impl Journey<'_> {
         (Outcome::Ok, None, last_send)
     }
 
-    /// Sends the built request: the fast client for plain-`http://` HTTP/1.1, hyper-util otherwise.
+    /// Sends the built request (see [`PersonCtx::send`]).
     async fn send(&mut self, step: &Step) -> Result<(), Outcome> {
-        let base = self.ctx.targets.base_for(
-            self.person.region,
-            self.person.index,
-            self.s.req.base_url.as_deref(),
-        );
-        if self.ctx.fast_h1 && !step.http2 && h1::supports(base) {
-            return self
-                .ctx
-                .h1
-                .send_in_lane(self.person.region, base, &self.s.req, &mut self.s.reply)
-                .await;
-        }
-        let answer = self.ctx.clients.send(base, &self.s.req, step.http2).await?;
-        self.s.reply.fill_from(&answer);
-        Ok(())
+        self.ctx
+            .send(&self.person, &self.s.req, step.http2, &mut self.s.reply)
+            .await
     }
 
     fn build(&mut self, step: &Step, round: usize, batch: &[Contact]) {
@@ -644,7 +654,7 @@ fn failure_outcome(f: &StepFailure) -> Outcome {
     }
 }
 
-fn retry_after(a: &Reply) -> Option<Duration> {
+pub(crate) fn retry_after(a: &Reply) -> Option<Duration> {
     let v = std::str::from_utf8(a.header("retry-after")?).ok()?;
     let secs: f64 = v.trim().parse().ok()?;
     (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(3600.0)))

@@ -7,6 +7,7 @@ use std::time::Duration;
 use surge_engine::{Registry, ShardSet, Targets, WorkerEvent, WorkerSpec, spawn_worker};
 use surge_metrics::{Outcome, RegionCounters, Snapshot};
 use surge_plan::{Overrides, Plan};
+use surge_testkit::sync::{SyncMode, SyncServer};
 use surge_testkit::ws::{WsMode, WsServer};
 
 fn profile(connect_extra: &str, path: &str) -> String {
@@ -254,4 +255,106 @@ async fn error_frames_are_refused_messages_and_strangers_messages_are_unknown() 
     );
     assert_eq!(c.messages_refused, 0, "{c:?}");
     assert_eq!(r.totals.merged_counters(None).failed, 0);
+}
+
+/// A profile whose journey is the built-in `matrix` one as written (signup, directory search, then
+/// `/sync` long-polling), with `per_minute` messages per connected person.
+fn matrix_profile(per_minute: f64, reconnect: &str) -> String {
+    let journey = surge_profile::journey::builtin_text("matrix")
+        .unwrap_or_else(|| panic!("no matrix builtin"))
+        .replace("per_minute = 6.0", &format!("per_minute = {per_minute:.1}"))
+        .replace(
+            r#"reconnect = { policy = "backoff", base = "500ms", max = "30s" }"#,
+            reconnect,
+        );
+    format!(
+        r#"
+name = "mx"
+seed = 5
+[event]
+population = 30
+duration = "3s"
+[[regions]]
+name = "americas"
+share = 0.5
+[[regions]]
+name = "europe"
+share = 0.5
+[curve]
+# Everyone arrives in the first half second: each has signed up and connected long before the end.
+kind = "ramp"
+up = "300ms"
+hold = "200ms"
+down = "0s"
+[address_book]
+median = 10
+sigma = 0.1
+max = 20
+same_region = 0.5
+never_join = 0.0
+later = 0.0
+[client]
+timeout = "2s"
+{journey}
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_poll_people_message_each_other_in_rooms_and_every_message_arrives_once() {
+    let hs = SyncServer::start(SyncMode::Normal).await;
+    let plain = r#"reconnect = { policy = "backoff", base = "500ms", max = "30s" }"#;
+    let r = run(&hs.url(), &matrix_profile(240.0, plain)).await;
+    let c = r.counters();
+    assert_eq!(c.connections_opened, 30, "every person syncs: {c:?}");
+    assert_eq!(c.connections_closed, 30, "{c:?}");
+    assert!(c.messages_sent > 20, "{c:?}");
+    assert_eq!(c.messages_refused, 0, "{c:?}");
+    // Every message reaches its receiver's /sync exactly once: the sender's own copy in its room is
+    // not a delivery, and no token is replayed.
+    assert_eq!(
+        c.messages_delivered + c.messages_late,
+        c.messages_sent,
+        "{c:?}"
+    );
+    assert_eq!(c.messages_lost(), 0, "{c:?}");
+    assert_eq!(c.deliveries_unknown, 0, "{c:?}");
+    assert_eq!((c.reconnects, c.closes_other), (0, 0), "{c:?}");
+    assert_eq!(hs.messages(), c.messages_sent);
+    assert!(
+        hs.joins() > 0,
+        "receivers joined the rooms they were invited to"
+    );
+    assert_eq!(outcome(&r.step("connect"), Outcome::Ok), 30);
+    assert_eq!(outcome(&r.step("ack"), Outcome::Ok), c.messages_sent);
+    assert_eq!(
+        r.step("deliver").count(),
+        c.messages_delivered + c.messages_late
+    );
+    let journeys = r.totals.merged_counters(None);
+    assert_eq!((journeys.started, journeys.succeeded), (30, 30));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_poll_drops_the_connection_and_the_session_resumes_from_its_token() {
+    let hs = SyncServer::start(SyncMode::FailEveryNthPoll(5)).await;
+    let fast = r#"reconnect = { policy = "backoff", base = "50ms", max = "100ms" }"#;
+    let r = run(&hs.url(), &matrix_profile(240.0, fast)).await;
+    let c = r.counters();
+    assert!(hs.failed_syncs() > 0);
+    assert!(c.reconnects > 0, "{c:?}");
+    assert_eq!(c.connections_opened, 30 + c.reconnects, "{c:?}");
+    assert_eq!(c.connections_opened, c.connections_closed, "{c:?}");
+    assert!(
+        c.closes_other >= c.reconnects,
+        "every reconnect follows a drop: {c:?}"
+    );
+    assert_eq!(r.step("reconnect").count(), c.reconnects);
+    assert!(c.messages_delivered + c.messages_late > 0, "{c:?}");
+    // Resuming from the last token never receives a message twice.
+    assert!(
+        c.messages_delivered + c.messages_late <= c.messages_sent,
+        "{c:?}"
+    );
+    assert_eq!(c.deliveries_unknown, 0, "{c:?}");
 }

@@ -253,7 +253,7 @@ fn write_var(var: Var, mode: Mode, ctx: &Ctx, batch: Batch, out: &mut Vec<u8>) {
         Var::Contacts => write_contacts(mode, ctx, batch, false, out),
         // Message variables exist only in `[journey.connect] messages.frame`, which
         // `journey::connect::MessageFrame` renders itself; validation keeps them out of steps.
-        Var::To | Var::MsgId | Var::SentAt => {}
+        Var::To | Var::ToUser | Var::MsgId | Var::SentAt | Var::Room => {}
         Var::Contact => {
             let mut buf = [0u8; CONTACT_MAX];
             match batch {

@@ -71,6 +71,8 @@ fn upgrade_and_frames_render() {
     out.clear();
     let msg = MsgVars {
         to: Phone(447700900123),
+        to_user: 9,
+        room: "",
         msg_id: "42.7",
         sent_at_us: 1_234_567,
     };
@@ -115,4 +117,114 @@ fn received_frames_are_classified() {
     for (frame, want) in cases {
         assert_eq!(c.classify(frame), want, "{frame}");
     }
+}
+
+/// The built-in `matrix` journey's `/sync` long poll, compiled; the register step's values are
+/// `session`, then `server` and `token` (one round's extractions in name order).
+#[test]
+fn matrix_sync_requests_render_and_answers_are_read() {
+    let text_in = "[journey]\nbuiltin = \"matrix\"\nconnect = true\n";
+    let spec = parse_journey(text_in, "t.toml", &[]).unwrap_or_else(|e| panic!("{e}"));
+    let mut steps = Vec::new();
+    let j = journey::compile(&spec, SECRET, &mut steps).unwrap_or_else(|e| panic!("{e}"));
+    let c = j.connect.unwrap_or_else(|| panic!("no phase"));
+    let lp = c
+        .long_poll
+        .as_ref()
+        .unwrap_or_else(|| panic!("not a long poll"));
+    assert_eq!(lp.hold, std::time::Duration::from_secs(20));
+    let p = person();
+    let values = vec![
+        Some("s".to_string()),
+        Some("hs.example".to_string()),
+        Some("tok".to_string()),
+    ];
+    let ctx = Ctx {
+        plan_secret: SECRET,
+        person: &p,
+        region_name: "americas",
+        code: "",
+        values: &values,
+        batch: &[],
+    };
+    let mut req = journey::RequestBuf::default();
+    let filter = "/_matrix/client/v3/sync?filter=%7B%22room%22%3A%7B%22timeline%22%3A%7B%22limit%22%3A50%7D%7D%7D";
+    c.poll_request(&ctx, None, false, &mut req);
+    assert_eq!(text(&req.path), format!("{filter}&timeout=0"));
+    assert_eq!(req.method, journey::Method::Get);
+    assert_eq!(req.headers[0].0, "authorization");
+    assert_eq!(text(&req.headers[0].1), "Bearer tok");
+    c.poll_request(&ctx, Some("s72_1/2"), true, &mut req);
+    assert_eq!(
+        text(&req.path),
+        format!("{filter}&timeout=20000&since=s72_1%2F2")
+    );
+
+    let msg = MsgVars {
+        to: Phone(447700900123),
+        to_user: 31,
+        room: "!abc:hs.example",
+        msg_id: "42.7",
+        sent_at_us: 1_234_567,
+    };
+    c.room_request(&ctx, &msg, &mut req);
+    assert_eq!(
+        (req.method, text(&req.path)),
+        (journey::Method::Post, "/_matrix/client/v3/createRoom")
+    );
+    assert_eq!(
+        text(&req.body),
+        r#"{"is_direct":true,"preset":"trusted_private_chat","invite":["@surge31:hs.example"]}"#
+    );
+    assert!(
+        req.headers
+            .iter()
+            .any(|(n, v)| n == "content-type" && text(v) == "application/json")
+    );
+    assert_eq!(
+        c.room_id(br#"{"room_id":"!abc:hs.example"}"#).as_deref(),
+        Some("!abc:hs.example")
+    );
+    assert_eq!(c.room_id(b"{}"), None);
+    c.message_request(&ctx, &msg, &mut req);
+    assert_eq!(req.method, journey::Method::Put);
+    assert_eq!(
+        text(&req.path),
+        "/_matrix/client/v3/rooms/%21abc%3Ahs.example/send/m.room.message/42.7"
+    );
+    let body: serde_json::Value =
+        serde_json::from_slice(&req.body).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(body["surge"]["sent_at"], 1_234_567);
+    assert_eq!(body["surge"]["region"], "americas");
+    c.join_request(&ctx, "!xyz:hs.example", &mut req);
+    assert_eq!(
+        text(&req.path),
+        "/_matrix/client/v3/join/%21xyz%3Ahs.example"
+    );
+    assert_eq!(text(&req.body), "{}");
+
+    // A /sync answer: two rooms' timelines (a message, a membership event, a message without
+    // surge's fields), an invite, and the token.
+    let answer = br#"{"next_batch":"s80","rooms":{
+        "join":{
+          "!a:h":{"timeline":{"events":[
+            {"type":"m.room.member","content":{"membership":"join"}},
+            {"type":"m.room.message","content":{"surge":{"id":"3.1","sent_at":99,"region":"europe"}}}]}},
+          "!b:h":{"timeline":{"events":[{"type":"m.room.message","content":{"body":"hi"}}]}}},
+        "invite":{"!c:h":{"invite_state":{"events":[]}}}}}"#;
+    let mut a = journey::connect::PollAnswer::default();
+    assert!(c.read_poll(answer, &mut a));
+    assert_eq!(a.since.as_deref(), Some("s80"));
+    assert_eq!(a.joins, ["!c:h"]);
+    assert_eq!(a.received.len(), 3);
+    assert!(a.received.contains(&Received::Deliver {
+        id: "3.1".into(),
+        sent_at_us: 99,
+        region: Some("europe".into())
+    }));
+    assert!(a.received.contains(&Received::BadDeliver));
+    assert!(a.received.contains(&Received::Other));
+    assert!(!c.read_poll(b"<html>", &mut a));
+    assert!(c.read_poll(br#"{"next_batch":7}"#, &mut a));
+    assert_eq!((a.since.as_deref(), a.received.len()), (Some("7"), 0));
 }

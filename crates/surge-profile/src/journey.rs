@@ -98,11 +98,12 @@ mod validate;
 use std::time::Duration;
 
 pub use connect::{
-    AckSpec, ConnectSpec, DeliverSpec, FrameMatch, HeartbeatSpec, MessagesSpec, ReconnectSpec,
+    AckSpec, ConnectSpec, DeliverSpec, FrameMatch, HeartbeatSpec, LongPollSpec, MessagesSpec,
+    ReconnectSpec, RoomSpec,
 };
 pub use connect_raw::{
-    RawAck, RawConnect, RawConnectField, RawDeliver, RawDwell, RawHeartbeat, RawMatch, RawMessages,
-    RawReconnect,
+    RawAck, RawConnect, RawConnectField, RawDeliver, RawDwell, RawHeartbeat, RawJoin, RawMatch,
+    RawMessages, RawPoll, RawReconnect, RawRoom,
 };
 pub use dwell::{DwellSpec, DwellTrace};
 pub use raw::{

@@ -74,7 +74,7 @@ fn bad_phases_are_refused_with_their_place() {
     let cases = [
         (
             "path = \"/ws\"\ndwell = { fixed = \"1s\" }\non_open = ['{\"to\":\"{to}\"}']",
-            "only `[journey.connect] messages.frame` knows",
+            "only `[journey.connect] messages` knows",
         ),
         (
             "path = \"/ws\"\ndwell = { fixed = \"1s\" }\nmessages = { per_minute = 1.0, frame = '{\"to\":\"{to}\"}' }\nack = { pointer = \"/type\", equals = \"ack\", id = \"/id\" }",
@@ -136,7 +136,7 @@ path = "/a/{msg_id}"
         .err()
         .map(|e| e.to_string())
         .unwrap_or_default();
-    assert!(e.contains("only `[journey.connect] messages.frame`"), "{e}");
+    assert!(e.contains("only `[journey.connect] messages` knows"), "{e}");
 }
 
 #[test]
@@ -220,4 +220,113 @@ fn the_shipped_dwell_trace_loads() {
         p.journey.connect.map(|c| c.dwell),
         Some(DwellSpec::Trace(_))
     ));
+}
+
+const POLL: &str = r#"
+kind = "long-poll"
+path = "/sync?filter=1"
+headers = { authorization = "Bearer {token}" }
+dwell = { fixed = "1s" }
+poll = { since = "/next_batch", events = ["/rooms/join/*/timeline/events"], join = { each = "/rooms/invite", path = "/join/" } }
+messages = { per_minute = 2.0, method = "PUT", path = "/rooms/{room}/send/{msg_id}", frame = '{"id":"{msg_id}","sent_at":{sent_at}}', room = { path = "/createRoom", body = '{"invite":["@u{to_user}:x"]}', id = "/room_id" } }
+deliver = { pointer = "/type", equals = "m", id = "/content/id", sent_at = "/content/sent_at", deadline = "5s" }
+"#;
+
+#[test]
+fn a_long_poll_phase_validates_with_its_defaults() {
+    let spec = parse_journey(&with(POLL), "p.toml", &[]).unwrap_or_else(|e| panic!("{e}"));
+    let c = spec.connect.unwrap_or_else(|| panic!("no connect"));
+    let lp = c.long_poll.unwrap_or_else(|| panic!("not a long poll"));
+    assert_eq!(
+        (lp.param.as_str(), lp.hold_param.as_str()),
+        ("since", "timeout")
+    );
+    assert_eq!(lp.hold, Duration::from_secs(20));
+    assert_eq!(lp.events, ["/rooms/join/*/timeline/events"]);
+    assert!(lp.join.is_some());
+    let m = c.messages.unwrap_or_else(|| panic!("no messages"));
+    let (method, path) = m.request.unwrap_or_else(|| panic!("no send request"));
+    assert_eq!(method, surge_profile::journey::Method::Put);
+    assert!(path.contains(&Part::Var {
+        var: Var::Room,
+        in_string: false
+    }));
+    assert!(m.room.is_some());
+}
+
+#[test]
+fn bad_long_polls_are_refused_with_their_place() {
+    let cases = [
+        (
+            POLL.replace("kind = \"long-poll\"", "kind = \"carrier-pigeon\""),
+            "expected \"websocket\" or \"long-poll\"",
+        ),
+        (
+            format!("{POLL}heartbeat = {{ every = \"1s\", frame = '{{}}', reply = {{ pointer = \"/t\", equals = \"p\" }} }}"),
+            "`heartbeat` is a WebSocket's",
+        ),
+        (
+            POLL.replace("poll = {", "nopoll = {"),
+            "unknown field `nopoll`",
+        ),
+        (
+            POLL.lines().filter(|l| !l.starts_with("poll")).collect::<Vec<_>>().join("\n"),
+            "a long poll needs `poll = { since, events }`",
+        ),
+        (
+            POLL.replace(", room = { path = \"/createRoom\", body = '{\"invite\":[\"@u{to_user}:x\"]}', id = \"/room_id\" }", ""),
+            "`{room}` needs `messages.room`",
+        ),
+        (
+            POLL.replace("method = \"PUT\", path = \"/rooms/{room}/send/{msg_id}\", ", ""),
+            "a long poll's messages are requests",
+        ),
+        (
+            POLL.replace("events = [\"/rooms/join/*/timeline/events\"]", "events = []"),
+            "name at least one pointer",
+        ),
+        (
+            POLL.replace("since = \"/next_batch\"", "since = \"next_batch\""),
+            "invalid JSON pointer",
+        ),
+        (
+            POLL.replace("body = '{\"invite\":[\"@u{to_user}:x\"]}'", "body = '{\"m\":\"{msg_id}\"}'"),
+            "the room request knows",
+        ),
+        (
+            POLL.replace("path = \"/sync?filter=1\"", "path = \"ws://h:1/sync\""),
+            "a long poll's path is a path",
+        ),
+        (
+            POLL.replace("kind = \"long-poll\"\n", ""),
+            "only `kind = \"long-poll\"` knows this field",
+        ),
+    ];
+    for (connect, want) in cases {
+        let e = err(&connect);
+        assert!(e.contains(want), "{connect}\n=> {e}");
+        assert!(e.contains("p.toml:"), "no place: {e}");
+    }
+}
+
+#[test]
+fn builtin_matrix_takes_connect_true_as_a_sync_long_poll() {
+    let on = "[journey]\nbuiltin = \"matrix\"\nconnect = true\n";
+    let spec = parse_journey(on, "p.toml", &[]).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        spec.values.iter().any(|v| v == "server"),
+        "{:?}",
+        spec.values
+    );
+    let c = spec.connect.unwrap_or_else(|| panic!("no connect"));
+    assert!(c.long_poll.is_some() && c.deliver.is_some());
+    assert!(c.messages.is_some_and(|m| m.room.is_some()));
+    let plain =
+        parse_journey("journey = \"matrix\"\n", "p.toml", &[]).unwrap_or_else(|e| panic!("{e}"));
+    assert!(plain.connect.is_none());
+    assert_eq!(
+        plain.values,
+        ["session", "token"],
+        "the value only the phase uses is not extracted without it"
+    );
 }

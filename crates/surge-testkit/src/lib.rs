@@ -20,6 +20,7 @@
 pub mod link;
 pub mod process;
 pub mod profiles;
+pub mod sync;
 pub mod tls;
 pub mod ws;
 

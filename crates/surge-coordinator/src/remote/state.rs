@@ -8,6 +8,7 @@ use crate::pool::Pool;
 use bytes::Bytes;
 use http::{Response, StatusCode};
 use http_body_util::Full;
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -37,6 +38,8 @@ struct Remote {
     /// The regions it is placed in (placement by region), as region indexes.
     regions: Vec<u16>,
     clock: Book,
+    /// How far into the presence log it has read (its reports' cursor, absolute).
+    presence_read: u64,
 }
 
 #[derive(Debug)]
@@ -45,8 +48,12 @@ struct Inner {
     /// Every registration confirmed by any worker, once, in the order received.
     log: Vec<u64>,
     seen: Registry,
-    /// Every presence change any worker reported, in the order received, with its worker.
-    presence: Vec<(u64, bool, u32)>,
+    /// Presence changes any worker reported, in the order received, with its worker: those some
+    /// live worker has not read yet (the ones every live worker read are dropped, so the log stays
+    /// bounded however long a run reconnects).
+    presence: VecDeque<(u64, bool, u32)>,
+    /// Absolute position of `presence[0]` (cursors count from the run's first change).
+    presence_base: u64,
     stop: Option<String>,
     started: bool,
 }
@@ -89,7 +96,8 @@ impl RemoteState {
                 workers: Vec::new(),
                 log: Vec::new(),
                 seen: Registry::new(plan.population),
-                presence: Vec::new(),
+                presence: VecDeque::new(),
+                presence_base: 0,
                 stop: None,
                 started: false,
             }),
@@ -220,6 +228,7 @@ impl RemoteState {
                 shards_version: 0,
                 regions,
                 clock: Book::at_join(&join.clock),
+                presence_read: 0,
             });
             let n = inner.workers.len();
             self.joined.send_replace(n);
@@ -307,6 +316,7 @@ impl RemoteState {
             log,
             seen,
             presence,
+            presence_base,
             stop,
             ..
         } = &mut *inner;
@@ -336,15 +346,19 @@ impl RemoteState {
             presence.extend(report.presence.iter().map(|&(u, on)| (u, on, w as u32)));
             self.forward(w, remote, &report, snap);
         }
+        remote.presence_read = remote.presence_read.max(report.presence_cursor);
         let mut reply = reply_to(&report, remote, log, stop);
-        let from = (report.presence_cursor as usize).min(presence.len());
+        let from = usize::try_from(report.presence_cursor.saturating_sub(*presence_base))
+            .unwrap_or(usize::MAX)
+            .min(presence.len());
         let to = (from + MAX_REGISTERED_PER_REPLY).min(presence.len());
-        reply.presence = presence[from..to]
-            .iter()
+        reply.presence = presence
+            .range(from..to)
             .filter(|e| e.2 != w as u32)
             .map(|&(u, on, _)| (u, on))
             .collect();
-        reply.presence_cursor = to as u64;
+        reply.presence_cursor = *presence_base + to as u64;
+        compact_presence(workers, presence, presence_base);
         reply.clock = report.clock_t0_us.map(|t0_us| ClockEcho {
             t0_us,
             t1_us,
@@ -354,6 +368,12 @@ impl RemoteState {
             Ok(b) => respond(StatusCode::OK, "application/json", b),
             Err(e) => refuse(StatusCode::INTERNAL_SERVER_ERROR, causes(&e)),
         }
+    }
+
+    /// Length of the presence log (changes not yet read by every live worker).
+    #[cfg(test)]
+    fn presence_len(&self) -> usize {
+        self.lock().presence.len()
     }
 
     /// Hands a new report's figures (and its end) to the run loop.
@@ -528,6 +548,27 @@ impl Pool for RemotePool {
     async fn finish(self) {}
 }
 
+/// The presence log is dropped in steps of this many changes read by every live worker.
+const PRESENCE_COMPACT: u64 = 4096;
+
+/// Drops the presence changes every live worker has read (a lost worker reads no more; joins end
+/// when the run starts, so no worker can still need them).
+fn compact_presence(workers: &[Remote], presence: &mut VecDeque<(u64, bool, u32)>, base: &mut u64) {
+    let Some(low) = workers
+        .iter()
+        .filter(|r| r.standing != Standing::Lost)
+        .map(|r| r.presence_read)
+        .min()
+    else {
+        return;
+    };
+    let read = low.saturating_sub(*base).min(presence.len() as u64);
+    if read >= PRESENCE_COMPACT {
+        presence.drain(..read as usize);
+        *base += read;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -556,6 +597,7 @@ mod tests {
                 shards_version: 1,
                 regions: Vec::new(),
                 clock: Book::default(),
+                presence_read: 0,
             });
         }
         Ok(RemotePool {
@@ -583,6 +625,79 @@ mod tests {
         // A lost worker is not reported again; worker 1 goes silent in turn.
         tokio::time::advance(limit).await;
         assert_eq!(pool.silent(limit), vec![1]);
+        Ok(())
+    }
+
+    /// A report of `worker` carrying presence `changes`, having read the log up to `cursor`.
+    fn presence_report(worker: u32, seq: u64, changes: Vec<(u64, bool)>, cursor: u64) -> Bytes {
+        let r = Report {
+            version: PROTOCOL_VERSION,
+            worker,
+            seq,
+            snapshot: None,
+            registered: Vec::new(),
+            registry_cursor: 0,
+            shards_version: 1,
+            done: false,
+            error: None,
+            clock_t0_us: None,
+            clock_sample: None,
+            presence: changes,
+            presence_cursor: cursor,
+        };
+        Bytes::from(surge_wire::encode(&r).unwrap_or_default())
+    }
+
+    async fn reply_of(r: Response<Full<Bytes>>) -> Result<Reply, Box<dyn std::error::Error>> {
+        use http_body_util::BodyExt;
+        let body = r.into_body().collect().await?.to_bytes();
+        Ok(surge_wire::decode(&body)?)
+    }
+
+    /// A long run's reconnects: 40 reports of 1,000 presence changes each from one worker. The
+    /// other worker receives every one of them, in order, and the log never holds more than what
+    /// some worker has not read plus a compaction step.
+    #[tokio::test]
+    async fn the_presence_log_stays_bounded_and_relays_every_change()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let pool = pool(2)?;
+        let st = &pool.state;
+        let peer: SocketAddr = "127.0.0.1:9".parse()?;
+        let (mut c0, mut c1, mut seq1) = (0u64, 0u64, 0u64);
+        let mut relayed = Vec::new();
+        let mut longest = 0;
+        for seq in 1..=40u64 {
+            let changes: Vec<(u64, bool)> =
+                (0..1000).map(|i| (seq * 1000 + i, i % 2 == 0)).collect();
+            let reply = reply_of(st.report(&presence_report(0, seq, changes, c0), peer, 0)).await?;
+            assert!(
+                reply.presence.is_empty(),
+                "a worker's own changes stay its own"
+            );
+            c0 = reply.presence_cursor;
+            loop {
+                seq1 += 1;
+                let r = presence_report(1, seq1, Vec::new(), c1);
+                let reply = reply_of(st.report(&r, peer, 0)).await?;
+                relayed.extend(reply.presence.iter().map(|&(u, _)| u));
+                let caught_up = reply.presence_cursor == c1;
+                c1 = reply.presence_cursor;
+                if caught_up {
+                    break;
+                }
+            }
+            longest = longest.max(st.presence_len());
+        }
+        let want: Vec<u64> = (1..=40u64)
+            .flat_map(|s| (0..1000).map(move |i| s * 1000 + i))
+            .collect();
+        assert_eq!(relayed, want);
+        assert_eq!(c1, 40_000, "cursors stay absolute across compactions");
+        assert!(
+            longest <= PRESENCE_COMPACT as usize + 2 * 1000,
+            "the log held {longest} changes"
+        );
+        assert!(st.presence_len() < PRESENCE_COMPACT as usize + 1000);
         Ok(())
     }
 }

@@ -13,7 +13,7 @@ use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use tokio::time::Instant;
 
 use super::conn::Ws;
-use super::{END_GRACE, Ended, SCRATCH_BUF, Session};
+use super::{Ended, SCRATCH_BUF, Session};
 
 /// Sends awaiting their ack at most (older ones are forgotten: their ack then counts as unknown).
 const MAX_PENDING: usize = 64;
@@ -66,12 +66,7 @@ pub(super) async fn hold(s: &Session<'_>, ws: &mut Ws) -> Ended {
         }
     }
     let stop_sending = s.end;
-    let close_at = if s.end >= s.p.start + s.p.plan.run_duration {
-        // At the run's end: stay to receive what is still in flight, up to the delivery deadline.
-        s.end + s.c.deadline.unwrap_or(END_GRACE).min(END_GRACE)
-    } else {
-        s.end
-    };
+    let close_at = s.close_at();
     loop {
         let now = Instant::now();
         if now >= close_at {
@@ -294,13 +289,18 @@ fn text(s: &Session<'_>, st: &mut State, t: &str) {
     }
 }
 
-/// A delivered message: `deliver` from the sender's `sent_at`, under the sender's region.
-fn deliver(s: &Session<'_>, id: &str, sent_at_us: u64, from: Option<&str>) {
+/// A delivered message: `deliver` from the sender's `sent_at`, under the sender's region. A person's
+/// own message coming back (a long poll's conversation shows the sender its own messages) is not a
+/// delivery.
+pub(super) fn deliver(s: &Session<'_>, id: &str, sent_at_us: u64, from: Option<&str>) {
     let plan = s.p.plan;
     let now_us = s.now_us();
     // The sender must be a person of this run's population (a message from or for anyone else is
     // not one surge sent, whichever worker holds the people).
     let person = parse_id(id).filter(|(u, _)| *u < plan.population);
+    if person.is_some_and(|(u, _)| u == s.person.index) {
+        return;
+    }
     let sender = match from {
         Some(name) => plan.regions.iter().position(|r| r.name == name),
         // Without a region pointer: the sender's region from the id's person.
@@ -393,13 +393,17 @@ async fn timers(
 
 /// Appends one message to a connected contact, if there is one.
 fn send_message(s: &Session<'_>, st: &mut State, out: &mut Vec<u8>) {
-    let Some(to) = s.pick_contact() else { return };
+    let Some((to, to_user)) = s.pick_contact() else {
+        return;
+    };
     let seq = s.seq.get();
     s.seq.set(seq + 1);
     let id = format!("{}.{seq}", s.person.index);
     let mut text = Vec::new();
     let msg = MsgVars {
         to,
+        to_user,
+        room: "",
         msg_id: &id,
         sent_at_us: s.now_us(),
     };

@@ -5,6 +5,9 @@
 //! [`run`] is called once at the end of a person's journey when the plan has a connected phase. It
 //! loops: connect ([`conn`]: TCP, optional TLS, the RFC 6455 upgrade), hold ([`hold`]: until the dwell
 //! ends, the run ends, or the connection drops), and on a drop wait as the reconnect policy says.
+//! A long-poll phase (`kind = "long-poll"`, e.g. Matrix `/sync`) is the same loop with [`poll`]: its
+//! connection is a chain of polls through the worker's HTTP clients, its messages are requests, and
+//! the counters and steps below are the same.
 //!
 //! # What is measured
 //! | step | from | to | region |
@@ -41,6 +44,7 @@
 
 mod conn;
 mod hold;
+mod poll;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -74,6 +78,8 @@ pub(crate) struct Parts<'a> {
     pub(crate) tls: &'a Arc<rustls::ClientConfig>,
     /// The engine whose `--source-addresses` connections bind to in turn (`None`: the system's).
     pub(crate) sources: Option<&'a crate::Engine>,
+    /// The worker's HTTP clients (a long poll's requests).
+    pub(crate) http: &'a crate::person::PersonCtx,
 }
 
 thread_local! {
@@ -92,6 +98,15 @@ struct Session<'a> {
     seq: Cell<u64>,
     /// When to stop sending and close.
     end: Instant,
+    /// A long poll's token and conversations, kept across its connections.
+    resume: RefCell<poll::Resume>,
+}
+
+/// An established connection.
+enum Link {
+    Ws(conn::Ws),
+    /// A long poll's first answer.
+    Poll(Box<surge_plan::journey::connect::PollAnswer>),
 }
 
 /// Why a held connection ended.
@@ -118,6 +133,7 @@ pub(crate) async fn run(p: Parts<'_>, person: Person, values: Vec<Option<String>
         rng: Cell::new(seed),
         seq: Cell::new(0),
         end: Instant::now(),
+        resume: RefCell::default(),
     };
     let now = Instant::now();
     let dwell = c.dwell.sample(s.rand01());
@@ -136,7 +152,7 @@ impl Session<'_> {
         let mut attempt = 0u32;
         while Instant::now() < self.end {
             let hint = match self.connect_once(intended).await {
-                Ok(mut ws) => {
+                Ok(link) => {
                     let now = Instant::now();
                     if let Some(d) = dropped_at.take() {
                         self.record(
@@ -150,7 +166,10 @@ impl Session<'_> {
                     }
                     attempt = 0;
                     self.opened();
-                    let ended = hold::hold(self, &mut ws).await;
+                    let ended = match link {
+                        Link::Ws(mut ws) => hold::hold(self, &mut ws).await,
+                        Link::Poll(first) => poll::hold(self, *first).await,
+                    };
                     self.closed();
                     if ended == Ended::Done {
                         return true;
@@ -175,13 +194,18 @@ impl Session<'_> {
         true
     }
 
-    /// One connection attempt, recorded as a `connect` sample.
-    async fn connect_once(
-        &self,
-        intended: Instant,
-    ) -> Result<conn::Ws, (Outcome, Option<Duration>)> {
+    /// One connection attempt (a WebSocket upgrade, or a long poll's first poll), recorded as a
+    /// `connect` sample.
+    async fn connect_once(&self, intended: Instant) -> Result<Link, (Outcome, Option<Duration>)> {
         let timeout = self.p.plan.client.timeout;
-        let r = match tokio::time::timeout(timeout, conn::open(self)).await {
+        let open = async {
+            if self.c.long_poll.is_some() {
+                poll::first(self).await.map(|a| Link::Poll(Box::new(a)))
+            } else {
+                conn::open(self).await.map(Link::Ws)
+            }
+        };
+        let r = match tokio::time::timeout(timeout, open).await {
             Ok(r) => r,
             Err(_) => Err((Outcome::Timeout, None)),
         };
@@ -242,6 +266,16 @@ impl Session<'_> {
         });
     }
 
+    /// When to close: the session's end, or at the run's end the delivery deadline (at most
+    /// [`END_GRACE`]) later, to receive what is still in flight.
+    fn close_at(&self) -> Instant {
+        if self.end >= self.p.start + self.p.plan.run_duration {
+            self.end + self.c.deadline.unwrap_or(END_GRACE).min(END_GRACE)
+        } else {
+            self.end
+        }
+    }
+
     /// µs since the run's common start.
     fn now_us(&self) -> u64 {
         micros(Instant::now().saturating_duration_since(self.p.start))
@@ -290,8 +324,8 @@ impl Session<'_> {
     }
 
     /// A random contact of the person's address book that the tester saw register and that holds a
-    /// connection right now.
-    fn pick_contact(&self) -> Option<surge_plan::Phone> {
+    /// connection right now: their number and index in the population.
+    fn pick_contact(&self) -> Option<(surge_plan::Phone, u64)> {
         thread_local! {
             static BOOK: RefCell<Vec<surge_plan::Contact>> = const { RefCell::new(Vec::new()) };
         }
@@ -307,7 +341,10 @@ impl Session<'_> {
                 return None;
             }
             let k = ((self.rand01() * n as f64) as usize).min(n - 1);
-            book.iter().filter(online).nth(k).map(|c| c.phone)
+            book.iter()
+                .filter(online)
+                .nth(k)
+                .and_then(|c| Some((c.phone, c.user?)))
         })
     }
 }

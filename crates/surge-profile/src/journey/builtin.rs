@@ -77,6 +77,13 @@ reconnect = { policy = "backoff", base = "500ms", max = "30s" }
 /// person of the population, `surgen{digits}` for a number that never joins), and the contact counts as
 /// found when an answer entry's `user_id` has that localpart. Directory searches match by prefix, so
 /// other entries are expected (`strict = false`).
+///
+/// The connected phase (`connect = true`) is `/sync` long-polling: each poll resumes from the previous
+/// answer's `next_batch` (the first one, without `since`, is the `connect` step), and the room invites
+/// an answer carries are joined. A message goes to a connected contact as an `m.room.message` in a
+/// direct-message room that the sender creates once per contact (`createRoom` with `is_direct` and
+/// the contact invited; the server name comes from the registration's `home_server`, which Synapse
+/// sends); the receiver's `/sync` returns it in the room's timeline, which is the `deliver` step.
 pub(crate) const MATRIX: &str = r#"
 [journey]
 name = "matrix"
@@ -87,7 +94,7 @@ method = "POST"
 path = "/_matrix/client/v3/register"
 rounds = [
   { body = '{"username":"surge{user_id}","password":"{password}"}', expect = 401, extract = { session = "/session" } },
-  { body = '{"username":"surge{user_id}","password":"{password}","auth":{"type":"m.login.dummy","session":"{session}"}}', expect = 200, extract = { token = "/access_token" } },
+  { body = '{"username":"surge{user_id}","password":"{password}","auth":{"type":"m.login.dummy","session":"{session}"}}', expect = 200, extract = { token = "/access_token", server = "/home_server" } },
 ]
 
 [[journey.steps]]
@@ -98,7 +105,21 @@ headers = { authorization = "Bearer {token}" }
 body = '{"search_term":"{contact}","limit":50}'
 expect = 200
 discovery = { batch = 1, encoding = "matrix-localpart", answer = "/results", answer_field = "/user_id", answer_encoding = "matrix-user-id", strict = false }
+
+[journey.connect]
+kind = "long-poll"
+path = "/_matrix/client/v3/sync?filter=%7B%22room%22%3A%7B%22timeline%22%3A%7B%22limit%22%3A50%7D%7D%7D"
+headers = { authorization = "Bearer {token}" }
+dwell = { median = "60s", p99 = "10m" }
+poll = { since = "/next_batch", param = "since", events = ["/rooms/join/*/timeline/events"], join = { each = "/rooms/invite", path = "/_matrix/client/v3/join/" }, hold = "20s", hold_param = "timeout" }
+messages = { per_minute = 6.0, method = "PUT", path = "/_matrix/client/v3/rooms/{room}/send/m.room.message/{msg_id}", frame = '{"msgtype":"m.text","body":"surge {msg_id}","surge":{"id":"{msg_id}","sent_at":{sent_at},"region":"{region}"}}', room = { path = "/_matrix/client/v3/createRoom", body = '{"is_direct":true,"preset":"trusted_private_chat","invite":["@surge{to_user}:{server}"]}', id = "/room_id" } }
+deliver = { pointer = "/type", equals = "m.room.message", id = "/content/surge/id", sent_at = "/content/surge/sent_at", region = "/content/surge/region", deadline = "5s" }
+reconnect = { policy = "backoff", base = "500ms", max = "30s" }
 "#;
+
+/// Values a built-in extracts only for its connected phase (dropped without `connect = true`, so a
+/// server that does not send them still passes the steps).
+const CONNECT_ONLY_VALUES: &[&str] = &["server"];
 
 /// One `GET /` expecting 200: the throughput benchmark's journey.
 pub(crate) const GET: &str = r#"
@@ -128,8 +149,7 @@ struct Doc {
 }
 
 /// Builtin `name` validated; `keys` keeps the reference journey's `upload_keys` step, `connect` its
-/// connected phase (`[journey.connect]`), `wait_for_code` its wait for the code to land. The `matrix`
-/// journey has no connected phase (yet).
+/// connected phase (`[journey.connect]`), `wait_for_code` its wait for the code to land.
 pub(crate) fn spec(
     name: &str,
     keys: bool,
@@ -152,6 +172,13 @@ pub(crate) fn spec(
     }
     if !connect {
         table.connect = None;
+        for step in table.steps.iter_mut().flatten() {
+            for round in step.get_mut().rounds.iter_mut().flatten() {
+                if let Some(x) = round.get_mut().extract.as_mut() {
+                    x.retain(|name, _| !CONNECT_ONLY_VALUES.contains(&name.as_str()));
+                }
+            }
+        }
     }
     let file = format!("<builtin journey {name}>");
     let ctx = ValidateCtx {

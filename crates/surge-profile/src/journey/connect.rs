@@ -29,8 +29,37 @@
 //! | `reconnect` | `{ policy, base, max }`: `"immediate"`, `"backoff"` (full jitter: uniform in [0, min(max, base x 2^n)]) or `"server-hint"` (a refusal's `Retry-After`, else as `backoff`); default `backoff`, 500ms, 30s |
 //! | `max_frame` | largest frame or message accepted from the server, bytes (default 65536, 125..=16 MiB) |
 //!
+//! ## A long poll instead of a WebSocket
+//!
+//! `kind = "long-poll"` makes the connection a chain of HTTP long polls (Matrix `/sync`, for
+//! example; the built-in `matrix` journey's phase is one):
+//!
+//! ```toml
+//! [journey.connect]
+//! kind = "long-poll"
+//! path = "/_matrix/client/v3/sync"   # GET, to the region's base URL, with `headers`
+//! headers = { authorization = "Bearer {token}" }
+//! dwell = { median = "60s", p99 = "10m" }
+//! poll = { since = "/next_batch", param = "since", events = ["/rooms/join/*/timeline/events"], join = { each = "/rooms/invite", path = "/_matrix/client/v3/join/" }, hold = "20s", hold_param = "timeout" }
+//! messages = { per_minute = 6.0, method = "PUT", path = "/_matrix/client/v3/rooms/{room}/send/m.room.message/{msg_id}", frame = '{"msgtype":"m.text","body":"hi","surge":{"id":"{msg_id}","sent_at":{sent_at}}}', room = { path = "/_matrix/client/v3/createRoom", body = '{"is_direct":true,"invite":["@surge{to_user}:{server}"]}', id = "/room_id" } }
+//! deliver = { pointer = "/type", equals = "m.room.message", id = "/content/surge/id", sent_at = "/content/surge/sent_at", deadline = "5s" }
+//! ```
+//!
+//! | field | meaning |
+//! |---|---|
+//! | `kind` | `"websocket"` (default) or `"long-poll"` |
+//! | `poll.since` | pointer to the token in an answer; the next poll sends it as `param` (default `since`); a reconnect resumes from it too, so nothing is received twice |
+//! | `poll.events` | pointers to arrays of received events (`*` stands for every member of an object or element of an array); each event is matched by `deliver` like a frame |
+//! | `poll.join` | `{ each, path }`: every member name of the object at `each` (an invitation) is appended percent-encoded to `path` and POSTed with `{}` before the next poll |
+//! | `poll.hold` | how long the server may hold a poll, sent in ms as `hold_param` (default `timeout`, 20s); a connection's first poll asks 0 and is the `connect` step; a poll unanswered `hold` + the client timeout, failed, not JSON or without a token drops the connection |
+//! | `messages.method`, `messages.path` | the send request (default POST); `frame` is its JSON body; its answer is the `ack` (a failure counts `messages_refused`) |
+//! | `messages.room` | `{ path, body, id }`: POSTed once per contact before the first message to them; the string at `id` in its answer is `{room}` |
+//!
+//! `heartbeat`, `on_open`, `ack`, `error` and `max_frame` are a WebSocket's and refused here.
+//!
 //! Frame templates are JSON like step bodies. `messages.frame` alone also knows `{to}` (the contact's
-//! E.164), `{msg_id}` (unique in the run) and `{sent_at}` (µs since the run's common start, a number).
+//! E.164), `{to_user}` (the contact's index in the population), `{msg_id}` (unique in the run),
+//! `{sent_at}` (µs since the run's common start, a number) and, with `messages.room`, `{room}`.
 //! Every value extracted by a step is known (the phase runs after the last step). `ack`, `error` and
 //! `deliver` need `messages.frame` to carry `{msg_id}`; `deliver` also `{sent_at}`.
 
@@ -45,10 +74,13 @@ use super::holes::{Kind, templ};
 use super::template::{Part, Var};
 use super::validate::{Ck, Pos, Scope};
 use crate::error::ProfileError;
+use crate::journey::Method;
 
 /// The connected phase, validated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConnectSpec {
+    /// `kind = "long-poll"`: the connection is a chain of long polls (None: a WebSocket).
+    pub long_poll: Option<LongPollSpec>,
     /// `ws://host:port` or `wss://host:port` when `path` named a whole URL; else the region's base.
     pub base: Option<String>,
     /// Path (and query) template.
@@ -102,8 +134,41 @@ pub struct HeartbeatSpec {
 pub struct MessagesSpec {
     /// Rate per connected person.
     pub per_minute: f64,
-    /// Frame template.
+    /// Frame template (a long poll's: the send request's JSON body).
     pub frame: Vec<Part>,
+    /// A long poll's send request: method and path template.
+    pub request: Option<(Method, Vec<Part>)>,
+    /// A long poll's conversation opened once per contact before the first message to it.
+    pub room: Option<RoomSpec>,
+}
+
+/// A long-poll connection (`kind = "long-poll"`): `path` is polled with GET again and again, each poll
+/// resuming from the token the previous answer carried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LongPollSpec {
+    /// Pointer to the next token in an answer.
+    pub since: String,
+    /// Query parameter that carries it.
+    pub param: String,
+    /// Pointers (`*`: every member or element) to arrays of received events.
+    pub events: Vec<String>,
+    /// Conversations to join: pointer to an object whose member names are appended to `path`.
+    pub join: Option<(String, Vec<Part>)>,
+    /// How long the server may hold a poll (the first poll of a connection asks for 0).
+    pub hold: Duration,
+    /// Query parameter that carries `hold` in milliseconds.
+    pub hold_param: String,
+}
+
+/// A conversation opened with a contact (POST `path` with `body`; its id at `id` is `{room}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomSpec {
+    /// Path template.
+    pub path: Vec<Part>,
+    /// JSON body template.
+    pub body: Vec<Part>,
+    /// Pointer to the id in the answer.
+    pub id: String,
 }
 
 /// Ack recognition.
@@ -154,8 +219,10 @@ pub enum ReconnectSpec {
 /// Names of the variables only `messages.frame` knows.
 pub(super) const MESSAGE_VARS: &[(&str, Var)] = &[
     ("to", Var::To),
+    ("to_user", Var::ToUser),
     ("msg_id", Var::MsgId),
     ("sent_at", Var::SentAt),
+    ("room", Var::Room),
 ];
 
 const F: &str = "journey.connect";
@@ -167,6 +234,14 @@ pub(super) fn spec(
     values: &[String],
 ) -> Result<ConnectSpec, ProfileError> {
     let r = raw.get_ref();
+    let long = match r.kind.as_ref().map(|k| (k, k.get_ref().as_str())) {
+        None | Some((_, "websocket")) => false,
+        Some((_, "long-poll")) => true,
+        Some((k, other)) => {
+            let rule = "expected \"websocket\" or \"long-poll\"";
+            return Err(ck.err(k.span(), &format!("{F}.kind"), other, rule));
+        }
+    };
     let scope: Scope = values
         .iter()
         .enumerate()
@@ -179,6 +254,19 @@ pub(super) fn spec(
         message_vars: false,
     };
     let (base, path) = url(ck, &r.path, &at, &scope)?;
+    if long {
+        long_poll_only_fields(ck, r)?;
+    } else {
+        websocket_only_fields(ck, r)?;
+    }
+    if long && base.is_some() {
+        let rule = "a long poll's path is a path (`/...`): it goes to the region's base URL";
+        return Err(ck.err(r.path.span(), &format!("{F}.path"), r.path.get_ref(), rule));
+    }
+    let long_poll = match (&r.poll, long) {
+        (Some(p), true) => Some(poll(ck, p, &at, &scope)?),
+        _ => None,
+    };
     let mut headers = Vec::with_capacity(r.headers.len());
     for (name, value) in &r.headers {
         let f = format!("{F}.headers.{name}");
@@ -199,7 +287,7 @@ pub(super) fn spec(
         None => None,
     };
     let messages = match &r.messages {
-        Some(m) => Some(messages(ck, m, &scope)?),
+        Some(m) => Some(messages(ck, m, &scope, long)?),
         None => None,
     };
     let uses = |v: Var| {
@@ -244,6 +332,7 @@ pub(super) fn spec(
         None => None,
     };
     Ok(ConnectSpec {
+        long_poll,
         base,
         path,
         headers,
@@ -333,6 +422,7 @@ fn messages(
     ck: &Ck,
     m: &Spanned<super::connect_raw::RawMessages>,
     scope: &Scope,
+    long: bool,
 ) -> Result<MessagesSpec, ProfileError> {
     let r = m.get_ref();
     let rate = *r.per_minute.get_ref();
@@ -348,10 +438,209 @@ fn messages(
         message_vars: true,
     };
     let f = format!("{F}.messages.frame");
+    let frame = templ(ck, &r.frame, &f, Kind::Json, &at, scope)?;
+    let room = match &r.room {
+        Some(room) => Some(room_spec(ck, room, &at, scope)?),
+        None => None,
+    };
+    let request = match (&r.path, long) {
+        (Some(p), true) => {
+            let method = match &r.method {
+                Some(m) => Method::parse(m.get_ref()).ok_or_else(|| {
+                    let rule = "expected GET, POST, PUT, PATCH or DELETE";
+                    ck.err(m.span(), &format!("{F}.messages.method"), m.get_ref(), rule)
+                })?,
+                None => Method::Post,
+            };
+            let path = templ(ck, p, &format!("{F}.messages.path"), Kind::Path, &at, scope)?;
+            Some((method, path))
+        }
+        (None, true) => {
+            let rule = "a long poll's messages are requests: `path` (and `method`) are required";
+            return Err(ck.err(m.span(), &format!("{F}.messages.path"), "", rule));
+        }
+        _ => None,
+    };
+    let uses_room = |parts: &[Part]| {
+        parts
+            .iter()
+            .any(|p| matches!(p, Part::Var { var: Var::Room, .. }))
+    };
+    let in_path = request.as_ref().is_some_and(|(_, p)| uses_room(p));
+    if room.is_none() && (uses_room(&frame) || in_path) {
+        let rule = "`{room}` needs `messages.room` (the request that opens the conversation)";
+        return Err(ck.err(m.span(), &format!("{F}.messages"), "{room}", rule));
+    }
     Ok(MessagesSpec {
         per_minute: rate,
-        frame: templ(ck, &r.frame, &f, Kind::Json, &at, scope)?,
+        frame,
+        request,
+        room,
     })
+}
+
+fn room_spec(
+    ck: &Ck,
+    room: &Spanned<super::connect_raw::RawRoom>,
+    at: &Pos,
+    scope: &Scope,
+) -> Result<RoomSpec, ProfileError> {
+    let r = room.get_ref();
+    let f = format!("{F}.messages.room");
+    let path = templ(ck, &r.path, &format!("{f}.path"), Kind::Path, at, scope)?;
+    let body = templ(ck, &r.body, &format!("{f}.body"), Kind::Json, at, scope)?;
+    let own = |parts: &[Part]| {
+        parts.iter().any(|p| {
+            matches!(
+                p,
+                Part::Var {
+                    var: Var::Room | Var::MsgId | Var::SentAt,
+                    ..
+                }
+            )
+        })
+    };
+    if own(&path) || own(&body) {
+        let rule = "the room request knows `{to}` and `{to_user}`, not `{room}`, `{msg_id}` or `{sent_at}`";
+        return Err(ck.err(room.span(), &f, "", rule));
+    }
+    check_pointer(ck, &r.id, &format!("{f}.id"))?;
+    Ok(RoomSpec {
+        path,
+        body,
+        id: r.id.get_ref().clone(),
+    })
+}
+
+fn poll(
+    ck: &Ck,
+    p: &Spanned<super::connect_raw::RawPoll>,
+    at: &Pos,
+    scope: &Scope,
+) -> Result<LongPollSpec, ProfileError> {
+    let r = p.get_ref();
+    let f = format!("{F}.poll");
+    check_pointer(ck, &r.since, &format!("{f}.since"))?;
+    let param = query_param(ck, r.param.as_ref(), &format!("{f}.param"), "since")?;
+    let hold_param = query_param(
+        ck,
+        r.hold_param.as_ref(),
+        &format!("{f}.hold_param"),
+        "timeout",
+    )?;
+    if r.events.is_empty() {
+        let rule = "name at least one pointer to an array of received events";
+        return Err(ck.err(p.span(), &format!("{f}.events"), "[]", rule));
+    }
+    for (i, e) in r.events.iter().enumerate() {
+        check_pointer(ck, e, &format!("{f}.events[{i}]"))?;
+    }
+    let join = match &r.join {
+        Some(j) => {
+            let j = j.get_ref();
+            check_pointer(ck, &j.each, &format!("{f}.join.each"))?;
+            let path = templ(
+                ck,
+                &j.path,
+                &format!("{f}.join.path"),
+                Kind::Path,
+                at,
+                scope,
+            )?;
+            Some((j.each.get_ref().clone(), path))
+        }
+        None => None,
+    };
+    let hold = match &r.hold {
+        Some(t) => duration(ck, t, &format!("{f}.hold"))?,
+        None => Duration::from_secs(20),
+    };
+    if hold > Duration::from_secs(3600) {
+        let rule = "a poll is held at most 1h";
+        let h = r.hold.as_ref().map_or(p.span(), |h| h.span());
+        return Err(ck.err(h, &format!("{f}.hold"), "", rule));
+    }
+    if param == hold_param {
+        let rule = "`param` and `hold_param` name the same query parameter";
+        return Err(ck.err(p.span(), &format!("{f}.hold_param"), &param, rule));
+    }
+    Ok(LongPollSpec {
+        since: r.since.get_ref().clone(),
+        param,
+        events: r.events.iter().map(|e| e.get_ref().clone()).collect(),
+        join,
+        hold,
+        hold_param,
+    })
+}
+
+/// A query parameter name (letters, digits, `-`, `_`, `.`), or `default`.
+fn query_param(
+    ck: &Ck,
+    q: Option<&Spanned<String>>,
+    field: &str,
+    default: &str,
+) -> Result<String, ProfileError> {
+    let Some(q) = q else {
+        return Ok(default.to_string());
+    };
+    let v = q.get_ref();
+    if v.is_empty()
+        || !v
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    {
+        let rule = "a query parameter name is letters, digits, `-`, `_` or `.`";
+        return Err(ck.err(q.span(), field, v, rule));
+    }
+    Ok(v.clone())
+}
+
+/// A long poll has no frames of its own: heartbeats, `on_open`, ack and error frames are the
+/// WebSocket's (a sent message's ack is its request's answer); `poll` and `messages.path` are required.
+fn long_poll_only_fields(ck: &Ck, r: &RawConnect) -> Result<(), ProfileError> {
+    let rule =
+        |what: &str| format!("`{what}` is a WebSocket's: a long poll has no frames of its own");
+    let span = |s: Option<std::ops::Range<usize>>| s.unwrap_or_else(|| r.path.span());
+    for (name, s) in [
+        ("heartbeat", r.heartbeat.as_ref().map(|h| h.span())),
+        ("ack", r.ack.as_ref().map(|a| a.span())),
+        ("error", r.error.as_ref().map(|a| a.span())),
+        ("max_frame", r.max_frame.as_ref().map(|m| m.span())),
+    ] {
+        if s.is_some() {
+            return Err(ck.err(span(s), &format!("{F}.{name}"), "", rule(name)));
+        }
+    }
+    if let Some(o) = r.on_open.first() {
+        return Err(ck.err(o.span(), &format!("{F}.on_open"), "", rule("on_open")));
+    }
+    if r.poll.is_none() {
+        let rule = "a long poll needs `poll = { since, events }`";
+        return Err(ck.err(r.path.span(), &format!("{F}.poll"), "", rule));
+    }
+    Ok(())
+}
+
+/// `poll` and the request fields of `messages` belong to a long poll.
+fn websocket_only_fields(ck: &Ck, r: &RawConnect) -> Result<(), ProfileError> {
+    let rule = "only `kind = \"long-poll\"` knows this field";
+    if let Some(p) = &r.poll {
+        return Err(ck.err(p.span(), &format!("{F}.poll"), "", rule));
+    }
+    if let Some(m) = &r.messages {
+        let mr = m.get_ref();
+        for (name, set) in [
+            ("method", mr.method.is_some()),
+            ("path", mr.path.is_some()),
+            ("room", mr.room.is_some()),
+        ] {
+            if set {
+                return Err(ck.err(m.span(), &format!("{F}.messages.{name}"), "", rule));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn matcher(

@@ -45,8 +45,13 @@ impl<'de> Visitor<'de> for ConnectVisitor {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConnect {
-    /// Path template (`/v1/ws`), or a whole `ws://` / `wss://` URL.
+    /// `"websocket"` (the default) or `"long-poll"`.
+    pub kind: Option<Spanned<String>>,
+    /// Path template (`/v1/ws`), or a whole `ws://` / `wss://` URL; with `kind = "long-poll"` the
+    /// poll request's path.
     pub path: Spanned<String>,
+    /// How a long poll's answer is read (`kind = "long-poll"` only).
+    pub poll: Option<Spanned<RawPoll>>,
     /// Header templates of the upgrade request.
     #[serde(default)]
     pub headers: BTreeMap<String, Spanned<String>>,
@@ -110,14 +115,61 @@ pub struct RawMatch {
     pub equals: Spanned<String>,
 }
 
-/// `messages = { per_minute = 2.0, frame = '...' }`.
+/// `messages = { per_minute = 2.0, frame = '...' }`; a long poll's adds `method`, `path` and `room`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawMessages {
     /// Poisson rate per connected person.
     pub per_minute: Spanned<f64>,
-    /// JSON frame template (`{to}`, `{msg_id}`, `{sent_at}` and the journey's variables).
+    /// JSON frame template (`{to}`, `{msg_id}`, `{sent_at}` and the journey's variables); with a
+    /// long poll the send request's body.
     pub frame: Spanned<String>,
+    /// The send request's method (long poll only; default `POST`).
+    pub method: Option<Spanned<String>>,
+    /// The send request's path template (long poll only, required there).
+    pub path: Option<Spanned<String>>,
+    /// A conversation opened once per contact before the first message to it (long poll only).
+    pub room: Option<Spanned<RawRoom>>,
+}
+
+/// `poll = { since = "/next_batch", param = "since", events = [...], join = {...}, hold = "20s" }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPoll {
+    /// JSON pointer to the token the next poll resumes from.
+    pub since: Spanned<String>,
+    /// Query parameter that carries the token (default `since`).
+    pub param: Option<Spanned<String>>,
+    /// JSON pointers (`*` matches every member or element) to the arrays of received events.
+    pub events: Vec<Spanned<String>>,
+    /// Conversations to join when an answer offers them.
+    pub join: Option<Spanned<RawJoin>>,
+    /// How long the server may hold a poll open (default 20s), sent in milliseconds as `hold_param`.
+    pub hold: Option<Spanned<String>>,
+    /// Query parameter that carries `hold` (default `timeout`).
+    pub hold_param: Option<Spanned<String>>,
+}
+
+/// `join = { each = "/rooms/invite", path = "/_matrix/client/v3/join/" }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJoin {
+    /// JSON pointer (`*` allowed) to an object whose member names are the conversations offered.
+    pub each: Spanned<String>,
+    /// Path template; the member name is appended, percent-encoded, and POSTed with body `{}`.
+    pub path: Spanned<String>,
+}
+
+/// `room = { path, body, id }`: a request whose answer names the conversation (`{room}`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoom {
+    /// Path template (POST).
+    pub path: Spanned<String>,
+    /// JSON body template (`{to}`, `{to_user}` and the journey's variables).
+    pub body: Spanned<String>,
+    /// JSON pointer to the conversation's id in the answer.
+    pub id: Spanned<String>,
 }
 
 /// `ack = { pointer, equals, id }`.

@@ -113,8 +113,7 @@ fn resolve(
         if at.message_vars {
             return Ok(*v);
         }
-        let rule =
-            "only `[journey.connect] messages.frame` knows `{to}`, `{msg_id}` and `{sent_at}`";
+        let rule = "only `[journey.connect] messages` knows `{to}`, `{to_user}`, `{msg_id}`, `{sent_at}` and `{room}`";
         return Err(ck.err(span, field, &hole, rule));
     }
     if let Some(v) = template::builtin_var(name) {

@@ -51,6 +51,12 @@ pub enum Var {
     Value(u16),
     /// `{to}` (`[journey.connect] messages.frame` only): the E.164 of a connected contact.
     To,
+    /// `{to_user}` (`messages` only): the contact's index in the population (as `{user_id}` is the
+    /// person's).
+    ToUser,
+    /// `{room}` (a long poll's `messages.path` and `frame` only): the id of the conversation with the
+    /// contact, from `messages.room`'s answer.
+    Room,
     /// `{msg_id}` (`messages.frame` only): the message's id, unique in the run.
     MsgId,
     /// `{sent_at}` (`messages.frame` only): µs since the run's common start, a number.
@@ -179,7 +185,7 @@ pub(crate) fn json_placeholder(parts: &[Part]) -> String {
                 var,
                 in_string: false,
             } => out.push_str(match var {
-                Var::UserId | Var::BatchLen | Var::SentAt => "0",
+                Var::UserId | Var::BatchLen | Var::SentAt | Var::ToUser => "0",
                 Var::Contacts | Var::PrevContacts => "[]",
                 _ => "\"\"",
             }),
