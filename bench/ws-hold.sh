@@ -12,7 +12,8 @@
 #                                  # `surge coordinator`, against TARGETS `surge target` processes (each
 #                                  # on its own port; the profile spreads people over them), connections
 #                                  # bound to SOURCES (127.x.y.z addresses) so that ports never run out
-#   N=5000 RAMP=10 WINDOW=10 bench/ws-hold.sh     # any size; RAMP: seconds of arrivals, WINDOW:
+#   N=5000 RAMP=10 WINDOW=10 bench/ws-hold.sh     # any size; RAMP: seconds of arrivals (at a
+#                                                 # steady N/RAMP per second), WINDOW:
 #                                                 # seconds of plateau measured; also EVERY, RATE,
 #                                                 # SETTLE, TARGETS, SOURCES
 #
@@ -136,7 +137,8 @@ $SPREAD
 [curve]
 kind = "ramp"
 start = "${START}s"
-up = "${RAMP}s"
+up = "2s"
+hold = "$((RAMP - 2))s"
 
 [address_book]
 median = 5

@@ -195,9 +195,13 @@ async fn signup(
         s,
     };
     let ok = j.all_steps(intended).await;
-    let connects = ctx.plan.journey.connect.is_some();
-    // The connected phase holds only the values it renders.
-    let values = (ok && connects).then(|| j.s.values.clone());
+    let connect = ctx.plan.journey.connect.as_ref();
+    let connects = connect.is_some();
+    // The connected phase holds only the values it renders (the rest stay `None`).
+    let values = connect.filter(|_| ok).map(|c| {
+        let kept = |(i, v): (usize, &Option<String>)| v.clone().filter(|_| c.uses_value(i));
+        j.s.values.iter().enumerate().map(kept).collect()
+    });
     {
         let mut pool = ctx.scratch.borrow_mut();
         if pool.len() < MAX_IDLE_SCRATCH {

@@ -271,9 +271,10 @@ async fn released_idle_connections_are_closed_and_not_reused() {
     let (base, conns) = raw_server(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok", false).await;
     // Two exchanges at once: two connections, both idle afterwards.
     let (mut a, mut b) = (Reply::default(), Reply::default());
+    let req = get("/");
     let (ra, rb) = tokio::join!(
-        pool.send(&base, &get("/"), &mut a),
-        pool.send(&base, &get("/"), &mut b)
+        pool.send(&base, &req, &mut a),
+        pool.send(&base, &req, &mut b)
     );
     ra.expect("first answer");
     rb.expect("second answer");
@@ -288,7 +289,7 @@ async fn released_idle_connections_are_closed_and_not_reused() {
     pool.release_idle(0, &base);
     pool.release_idle(0, &base);
     assert_eq!(pool.idle_count(0, &base), 0);
-    pool.send(&base, &get("/"), &mut a).await.expect("answer");
+    pool.send(&base, &req, &mut a).await.expect("answer");
     assert_eq!(
         conns.load(Ordering::Relaxed),
         3,
