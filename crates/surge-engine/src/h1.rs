@@ -257,6 +257,28 @@ impl H1Pool {
         })
     }
 
+    /// Closes one idle connection to `base` in `lane`, if there is one: a person who leaves the HTTP
+    /// part of its journey (for a WebSocket held for minutes) gives its connection up instead of
+    /// leaving it idle in the pool. Connections in use and other origins are untouched.
+    pub fn release_idle(&self, lane: u16, base: &str) {
+        let conn = self
+            .origins
+            .borrow_mut()
+            .iter_mut()
+            .find(|o| o.lane == lane && &*o.base == base)
+            .and_then(|o| o.idle.pop());
+        drop(conn);
+    }
+
+    /// Connections to `base` in `lane` kept idle now.
+    pub fn idle_count(&self, lane: u16, base: &str) -> usize {
+        self.origins
+            .borrow()
+            .iter()
+            .find(|o| o.lane == lane && &*o.base == base)
+            .map_or(0, |o| o.idle.len())
+    }
+
     fn checkin(&self, origin: usize, conn: Conn) {
         if let Some(o) = self.origins.borrow_mut().get_mut(origin) {
             o.idle.push(conn);

@@ -164,11 +164,32 @@ struct Journey<'a> {
 }
 
 /// Runs person `u`'s whole journey, starting at `intended`.
+///
+/// The HTTP steps run in a boxed future of their own: their state (the clients' futures, retries,
+/// timeouts: kilobytes) is freed when they end, so a person held in the connected phase for hours
+/// keeps a task the size of the session's state only (see `the_held_task_is_small` below).
 pub async fn run(ctx: &PersonCtx, u: u64, intended: Instant) {
     let person = ctx.plan.person(u);
     let region = person.region;
     ctx.rec.borrow_mut().journey_started(region);
     let slot = ctx.in_flight.borrow_mut().enter(region);
+    let (ok, values) = Box::pin(signup(ctx, slot, person, intended)).await;
+    let ok = match values {
+        Some(values) => crate::session::run(ctx.session_parts(), person, values).await,
+        None => ok,
+    };
+    ctx.in_flight.borrow_mut().leave(slot);
+    ctx.rec.borrow_mut().journey_ended(region, ok);
+}
+
+/// The journey's HTTP steps. Returns whether they succeeded and, when the plan has a connected phase
+/// that this person goes on to, the values it renders (the HTTP buffers are back in the pool by then).
+async fn signup(
+    ctx: &PersonCtx,
+    slot: usize,
+    person: Person,
+    intended: Instant,
+) -> (bool, Option<Vec<Option<String>>>) {
     let mut s = ctx.scratch.borrow_mut().pop().unwrap_or_default();
     s.values.clear();
     s.values.resize(ctx.plan.journey.value_slots, None);
@@ -182,20 +203,27 @@ pub async fn run(ctx: &PersonCtx, u: u64, intended: Instant) {
         seen: 0,
     };
     let ok = j.all_steps(intended).await;
-    // The connected phase holds only the values it renders: the HTTP buffers go back first.
-    let values = (ok && ctx.plan.journey.connect.is_some()).then(|| j.s.values.clone());
+    let connect = ctx.plan.journey.connect.as_ref();
+    let connects = connect.is_some();
+    // The connected phase holds only the values it renders (the rest stay `None`).
+    let values = connect.filter(|_| ok).map(|c| {
+        let kept = |(i, v): (usize, &Option<String>)| v.clone().filter(|_| c.uses_value(i));
+        j.s.values.iter().enumerate().map(kept).collect()
+    });
     {
         let mut pool = ctx.scratch.borrow_mut();
         if pool.len() < MAX_IDLE_SCRATCH {
             pool.push(j.s);
         }
     }
-    let ok = match values {
-        Some(values) => crate::session::run(ctx.session_parts(), person, values).await,
-        None => ok,
-    };
-    ctx.in_flight.borrow_mut().leave(slot);
-    ctx.rec.borrow_mut().journey_ended(region, ok);
+    if connects {
+        // A phone closes its HTTP connection once it holds its WebSocket; the tester does the same
+        // with one idle connection of the person's origin, so that a held WebSocket never sits next
+        // to an idle HTTP connection kept open for nobody (a descriptor and a read buffer each).
+        let base = ctx.targets.base_for(person.region, person.index, None);
+        ctx.h1.release_idle(person.region, base);
+    }
+    (ok, values)
 }
 
 impl PersonCtx {
@@ -662,4 +690,99 @@ pub(crate) fn retry_after(a: &Reply) -> Option<Duration> {
 
 fn micros(d: Duration) -> u64 {
     d.as_micros().min(u64::MAX as u128) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{EngineConfig, Registry, ShardSet};
+    use surge_plan::Overrides;
+
+    /// The reference journey (HTTP signup and discovery) with a connected phase that sends messages.
+    const PROFILE: &str = r#"
+name = "sizes"
+seed = 1
+[event]
+population = 10
+duration = "10s"
+[[regions]]
+name = "americas"
+share = 1.0
+[curve]
+kind = "ramp"
+up = "1s"
+[address_book]
+median = 5
+sigma = 0.5
+max = 20
+same_region = 1.0
+never_join = 0.0
+later = 0.0
+[journey]
+builtin = "reference"
+[journey.connect]
+path = "/v1/ws"
+headers = { authorization = "Bearer {token}" }
+dwell = { fixed = "1h" }
+heartbeat = { every = "10s", frame = '{"type":"ping"}', reply = { pointer = "/type", equals = "pong" }, timeout = "10s" }
+messages = { per_minute = 6.0, frame = '{"type":"send","id":"{msg_id}","to":"{to}","sent_at":{sent_at}}' }
+ack = { pointer = "/type", equals = "ack", id = "/id" }
+"#;
+
+    fn ctx() -> PersonCtx {
+        let profile = surge_profile::parse(PROFILE, "sizes.toml").unwrap_or_else(|e| panic!("{e}"));
+        let plan = Arc::new(
+            Plan::compile(&profile, &Overrides::default()).unwrap_or_else(|e| panic!("{e}")),
+        );
+        let spec = WorkerSpec {
+            index: 0,
+            shards: Arc::new(ShardSet::all(plan.shards)),
+            registry: Arc::new(Registry::new(plan.population)),
+            targets: Arc::new(Targets::new("http://127.0.0.1:1", &plan)),
+            start: std::time::SystemTime::now(),
+            max_in_flight: 10,
+            concurrency: 0,
+            limiter: None,
+            report_registrations: false,
+            drain: Duration::from_secs(1),
+            engine: crate::Engine::new(EngineConfig::default()).unwrap_or_else(|e| panic!("{e}")),
+            first_interval: 0,
+            by_region: false,
+            plan: plan.clone(),
+        };
+        let rec = Recorder::new(plan.regions.len() as u16, plan.steps.len() as u16);
+        PersonCtx::new(&spec, Rc::new(RefCell::new(rec)), Instant::now())
+    }
+
+    /// What a held connection costs in the task that holds it: the person's whole future (allocated
+    /// once per person by the runtime, for the whole dwell) must stay a small multiple of the holding
+    /// loop's state, not grow with the HTTP client's or the handshake's futures, which are boxed and
+    /// freed before the connection is held. Printed for `bench/ws-hold.sh`'s readers
+    /// (`cargo test --release -p surge-engine --lib -- the_held_task_is_small --nocapture`).
+    #[tokio::test]
+    async fn the_held_task_is_small() {
+        let ctx = ctx();
+        let now = Instant::now();
+        let person = ctx.plan.person(0);
+        let whole = std::mem::size_of_val(&run(&ctx, 0, now));
+        let signup = std::mem::size_of_val(&signup(&ctx, 0, person, now));
+        let session = std::mem::size_of_val(&crate::session::run(
+            ctx.session_parts(),
+            person,
+            Vec::new(),
+        ));
+        let ws = crate::session::open_ws_size();
+        println!(
+            "person task future: {whole} bytes (boxed apart: HTTP steps {signup} bytes); \
+             session future: {session} bytes, of which the open WebSocket: {ws} bytes"
+        );
+        assert!(
+            whole <= session + 256,
+            "the person's future ({whole} bytes) carries more than the session's ({session} bytes)"
+        );
+        assert!(
+            session <= 2048,
+            "the session's future grew to {session} bytes: box what is not held"
+        );
+    }
 }

@@ -264,3 +264,35 @@ async fn connections_per_origin_are_capped_and_waiters_get_served() {
         conns.load(Ordering::Relaxed)
     );
 }
+
+#[tokio::test]
+async fn released_idle_connections_are_closed_and_not_reused() {
+    let pool = H1Pool::new(8);
+    let (base, conns) = raw_server(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok", false).await;
+    // Two exchanges at once: two connections, both idle afterwards.
+    let (mut a, mut b) = (Reply::default(), Reply::default());
+    let req = get("/");
+    let (ra, rb) = tokio::join!(
+        pool.send(&base, &req, &mut a),
+        pool.send(&base, &req, &mut b)
+    );
+    ra.expect("first answer");
+    rb.expect("second answer");
+    assert_eq!(conns.load(Ordering::Relaxed), 2);
+    assert_eq!(pool.idle_count(0, &base), 2);
+    pool.release_idle(0, &base);
+    assert_eq!(pool.idle_count(0, &base), 1, "one released");
+    // Another lane or origin is untouched; releasing with nothing idle is harmless.
+    pool.release_idle(1, &base);
+    pool.release_idle(0, "http://127.0.0.1:1");
+    assert_eq!(pool.idle_count(0, &base), 1);
+    pool.release_idle(0, &base);
+    pool.release_idle(0, &base);
+    assert_eq!(pool.idle_count(0, &base), 0);
+    pool.send(&base, &req, &mut a).await.expect("answer");
+    assert_eq!(
+        conns.load(Ordering::Relaxed),
+        3,
+        "a released connection is never reused: the next exchange opens a new one"
+    );
+}

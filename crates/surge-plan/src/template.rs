@@ -175,6 +175,13 @@ impl Template {
         }
     }
 
+    /// Whether the template renders extracted value `slot`.
+    pub(crate) fn uses_value(&self, slot: usize) -> bool {
+        self.segs
+            .iter()
+            .any(|s| matches!(s, Seg::Var(Var::Value(v), _) if usize::from(*v) == slot))
+    }
+
     /// The segments (for tests and inspection).
     #[cfg(test)]
     pub(crate) fn segs(&self) -> &[Seg] {

@@ -40,7 +40,10 @@
 //! A held connection owns its socket, its [`surge_ws::Decoder`] (empty between frames), the remainder
 //! of a partial frame (usually none) and its extracted values; reads go through one scratch buffer per
 //! worker thread. The person's HTTP scratch buffers are back in the worker's pool before [`run`]
-//! starts.
+//! starts, one idle HTTP connection of the person's origin is closed, and the futures of the HTTP
+//! steps and of each handshake are boxed apart and freed when they end, so the person's task keeps
+//! only the holding loop's state (`person::tests::the_held_task_is_small` prints the sizes;
+//! `bench/ws-hold.sh` measures RSS per held connection).
 
 mod conn;
 mod hold;
@@ -85,6 +88,12 @@ pub(crate) struct Parts<'a> {
 thread_local! {
     /// The worker thread's read buffer, borrowed only between a read and the decoding of its bytes.
     static SCRATCH_BUF: RefCell<Vec<u8>> = RefCell::new(vec![0; SCRATCH]);
+}
+
+/// Bytes of an open WebSocket's own state (socket handle, decoder, remainder), for the size test.
+#[cfg(test)]
+pub(crate) fn open_ws_size() -> usize {
+    std::mem::size_of::<conn::Ws>()
 }
 
 /// A person's session state that outlives one connection.
@@ -205,7 +214,9 @@ impl Session<'_> {
                 conn::open(self).await.map(Link::Ws)
             }
         };
-        let r = match tokio::time::timeout(timeout, open).await {
+        // Boxed: the handshake's state (TCP, TLS, the upgrade; kilobytes with TLS) is freed once the
+        // connection is open instead of sizing the task of every held connection.
+        let r = match Box::pin(tokio::time::timeout(timeout, open)).await {
             Ok(r) => r,
             Err(_) => Err((Outcome::Timeout, None)),
         };

@@ -243,6 +243,23 @@ impl Connect {
         self
     }
 
+    /// Whether any of the phase's templates (path, headers, frames) renders extracted value `slot`:
+    /// the values it does not render need not be kept for the whole dwell.
+    pub fn uses_value(&self, slot: usize) -> bool {
+        let message = self.message.iter().flat_map(|m| &m.segs).any(|s| match s {
+            MsgSeg::Common(t) => t.uses_value(slot),
+            MsgSeg::Var(..) => false,
+        });
+        self.path.uses_value(slot)
+            || self.headers.iter().any(|(_, t)| t.uses_value(slot))
+            || self.on_open.iter().any(|t| t.uses_value(slot))
+            || self
+                .heartbeat
+                .as_ref()
+                .is_some_and(|h| h.frame.uses_value(slot))
+            || message
+    }
+
     /// Renders the upgrade's path and headers (buffers cleared and reused).
     pub fn upgrade(&self, ctx: &Ctx, path: &mut Vec<u8>, headers: &mut Vec<(String, Vec<u8>)>) {
         path.clear();
