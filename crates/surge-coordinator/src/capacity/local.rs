@@ -53,6 +53,9 @@ pub struct LocalProber<'a> {
     pub remote: Option<RemoteProbes>,
 }
 
+/// Told as workers join: name, joined, expected.
+pub type OnJoin = Box<dyn FnMut(&str, usize, usize) + Send>;
+
 /// A capacity search through the coordinator: each probe binds the listener (the same address every
 /// time), waits for the workers (who join again after each probe), runs, and closes it; at the end,
 /// [`RemoteProbes::release`] tells the workers the search is over.
@@ -70,7 +73,7 @@ pub struct RemoteProbes {
     /// Called with the listener's URL once bound for the first probe (to tell the workers).
     pub on_listen: Box<dyn FnMut(&str) + Send>,
     /// Called as workers join: name, joined, expected.
-    pub on_join: Box<dyn FnMut(&str, usize, usize) + Send>,
+    pub on_join: OnJoin,
     /// Whether the first bind happened (the URL is announced once).
     bound: bool,
 }

@@ -210,7 +210,7 @@ pub async fn run_worker(
             })),
         };
         let a = match joined {
-            Joined::Assigned(a) => a,
+            Joined::Assigned(a) => *a,
             Joined::Over(message) if runs > 0 => return Ok(WorkerEnd::Released { runs, message }),
             Joined::Over(message) => {
                 return Err(WorkerError::Refused {
@@ -309,7 +309,7 @@ async fn run_assignment(
 /// What a join got.
 enum Joined {
     /// A run to take part in.
-    Assigned(Assignment),
+    Assigned(Box<Assignment>),
     /// `410 Gone`: the series of runs this worker took part in is over (the coordinator's words).
     Over(String),
 }
@@ -340,7 +340,7 @@ async fn join(link: &Link, cfg: &WorkerConfig) -> Result<Joined, WorkerError> {
                     status: 409,
                     message: e.to_string(),
                 })?;
-                return Ok(Joined::Assigned(a));
+                return Ok(Joined::Assigned(Box::new(a)));
             }
             Ok((StatusCode::GONE, b)) => return Ok(Joined::Over(refusal_message(&b))),
             Ok((status, b)) if status != StatusCode::SERVICE_UNAVAILABLE => {
