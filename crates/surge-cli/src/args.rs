@@ -43,7 +43,7 @@ pub enum Command {
     Calibrate(CalibrateArgs),
     /// Search the largest steady arrival rate each region holds with every SLO met (capacity.json).
     #[command(
-        after_help = "Examples:\n  surge capacity profiles/americas-surge.toml --plan profiles/plans/americas-underprovisioned.toml --region americas --out results/cap-under\n  surge capacity profiles/americas-surge.toml --target http://staging:8080 --up-to 400 --max-rps 2000\n  surge compare results/cap-under results/cap-doubled\n--repeat N runs each region's search N times and reports the spread; --workers, --max-rps, --plan,\n--target and the other run flags apply to every probe."
+        after_help = "Examples:\n  surge capacity profiles/americas-surge.toml --plan profiles/plans/americas-underprovisioned.toml --region americas --out results/cap-under\n  surge capacity profiles/americas-surge.toml --target http://staging:8080 --up-to 400 --max-rps 2000\n  surge compare results/cap-under results/cap-doubled\n  SURGE_TOKEN=s3cret surge capacity profiles/americas-surge.toml --target http://staging:8080 --listen 0.0.0.0:7700 --workers 4\nthen on each worker machine (it stays for every probe, and exits 0 when the search is over):\n  surge worker --join http://COORDINATOR:7700 --token s3cret\n--repeat N runs each region's search N times and reports the spread; --workers, --max-rps, --plan,\n--target and the other run flags apply to every probe."
     )]
     Capacity(CapacityArgs),
     /// Inspect a profile without sending anything.
@@ -356,9 +356,11 @@ pub struct RunArgs {
     /// The token the dashboard requires off loopback.
     #[arg(long, value_name = "TOKEN")]
     pub dashboard_token: Option<String>,
-    /// Keep serving the dashboard this long after the run ends, so the page can open report.html.
-    #[arg(long, value_parser = parse_duration, default_value = "0s")]
-    pub dashboard_linger: Duration,
+    /// Keep serving the dashboard (and its report.html) this long after the run ends, so the page's
+    /// link to the report works. Default: 5m when the page was opened during the run, else 0 (surge
+    /// exits at once: nobody is waiting for the link). Ctrl-C or SIGTERM ends it sooner.
+    #[arg(long, value_parser = parse_duration, value_name = "D")]
+    pub dashboard_linger: Option<Duration>,
 }
 
 /// `surge target`
@@ -442,6 +444,33 @@ pub struct CapacityArgs {
     /// it are not sent, and the search says how many workers they need.
     #[arg(long, value_name = "RATE")]
     pub per_worker: Option<f64>,
+    /// Through the coordinator: remote worker processes send every probe.
+    #[command(flatten)]
+    pub remote: CapacityRemoteArgs,
+}
+
+/// `surge capacity --listen`: the probes run through the coordinator, as `surge coordinator` runs.
+#[derive(Debug, Args, Clone)]
+pub struct CapacityRemoteArgs {
+    /// Run every probe through the coordinator listening here: `--workers N` remote workers (`surge
+    /// worker --join URL --token T`) send the probes; they join again after each probe and exit 0
+    /// when the search is over. Port 0 picks a free port, printed, then kept for every probe.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// With --listen: the token every worker must present (default: the SURGE_TOKEN environment
+    /// variable).
+    #[arg(long, requires = "listen")]
+    pub token: Option<String>,
+    /// With --listen: serve workers over HTTPS with this PEM certificate chain (needs --tls-key).
+    #[arg(long, value_name = "FILE", requires_all = ["tls_key", "listen"])]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// With --listen: `region` sends each region's people only from the workers placed in it (`surge
+    /// worker --region NAME`), as for `coordinator`.
+    #[arg(long, value_enum, default_value = "none")]
+    pub placement: Placement,
 }
 
 /// Parses "5%" or "0.05".

@@ -12,6 +12,12 @@ pub async fn calibrate(a: CalibrateArgs) -> anyhow::Result<i32> {
         !run.output.json && !run.output.quiet,
         "calibrate prints a verdict, not a run summary: --json and --quiet are for run, coordinator and report"
     );
+    crate::prepare::refuse_live_outlets(
+        "calibrate",
+        run,
+        "its steps are short closed-model measurements of one worker, not a surge to watch or \
+         export (push or watch the `surge run` that follows)",
+    )?;
     let profile =
         surge_profile::load(run.profile()).map_err(|e| anyhow::anyhow!("invalid profile: {e}"))?;
     let prep = prepare::prepare(run, true)?;

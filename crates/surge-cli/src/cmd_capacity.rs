@@ -8,8 +8,11 @@ use crate::prepare;
 use anyhow::Context as _;
 use std::path::Path;
 use surge_coordinator::Guards;
-use surge_coordinator::capacity::{self as cap, Capacity, Event, Header, LocalProber, SearchInput};
+use surge_coordinator::capacity::{
+    self as cap, Capacity, Event, Header, LocalProber, RemoteProbes, SearchInput,
+};
 use surge_results::capacity::{CapacityResult, CapacityStatus, SearchEnd};
+use surge_wire::ProfileSource;
 
 pub async fn capacity(a: CapacityArgs) -> anyhow::Result<i32> {
     // Phase 1: everything the user gave us is validated before any socket opens.
@@ -22,8 +25,23 @@ pub async fn capacity(a: CapacityArgs) -> anyhow::Result<i32> {
         run.shape.concurrency.is_none(),
         "--concurrency does not apply to capacity: every probe is an open-model run"
     );
+    prepare::refuse_live_outlets(
+        "capacity",
+        run,
+        "each probe is its own short run, kept as a results folder under --out; watch or export \
+         a `surge run` at the rate the search found",
+    )?;
     let profile = surge_profile::load(run.profile()).context("invalid profile")?;
-    let prep = prepare::prepare(run, true)?;
+    // Through the coordinator the workers hold the people: their descriptor budgets apply.
+    let remote_args = &a.remote;
+    let through = remote_args.listen;
+    if through.is_none() {
+        anyhow::ensure!(
+            remote_args.placement == crate::args::Placement::None,
+            "--placement needs --listen (the probes run through the coordinator)"
+        );
+    }
+    let prep = prepare::prepare(run, through.is_none())?;
     let plan = &prep.plan;
     let input = SearchInput {
         regions: a.regions.clone(),
@@ -47,13 +65,27 @@ pub async fn capacity(a: CapacityArgs) -> anyhow::Result<i32> {
         "{} already exists and is not empty: choose another --out",
         out.display()
     );
-    let workers = run
-        .workers
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
+    let workers = match through {
+        // As `surge coordinator`: how many remote workers to wait for.
+        Some(_) => run.workers.unwrap_or(1),
+        None => run
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+    };
+    anyhow::ensure!(workers >= 1, "--workers must be at least 1");
+    let remote = match through {
+        Some(listen) => Some(remote_probes(&a, listen)?),
+        None => None,
+    };
 
     // Phase 2: the target.
     let target = prepare::start_target(run, &prep).await?;
+    if target.embedded.is_some() && through.is_some_and(|l| !l.ip().is_loopback()) {
+        eprintln!(
+            "surge: warning: the embedded target listens on {} only; remote workers need --target",
+            target.url
+        );
+    }
     if let Err(e) = prepare::health_check(run, &target, &prep.engine, None).await {
         target.shutdown().await;
         return Err(e);
@@ -63,7 +95,7 @@ pub async fn capacity(a: CapacityArgs) -> anyhow::Result<i32> {
         .map(|s| plan.regions[usize::from(s.region)].name.as_str())
         .collect();
     eprintln!(
-        "surge capacity: {} against {}, region(s) {}, {} probes, precision {:.0}%, {} search(es) each, {} worker(s){}; results in {}",
+        "surge capacity: {} against {}, region(s) {}, {} probes, precision {:.0}%, {} search(es) each, {} {}{}; results in {}",
         plan.name,
         target.label,
         names.join(", "),
@@ -71,6 +103,11 @@ pub async fn capacity(a: CapacityArgs) -> anyhow::Result<i32> {
         a.precision * 100.0,
         run.repeat,
         workers,
+        if through.is_some() {
+            "remote worker(s) through the coordinator"
+        } else {
+            "worker(s)"
+        },
         a.up_to.map_or(String::new(), |u| format!(", up to {u}/s")),
         out.display()
     );
@@ -114,6 +151,7 @@ pub async fn capacity(a: CapacityArgs) -> anyhow::Result<i32> {
         seed: plan.seed,
         stop: stop_rx,
         count: 0,
+        remote,
     };
     let c = Capacity {
         base: plan,
@@ -126,6 +164,16 @@ pub async fn capacity(a: CapacityArgs) -> anyhow::Result<i32> {
     };
     let result = cap::run_search(c, &mut prober, &mut print_event).await;
     signal.abort();
+    if let Some(remote) = &prober.remote {
+        // The workers join again after every probe: tell them the search is over (they exit 0).
+        match remote.release(workers, "the capacity search is over").await {
+            Ok(told) if told < workers => eprintln!(
+                "surge: warning: {told} of {workers} worker(s) heard that the search is over; the others stop by themselves once their --join-timeout passes"
+            ),
+            Ok(_) => {}
+            Err(e) => eprintln!("surge: warning: cannot tell the workers the search is over: {e}"),
+        }
+    }
     target.shutdown().await;
     let result = result?;
     finish(&out, &result, run.no_report)
@@ -197,4 +245,44 @@ fn finish(out: &Path, result: &CapacityResult, no_report: bool) -> anyhow::Resul
     } else {
         crate::EXIT_SLO_FAILED
     })
+}
+
+/// `--listen` (and its token, TLS, placement): the probes run through the coordinator.
+fn remote_probes(a: &CapacityArgs, listen: std::net::SocketAddr) -> anyhow::Result<RemoteProbes> {
+    let r = &a.remote;
+    let token = crate::cmd_coordinator::token(r.token.clone())?;
+    let text = std::fs::read_to_string(a.run.profile())
+        .with_context(|| format!("invalid profile: cannot read {}", a.run.profile().display()))?;
+    let mut p = RemoteProbes::new(
+        listen,
+        token,
+        ProfileSource {
+            text,
+            origin: a.run.profile().display().to_string(),
+        },
+    );
+    p.tls = match (&r.tls_cert, &r.tls_key) {
+        (Some(cert), Some(key)) => Some(surge_coordinator::remote::server_tls(cert, key)?),
+        _ => None,
+    };
+    p.by_region = r.placement == crate::args::Placement::Region;
+    p.on_listen = Box::new(|url| {
+        let ca = if url.starts_with("https") {
+            " --tls-ca CA.pem"
+        } else {
+            ""
+        };
+        eprintln!(
+            "surge capacity: coordinator listening on {url}; every probe waits for the workers: surge worker --join {url}{ca} --token ... (they stay for every probe)"
+        );
+    });
+    // Joins are news for the first probe; after it the same workers come back for each probe.
+    let mut first = true;
+    p.on_join = Box::new(move |name, n, of| {
+        if first {
+            eprintln!("surge: worker {n}/{of} joined: {name}");
+            first = n < of;
+        }
+    });
+    Ok(p)
 }

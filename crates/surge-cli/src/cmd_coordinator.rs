@@ -8,7 +8,7 @@ use crate::prepare;
 use crate::progress;
 use anyhow::Context as _;
 use std::time::Duration;
-use surge_coordinator::{Coordinator, RemoteConfig, RunConfig};
+use surge_coordinator::{Coordinator, Listener, RemoteConfig, RunConfig};
 use surge_wire::{ProfileSource, WireOverrides};
 
 pub async fn coordinator(mut c: CoordinatorArgs) -> anyhow::Result<i32> {
@@ -79,30 +79,44 @@ pub async fn coordinator(mut c: CoordinatorArgs) -> anyhow::Result<i32> {
         },
         overrides: WireOverrides::new(&crate::overrides(&a.shape), a.timeout),
         by_region: c.placement == crate::args::Placement::Region,
+        probe: None,
+        rejoin: false,
     };
 
     // Phase 3: listen, wait, run.
-    let code = listen_and_run(a, cfg, remote, tls, &target.label).await;
+    let (code, listener) = listen_and_run(a, cfg, remote, tls, &target.label).await;
     target.shutdown().await;
-    if let Some(d) = dash {
-        if code.is_ok() {
-            d.reported(&out);
+    match dash {
+        Some(d) => {
+            if code.is_ok() {
+                d.reported(&out);
+            }
+            // The page on --listen goes on serving (with /report.html) while it lingers.
+            d.close(a.dashboard_linger, listener).await;
         }
-        d.close(a.dashboard_linger).await;
+        None => {
+            if let Some(l) = listener {
+                l.shutdown().await;
+            }
+        }
     }
     code
 }
 
+/// The run's exit code, and its listener when it was bound (kept for the dashboard to linger on).
 async fn listen_and_run(
     a: &RunArgs,
     cfg: RunConfig,
     remote: RemoteConfig,
     tls: Option<surge_coordinator::remote::ServerTls>,
     target: &str,
-) -> anyhow::Result<i32> {
+) -> (anyhow::Result<i32>, Option<Listener>) {
     let plan = cfg.plan.clone();
     let workers = cfg.workers;
-    let coordinator = Coordinator::bind_with_tls(&cfg, remote, tls).await?;
+    let coordinator = match Coordinator::bind_with_tls(&cfg, remote, tls).await {
+        Ok(c) => c,
+        Err(e) => return (Err(e.into()), None),
+    };
     let url = coordinator.url();
     let ca = if url.starts_with("https") {
         " --tls-ca CA.pem"
@@ -124,11 +138,14 @@ async fn listen_and_run(
     let mut on_join =
         |name: &str, n: usize, of: usize| note!(out, "surge: worker {n}/{of} joined: {name}");
     let (bar, mut on_progress) = progress::reporter(plan.run_duration, !out.quiet);
-    let outcome = coordinator
-        .run(cfg, &mut on_join, &mut on_progress, shutdown_signal())
+    let (outcome, listener) = coordinator
+        .run_and_keep(cfg, &mut on_join, &mut on_progress, shutdown_signal())
         .await;
     bar.finish_and_clear();
-    print_outcome(a, &outcome?)
+    let code = outcome
+        .map_err(anyhow::Error::from)
+        .and_then(|o| print_outcome(a, &o));
+    (code, Some(listener))
 }
 
 /// `--token`, else SURGE_TOKEN; never empty.

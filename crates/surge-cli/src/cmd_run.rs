@@ -90,7 +90,7 @@ pub async fn run(a: RunArgs) -> anyhow::Result<i32> {
     }
     target.shutdown().await;
     if let Some(d) = dash {
-        d.close(a.dashboard_linger).await;
+        d.close(a.dashboard_linger, None).await;
     }
     Ok(worst)
 }

@@ -1,5 +1,6 @@
-//! `surge worker`: join a coordinator and run what it assigns; exit 0 when the run ended well, 2 when
-//! the worker was refused, lost, or stopped by its dead-man switch.
+//! `surge worker`: join a coordinator and run what it assigns; exit 0 when the run ended well (for a
+//! capacity search through the coordinator: every probe, joining again after each, until released),
+//! 2 when the worker was refused, lost, or stopped by its dead-man switch.
 
 use crate::args::WorkerArgs;
 use surge_coordinator::{WorkerConfig, WorkerEnd, run_worker};
@@ -37,6 +38,10 @@ pub async fn worker(a: WorkerArgs) -> anyhow::Result<i32> {
                 report_loop.wakes,
                 report_loop.millis as f64 / 1000.0
             );
+            Ok(crate::EXIT_OK)
+        }
+        Ok(WorkerEnd::Released { runs, message }) => {
+            eprintln!("surge worker {name}: released after {runs} run(s): {message}");
             Ok(crate::EXIT_OK)
         }
         Ok(WorkerEnd::Stopped(why)) => {

@@ -29,10 +29,15 @@ fn random_token() -> anyhow::Result<String> {
 
 /// The URL to open: with the token when the address is not loopback.
 pub(crate) fn url(base: &str, addr: SocketAddr, token: &str) -> String {
+    url_of(base, addr, token, "/")
+}
+
+/// The URL of `path` on the dashboard: with the token when the address is not loopback.
+fn url_of(base: &str, addr: SocketAddr, token: &str, path: &str) -> String {
     if addr.ip().is_loopback() {
-        format!("{base}/")
+        format!("{base}{path}")
     } else {
-        format!("{base}/?token={token}")
+        format!("{base}{path}?token={token}")
     }
 }
 
@@ -94,20 +99,67 @@ impl Live {
         }
     }
 
-    /// Keeps the page up for `linger` (Ctrl-C ends it sooner), then stops the listener.
-    pub(crate) async fn close(self, linger: Duration) {
-        if let Some(server) = self.server {
-            if !linger.is_zero() {
-                eprintln!(
-                    "surge: the dashboard stays up for {} (--dashboard-linger; Ctrl-C to quit now)",
-                    surge_profile::duration::format(linger)
-                );
-                tokio::select! {
-                    _ = tokio::time::sleep(linger) => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
+    /// Keeps the page up after the run (on `--dashboard`, and on `also`: the coordinator's own
+    /// listener) for `linger` (`--dashboard-linger`; unset: [`DEFAULT_LINGER`] if anyone opened the
+    /// page, else not at all), Ctrl-C or SIGTERM ending it sooner; then stops the listeners.
+    pub(crate) async fn close(self, linger: Option<Duration>, also: Option<Listener>) {
+        // Someone may follow the page's link to the report: a run that ended by itself (not by
+        // Ctrl-C, not by an error before or during it) with the page opened.
+        let awaited = self.dashboard.watched()
+            && self.dashboard.end_status().is_some_and(|s| {
+                s != surge_results::RunStatus::Interrupted.as_str() && s != "error"
+            });
+        let linger = effective_linger(linger, awaited);
+        let first = self.server.as_ref().or(also.as_ref());
+        if let Some(server) = first
+            && !linger.is_zero()
+        {
+            let report = if self.dashboard.report_path().is_some() {
+                let token = self.dashboard.token();
+                let at = url_of(&server.url(), server.local_addr(), token, "/report.html");
+                format!(", report at {at}")
+            } else {
+                String::new()
+            };
+            eprintln!(
+                "surge: the dashboard stays up for {}{report} (--dashboard-linger; Ctrl-C to quit now)",
+                surge_profile::duration::format(linger)
+            );
+            tokio::select! {
+                _ = tokio::time::sleep(linger) => {}
+                _ = crate::cmd_coordinator::shutdown_signal() => {}
             }
+        }
+        for server in [self.server, also].into_iter().flatten() {
             server.shutdown().await;
         }
+    }
+}
+
+/// How long the page stays up after the run when `--dashboard-linger` is not given and someone
+/// opened it: time to follow its link to the report.
+pub(crate) const DEFAULT_LINGER: Duration = Duration::from_secs(300);
+
+/// `--dashboard-linger` as given, else [`DEFAULT_LINGER`] when someone may follow the page's link to
+/// the report (`awaited`), else none.
+pub(crate) fn effective_linger(given: Option<Duration>, awaited: bool) -> Duration {
+    given.unwrap_or(if awaited {
+        DEFAULT_LINGER
+    } else {
+        Duration::ZERO
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_lingers_by_default_only_when_someone_may_follow_the_link() {
+        assert_eq!(effective_linger(None, true), DEFAULT_LINGER);
+        assert_eq!(effective_linger(None, false), Duration::ZERO);
+        let ten = Duration::from_secs(10);
+        assert_eq!(effective_linger(Some(ten), false), ten, "as asked");
+        assert_eq!(effective_linger(Some(Duration::ZERO), true), Duration::ZERO);
     }
 }

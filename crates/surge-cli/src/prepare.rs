@@ -16,6 +16,28 @@ use surge_plan::Plan;
 /// Default `--max-in-flight`.
 pub(crate) const DEFAULT_MAX_IN_FLIGHT: usize = 50_000;
 
+/// `calibrate` and `capacity` take every `run` flag (one flattened [`RunArgs`]), but the live outlets
+/// of one long run (`--dashboard`, `--metrics-listen`, `--prom-remote-write`) do not fit their series
+/// of short steps or probes: given, they are refused by name before anything starts (exit 2), never
+/// silently ignored. `why` says what to do instead.
+pub(crate) fn refuse_live_outlets(cmd: &str, a: &RunArgs, why: &str) -> anyhow::Result<()> {
+    let given: Vec<&str> = [
+        ("--dashboard", a.dashboard.is_some()),
+        ("--metrics-listen", a.metrics_listen.is_some()),
+        ("--prom-remote-write", a.prom_remote_write.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(flag, on)| on.then_some(flag))
+    .collect();
+    anyhow::ensure!(
+        given.is_empty(),
+        "{} {} not available with {cmd}: {why}",
+        given.join(", "),
+        if given.len() == 1 { "is" } else { "are" }
+    );
+    Ok(())
+}
+
 /// A run's input, validated and resolved.
 pub(crate) struct Prepared {
     pub(crate) plan: Arc<Plan>,

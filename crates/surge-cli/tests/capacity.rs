@@ -3,10 +3,13 @@
 //! `surge compare` of two searches, and Ctrl-C keeping the probes so far.
 //!
 //! Probes are 3 s (the default is 15 s) at 10% precision so the two searches fit in about a minute.
+//! The same search also runs through the coordinator (`--listen`) with two real `surge worker`
+//! processes that take part in every probe and exit 0 when it is over.
 // Real processes and real waits: the wall clock is meant.
 #![allow(clippy::disallowed_methods)]
 
 mod common;
+mod distributed_support;
 
 #[path = "../../surge-results/tests/support/schema_check.rs"]
 mod schema_check;
@@ -64,13 +67,18 @@ fn the_searches_find_what_littles_law_predicts_and_compare_prints_the_ratio() {
     );
     assert!(hi_u - lo_u <= 0.1 * lo_u + 0.1, "precision 10%");
     assert_eq!(cu["regions"]["americas"]["max_rate_per_s"], lo_u);
-    // americas-doubled: 10 slots, 2.5x the slots, 220-250 journeys/s by the same arithmetic.
+    // americas-doubled: 8 slots, twice the slots, 178-200 journeys/s by the same arithmetic; the
+    // issue asks for 1.8-2.2x.
     let (_, lo_d, hi_d) = americas(&doubled);
     eprintln!("doubled: [{lo_d}, {hi_d}], {:.2}x", lo_d / lo_u);
     let ratio = lo_d / lo_u;
     assert!(
-        (2.5 * 0.85..=2.5 * 1.15).contains(&ratio),
-        "doubled/under {ratio:.2}x, theory 2.5x (10 slots / 4)"
+        (1.8..=2.2).contains(&ratio),
+        "doubled/under {ratio:.2}x, theory 2x (8 slots / 4)"
+    );
+    assert!(
+        lo_d >= 178.0 * 0.85 && hi_d <= 200.0 * 1.15,
+        "doubled bracket [{lo_d}, {hi_d}] not within 15% of 178-200/s"
     );
 
     // capacity.json is the schema's; every probe is a real results folder with its summary.
@@ -246,4 +254,125 @@ fn ctrl_c_stops_at_once_and_keeps_the_probes_so_far() {
         .filter(|e| e.file_name().to_string_lossy().starts_with("probe-002"))
         .count();
     assert_eq!(second, 1, "the interrupted probe's folder is kept");
+}
+
+#[test]
+fn the_search_runs_through_the_coordinator_with_remote_worker_processes() {
+    use distributed_support::{Proc, worker};
+    let _g = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("remote");
+    let out_arg = out.display().to_string();
+    let t0 = Instant::now();
+    let mut cap = Proc::start(
+        "capacity",
+        &[
+            "capacity",
+            &profile("americas-surge.toml"),
+            "--plan",
+            &profile("plans/americas-underprovisioned.toml"),
+            "--region",
+            "americas",
+            "--probe",
+            "3s",
+            "--precision",
+            "10%",
+            "--drain",
+            "5s",
+            "--listen",
+            "127.0.0.1:0",
+            "--workers",
+            "2",
+            "--token",
+            "s3cret",
+            "--out",
+            &out_arg,
+        ],
+    );
+    let url = cap.wait_url("coordinator listening on", Duration::from_secs(30));
+    let mut a = worker("cap-a", &url, "s3cret", &[]);
+    let mut b = worker("cap-b", &url, "s3cret", &[]);
+    let code = cap.wait_exit(Duration::from_secs(300)).code();
+    assert_eq!(code, Some(0), "{}", cap.output());
+    eprintln!(
+        "the search through the coordinator took {:.0} s",
+        t0.elapsed().as_secs_f64()
+    );
+
+    // The same answer as in-process: within 15% of Little's law's 89-100 journeys/s.
+    let (c, lo, hi) = americas(&out);
+    eprintln!("through the coordinator: [{lo}, {hi}]");
+    assert!(
+        lo >= 89.0 * 0.85 && hi <= 100.0 * 1.15,
+        "bracket [{lo}, {hi}] not within 15% of 89-100/s\n{}",
+        cap.output()
+    );
+    assert_eq!(c["workers"], 2);
+    let probes = c["regions"]["americas"]["probes"].as_array().unwrap();
+    assert!(probes.len() >= 4, "{probes:?}");
+    // Every probe was sent by both worker processes: their names are in each probe's run.json, and
+    // each probe's tally holds.
+    for p in probes {
+        let dir = out.join(p["dir"].as_str().unwrap());
+        let run = read_json(&dir.join("run.json"));
+        let names: Vec<String> = run["workers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w.as_str().unwrap_or_default().to_string())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        assert!(
+            names.iter().any(|n| n.starts_with("cap-a@"))
+                && names.iter().any(|n| n.starts_with("cap-b@")),
+            "{names:?}"
+        );
+        common::assert_tally(&dir);
+    }
+    // The workers stayed for every probe, then were released: exit 0, saying how many they ran.
+    for w in [&mut a, &mut b] {
+        let st = w.wait_exit(Duration::from_secs(30));
+        assert_eq!(st.code(), Some(0), "{}", w.output());
+        let want = format!("released after {} run(s)", probes.len());
+        assert!(w.output().contains(&want), "{want}:\n{}", w.output());
+    }
+}
+
+#[test]
+fn through_the_coordinator_bad_input_is_refused_before_anything_is_sent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_surge");
+    let out = tmp.path().join("x");
+    let run = |extra: &[&str]| {
+        let o = Command::new(bin)
+            .arg("capacity")
+            .arg(profile("americas-surge.toml"))
+            .args(["--region", "americas", "--out"])
+            .arg(&out)
+            .args(extra)
+            .env_remove("SURGE_TOKEN")
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).to_string(),
+        )
+    };
+    let (code, err) = run(&["--listen", "127.0.0.1:0"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("a token is required"), "{err}");
+    let (code, err) = run(&["--token", "s3cret"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--listen"), "--token needs --listen: {err}");
+    let (code, err) = run(&["--placement", "region"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--placement needs --listen"), "{err}");
+    // A live outlet of one long run is refused by name, not ignored.
+    let (code, err) = run(&["--prom-remote-write", "http://127.0.0.1:9/api/v1/write"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("--prom-remote-write is not available with capacity"),
+        "{err}"
+    );
+    assert!(!out.exists(), "nothing written, nothing sent");
 }

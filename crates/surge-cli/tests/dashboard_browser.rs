@@ -1,7 +1,8 @@
 //! The live dashboard in a real headless Chromium, driven over the DevTools protocol, while a real
 //! `surge run --dashboard` replays the quickstart surge against the embedded reference backend: the
 //! page loads with no console error, shows every region and values that change between two moments,
-//! paints its charts, and at the end says the run ended and links to the report, which it serves.
+//! fills the gap after a dropped stream, paints its charts, and at the end says the run ended and
+//! links to the report, which it serves.
 //!
 //! `SURGE_DASHBOARD_SHOT=PATH` also writes the screenshot there (how docs/img/dashboard.png is made).
 // These tests wait for real processes: std's clock is meant.
@@ -96,6 +97,32 @@ fn the_live_page_follows_a_surge_in_a_real_browser() {
         // Arrivals, in flight, errors, completeness, four steps: each a chart with drawn lines.
         assert!(two["svgs"].as_u64() >= Some(8 + 3 * 2), "{two}");
         assert_eq!(two["errors"], Value::Array(Vec::new()));
+
+        // A dropped stream: the page loses ~3 s of updates, reconnects from its last id, and the
+        // gap is filled: the intervals it holds are consecutive, none missing, none twice.
+        let dropped = b
+            .eval("(() => { es.close(); es = null; return st.lastId; })()")
+            .await;
+        b.wait(3.0).await;
+        b.eval("(() => { connect(); return true; })()").await;
+        b.wait(2.0).await;
+        let after = b
+            .eval("({ last: st.lastId, iv: st.points.map(p => p.interval) })")
+            .await;
+        let iv: Vec<u64> = after["iv"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_u64)
+            .collect();
+        assert!(
+            after["last"].as_u64() > dropped.as_u64().map(|d| d + 3),
+            "updates after the reconnect: {dropped} -> {after}"
+        );
+        assert!(
+            iv.windows(2).all(|w| w[1] == w[0] + 1),
+            "a gap or a repeat across the reconnect: {iv:?}"
+        );
 
         let png = b.screenshot().await;
         if let Some(path) = std::env::var_os("SURGE_DASHBOARD_SHOT") {

@@ -203,3 +203,82 @@ fn the_coordinator_serves_the_page_on_its_listen_address() {
     assert_eq!(first.data["name"], "quickstart");
     assert_eq!(first.data["regions"].as_array().map(Vec::len), Some(3));
 }
+
+#[test]
+fn after_the_end_the_coordinators_listen_address_serves_the_report_while_it_lingers() {
+    let _serial = common::serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let profile = common::profile("quickstart.toml");
+    // No --dashboard and no --dashboard-linger: the page is on --listen only, the linger the default.
+    let mut run = start_command(
+        &[
+            "coordinator",
+            &profile,
+            "--workers",
+            "1",
+            "--token",
+            "s3cret",
+            "--listen",
+            "127.0.0.1:0",
+            "--duration",
+            "4s",
+            "--scale",
+            "0.05",
+            "--drain",
+            "2s",
+        ],
+        &out,
+    );
+    // Someone opens the page before the end: it stays up after, so its link to the report works.
+    assert_eq!(get(run.addr, "/", &[]).status, 200);
+    let mut worker = Command::new(env!("CARGO_BIN_EXE_surge"))
+        .args(["worker", "--join", &format!("http://{}", run.addr)])
+        .args(["--token", "s3cret", "--threads", "1", "--name", "w"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let line = run
+        .wait_line("dashboard stays up", Duration::from_secs(90))
+        .unwrap_or_else(|| panic!("the run did not end: {:#?}", run.stderr));
+    assert!(
+        line.contains("stays up for 5m")
+            && line.contains(&format!("http://{}/report.html", run.addr)),
+        "the default linger, with the report's URL: {line}"
+    );
+    let report = get(run.addr, "/report.html", &[]);
+    assert_eq!(report.status, 200, "{}", report.text());
+    assert!(report.text().contains("<svg"), "not the report");
+    let mut stream = events(run.addr, None);
+    let mut kinds = Vec::new();
+    while let Some(e) = stream.next() {
+        kinds.push(e.data["kind"].as_str().unwrap_or("").to_string());
+        if e.data["kind"] == "report" {
+            break;
+        }
+    }
+    assert!(
+        kinds.contains(&"end".to_string()) && kinds.last().map(String::as_str) == Some("report"),
+        "{kinds:?}"
+    );
+    // A worker that comes late hears that the run has ended (410), not that it is full.
+    let late = Command::new(env!("CARGO_BIN_EXE_surge"))
+        .args(["worker", "--join", &format!("http://{}", run.addr)])
+        .args(["--token", "s3cret", "--threads", "1", "--name", "late"])
+        .output()
+        .unwrap();
+    let late_err = String::from_utf8_lossy(&late.stderr);
+    assert_eq!(late.status.code(), Some(2), "{late_err}");
+    assert!(late_err.contains("the run has ended"), "{late_err}");
+    // Still lingering; Ctrl-C ends it at once, with the run's exit code.
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(run.child.try_wait().unwrap().is_none(), "it lingers");
+    surge_testkit::process::signal(&run.child, 2).unwrap();
+    let t0 = Instant::now();
+    let ended = surge_testkit::process::wait_with_rss(&mut run.child, Duration::from_secs(10))
+        .expect("exits after Ctrl-C");
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+    assert_eq!(ended.code, Some(0));
+    assert!(worker.wait().unwrap().success());
+}

@@ -185,6 +185,8 @@ async fn joins_reports_union_loss_and_refusals() {
         },
         overrides: WireOverrides::default(),
         by_region: false,
+        probe: None,
+        rejoin: false,
     };
     let coordinator = Coordinator::bind(&cfg, remote).await.unwrap();
     let addr = coordinator.local_addr();

@@ -50,7 +50,9 @@ use surge_plan::{Overrides, Plan};
 /// [`Report::clock_t0_us`], [`Report::clock_sample`] and [`Reply::clock`]; presence of connected
 /// people ([`Report::presence`], [`Reply::presence`]) so that messages cross workers; placement by
 /// region ([`Join::regions`], [`Assignment::by_region`]).
-pub const PROTOCOL_VERSION: u32 = 4;
+/// 5: capacity searches through the coordinator: [`Assignment::probe`] (the run is a steady probe of
+/// the profile, which a version-4 worker would run as the whole profile) and [`Assignment::rejoin`].
+pub const PROTOCOL_VERSION: u32 = 5;
 /// Header carrying the sender's protocol version on every request (checked before the body is read).
 pub const VERSION_HEADER: &str = "surge-protocol";
 /// Where a worker joins.
@@ -280,6 +282,25 @@ pub struct Assignment {
     /// worker runs on its clock as it is).
     #[serde(default)]
     pub clock: Option<clock::ClockEstimate>,
+    /// A capacity search's probe: the worker compiles the steady probe of the profile these figures
+    /// describe (`surge_coordinator::capacity::probe::probe_profile`), not the profile as written.
+    #[serde(default)]
+    pub probe: Option<SteadyProbe>,
+    /// More runs follow (a capacity search's probes): once this one has ended, the worker joins
+    /// again, until the coordinator answers a join with `410 Gone` (the search is over).
+    #[serde(default)]
+    pub rejoin: bool,
+}
+
+/// One probe of a capacity search: every region's people arrive evenly at its rate for `length_ms`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SteadyProbe {
+    /// Journeys per second per region, in the plan's region order.
+    pub rates: Vec<f64>,
+    /// How long the arrivals last, in ms.
+    pub length_ms: u64,
+    /// The probe's population seed (a fresh one per probe: nobody registers twice).
+    pub seed: u64,
 }
 
 /// One message from a worker: an interval's figures, its last words, or a heartbeat.

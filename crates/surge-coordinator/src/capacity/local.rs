@@ -1,17 +1,21 @@
-//! [`LocalProber`]: real probes, each an open-model run of the probe's plan with in-process workers
-//! against the target, read back for the search.
+//! [`LocalProber`]: real probes, each an open-model run of the probe's plan against the target, with
+//! in-process workers or, with [`RemoteProbes`], through the coordinator with remote worker processes
+//! that take part in every probe of the search; each probe read back for the search.
 
 use super::{Prober, RegionSearch, probe, search};
 use crate::info::{RunContext, run_info};
-use crate::{Guards, RunConfig, RunError, resolve_slos, run_local};
+use crate::remote::{Coordinator, RemoteConfig, ServerTls};
+use crate::{Guards, RunConfig, RunError, RunOutcome, resolve_slos, run_local};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use surge_plan::{Overrides, Plan};
 use surge_profile::Profile;
 use surge_results::capacity::Probe;
+use surge_wire::{ProfileSource, SteadyProbe, WireOverrides};
 
-/// Real probes: open-model runs with in-process workers against the target.
+/// Real probes: open-model runs against the target, with in-process workers unless [`Self::remote`].
 pub struct LocalProber<'a> {
     /// The validated profile.
     pub profile: &'a Profile,
@@ -25,7 +29,7 @@ pub struct LocalProber<'a> {
     pub target: String,
     /// run.json's context.
     pub context: RunContext,
-    /// Workers (engine threads).
+    /// Workers (engine threads; with [`Self::remote`], the remote worker processes to wait for).
     pub workers: usize,
     /// `--max-rps`.
     pub max_rps: u32,
@@ -45,6 +49,94 @@ pub struct LocalProber<'a> {
     pub stop: tokio::sync::watch::Receiver<bool>,
     /// Probes run so far.
     pub count: u64,
+    /// Through the coordinator: every probe is a distributed run with remote worker processes.
+    pub remote: Option<RemoteProbes>,
+}
+
+/// Told as workers join: name, joined, expected.
+pub type OnJoin = Box<dyn FnMut(&str, usize, usize) + Send>;
+
+/// A capacity search through the coordinator: each probe binds the listener (the same address every
+/// time), waits for the workers (who join again after each probe), runs, and closes it; at the end,
+/// [`RemoteProbes::release`] tells the workers the search is over.
+pub struct RemoteProbes {
+    /// Where to listen (port 0: any free port, then the same one for every probe).
+    pub listen: SocketAddr,
+    /// The run's token.
+    pub token: String,
+    /// HTTPS for the workers.
+    pub tls: Option<ServerTls>,
+    /// Placement by region.
+    pub by_region: bool,
+    /// The profile text sent to the workers (they compile each probe of it themselves).
+    pub profile: ProfileSource,
+    /// Called with the listener's URL once bound for the first probe (to tell the workers).
+    pub on_listen: Box<dyn FnMut(&str) + Send>,
+    /// Called as workers join: name, joined, expected.
+    pub on_join: OnJoin,
+    /// Whether the first bind happened (the URL is announced once).
+    bound: bool,
+}
+
+impl RemoteProbes {
+    /// Probes through a coordinator listening on `listen` with `token`.
+    pub fn new(listen: SocketAddr, token: String, profile: ProfileSource) -> RemoteProbes {
+        RemoteProbes {
+            listen,
+            token,
+            tls: None,
+            by_region: false,
+            profile,
+            on_listen: Box::new(|_| {}),
+            on_join: Box::new(|_, _, _| {}),
+            bound: false,
+        }
+    }
+
+    async fn run(
+        &mut self,
+        cfg: RunConfig,
+        probe: SteadyProbe,
+        overrides: WireOverrides,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<RunOutcome, RunError> {
+        let remote = RemoteConfig {
+            listen: self.listen,
+            token: self.token.clone(),
+            profile: self.profile.clone(),
+            overrides,
+            by_region: self.by_region,
+            probe: Some(probe),
+            rejoin: true,
+        };
+        let coordinator = Coordinator::bind_with_tls(&cfg, remote, self.tls.clone()).await?;
+        if !self.bound {
+            // Port 0 becomes a real port: every later probe listens on that one.
+            self.listen = coordinator.local_addr();
+            self.bound = true;
+            (self.on_listen)(&coordinator.url());
+        }
+        coordinator
+            .run(cfg, &mut *self.on_join, &mut |_| {}, stop)
+            .await
+    }
+
+    /// The search is over: tells each worker that joins again so (`surge worker` exits 0), waiting
+    /// until all `workers` were told or 15 s passed; returns how many were told.
+    pub async fn release(&self, workers: usize, reason: &str) -> Result<usize, RunError> {
+        if !self.bound {
+            return Ok(0);
+        }
+        crate::remote::farewell(
+            self.listen,
+            &self.token,
+            self.tls.clone(),
+            reason,
+            workers,
+            Duration::from_secs(15),
+        )
+        .await
+    }
 }
 
 impl Prober for LocalProber<'_> {
@@ -93,7 +185,19 @@ impl Prober for LocalProber<'_> {
         let stop = async move {
             let _ = stop.wait_for(|s| *s).await;
         };
-        let outcome = run_local(cfg, &mut |_| {}, stop).await?;
+        let outcome = match &mut self.remote {
+            None => run_local(cfg, &mut |_| {}, stop).await?,
+            Some(remote) => {
+                let shape = SteadyProbe {
+                    rates: rates.to_vec(),
+                    length_ms: u64::try_from(self.length.as_millis()).unwrap_or(u64::MAX),
+                    seed,
+                };
+                remote
+                    .run(cfg, shape, WireOverrides::new(&ov, self.timeout), stop)
+                    .await?
+            }
+        };
         if outcome.summary.status == surge_results::RunStatus::Interrupted {
             return Ok(None);
         }

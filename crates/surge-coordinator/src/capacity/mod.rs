@@ -9,13 +9,14 @@
 //! everything and says so.
 //!
 //! The search logic is pure and driven through [`Prober`]: tests drive it with a synthetic target,
-//! [`LocalProber`] with real runs.
+//! [`LocalProber`] with real runs, in-process or through the coordinator with remote worker
+//! processes ([`RemoteProbes`]: the workers join again after each probe and are released at the end).
 
 mod local;
 pub mod probe;
 pub mod search;
 
-pub use local::LocalProber;
+pub use local::{LocalProber, RemoteProbes};
 
 use crate::RunError;
 use search::{End, Next, Search, SearchSpec, Verdict};

@@ -85,6 +85,8 @@ struct State {
     /// The last gauges sent (in flight, workers), repeated in ticks.
     gauges: serde_json::Value,
     ended: bool,
+    /// The status the run ended with (summary.json's), once ended.
+    end_status: Option<String>,
     report: Option<PathBuf>,
 }
 
@@ -94,6 +96,8 @@ pub struct Dashboard {
     token: String,
     state: Mutex<State>,
     tx: broadcast::Sender<Arc<Message>>,
+    /// Whether anyone opened the page (`/`, `/state` or `/events`, token checked).
+    watched: std::sync::atomic::AtomicBool,
 }
 
 impl Dashboard {
@@ -108,7 +112,19 @@ impl Dashboard {
                 ..State::default()
             }),
             tx,
+            watched: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Whether anyone opened the page (or its stream) so far: someone may be waiting for the
+    /// report link, so the listener is worth keeping up after the end.
+    pub fn watched(&self) -> bool {
+        self.watched.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(crate) fn mark_watched(&self) {
+        self.watched
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The token required off loopback.
@@ -142,6 +158,7 @@ impl Dashboard {
         s.ring.clear();
         s.began = Some(Instant::now());
         s.ended = false;
+        s.end_status = None;
         s.report = None;
         s.gauges = serde_json::Value::Null;
         let msg = update::begin_message(s.meta.as_deref());
@@ -181,6 +198,7 @@ impl Dashboard {
     pub fn ended(&self, status: &str, reason: Option<&str>) {
         let mut s = self.lock();
         s.ended = true;
+        s.end_status = Some(status.to_string());
         let t = s.began.map_or(0.0, |b| b.elapsed().as_secs_f64());
         let msg = update::end_message(t, status, reason, s.meta.as_deref());
         self.push(&mut s, msg);
@@ -197,6 +215,12 @@ impl Dashboard {
     /// Whether the run has ended.
     pub fn has_ended(&self) -> bool {
         self.lock().ended
+    }
+
+    /// The status the last run ended with (`complete`, `aborted`, `interrupted`, `error`, ...), once
+    /// it has ended.
+    pub fn end_status(&self) -> Option<String> {
+        self.lock().end_status.clone()
     }
 
     /// Sends a tick every [`TICK`] while nothing else is sent, until the run ends or the dashboard is
@@ -270,7 +294,7 @@ impl Dashboard {
     }
 
     /// report.html once written.
-    pub(crate) fn report_path(&self) -> Option<PathBuf> {
+    pub fn report_path(&self) -> Option<PathBuf> {
         self.lock().report.clone()
     }
 }

@@ -133,6 +133,9 @@ pub(crate) async fn route<B>(req: &Request<B>, served: &Served) -> Option<Reply>
         ));
     }
     let d = &served.dashboard;
+    if path != "/report.html" {
+        d.mark_watched();
+    }
     Some(match path {
         "/events" => {
             let after = req

@@ -76,6 +76,14 @@ pub enum WorkerEnd {
     Finished(ReportLoop),
     /// The coordinator (or Ctrl-C) stopped it; every figure was acknowledged.
     Stopped(String),
+    /// A series of runs (a capacity search's probes) is over: it took part in `runs` of them, every
+    /// figure acknowledged, and the coordinator said so (`message`) when it joined again.
+    Released {
+        /// Runs it took part in.
+        runs: u32,
+        /// The coordinator's words.
+        message: String,
+    },
 }
 
 /// What the report loop did over a run: how often it woke, over how long. It sleeps between events,
@@ -187,10 +195,70 @@ pub async fn run_worker(
         LinkSetup::Tls(e) => WorkerError::TlsCa(e),
     })?;
     tokio::pin!(stop);
-    let mut a = tokio::select! {
-        a = join(&link, &cfg) => a?,
-        _ = stop.as_mut() => return Ok(WorkerEnd::Stopped("interrupted before the run started".into())),
+    let mut stop = StopOnce {
+        fut: stop,
+        fired: false,
     };
+    let mut runs = 0u32;
+    loop {
+        let joined = tokio::select! {
+            a = join(&link, &cfg) => a?,
+            _ = &mut stop => return Ok(WorkerEnd::Stopped(if runs == 0 {
+                "interrupted before the run started".into()
+            } else {
+                format!("interrupted between runs, after {runs}")
+            })),
+        };
+        let a = match joined {
+            Joined::Assigned(a) => *a,
+            Joined::Over(message) if runs > 0 => return Ok(WorkerEnd::Released { runs, message }),
+            Joined::Over(message) => {
+                return Err(WorkerError::Refused {
+                    status: 410,
+                    message,
+                });
+            }
+        };
+        let rejoin = a.rejoin;
+        let end = run_assignment(&link, &cfg, a, Pin::new(&mut stop)).await?;
+        runs += 1;
+        if !rejoin || stop.fired {
+            return Ok(end);
+        }
+        tracing::info!("run {runs} ended ({end:?}); joining again for the next one");
+    }
+}
+
+/// A stop signal that may be awaited again after it fired (then it never resolves again), and says
+/// whether it fired: a worker taking part in several runs checks it between them.
+struct StopOnce<'a, F> {
+    fut: Pin<&'a mut F>,
+    fired: bool,
+}
+
+impl<F: Future<Output = ()>> Future for StopOnce<'_, F> {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        if self.fired {
+            return std::task::Poll::Pending;
+        }
+        let ready = self.fut.as_mut().poll(cx).is_ready();
+        if ready {
+            self.fired = true;
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    }
+}
+
+/// Runs one assignment to its end: compile, start the engine threads, report until done.
+async fn run_assignment(
+    link: &Link,
+    cfg: &WorkerConfig,
+    mut a: Assignment,
+    stop: Pin<&mut impl Future<Output = ()>>,
+) -> Result<WorkerEnd, WorkerError> {
     let plan = Arc::new(compile(&a)?);
     if cfg.test_clock_uncorrected {
         a.clock = None;
@@ -230,7 +298,7 @@ pub async fn run_worker(
     );
     let crew =
         Crew::spawn(&a, plan.clone(), cfg.threads, engine, start).map_err(WorkerError::Spawn)?;
-    let mut r = Reporter::new(link, &cfg, &a, plan.interval, crew);
+    let mut r = Reporter::new(link.clone(), cfg, &a, plan.interval, crew);
     r.run_clock = Some(RunClock::new(start, &a));
     let result = r.run(stop).await;
     r.crew.stop_all();
@@ -238,9 +306,17 @@ pub async fn run_worker(
     result
 }
 
+/// What a join got.
+enum Joined {
+    /// A run to take part in.
+    Assigned(Box<Assignment>),
+    /// `410 Gone`: the series of runs this worker took part in is over (the coordinator's words).
+    Over(String),
+}
+
 /// POSTs the join until the coordinator answers (it answers once every worker has joined).
 /// Each attempt first probes the coordinator's clock; the join carries those exchanges.
-async fn join(link: &Link, cfg: &WorkerConfig) -> Result<Assignment, WorkerError> {
+async fn join(link: &Link, cfg: &WorkerConfig) -> Result<Joined, WorkerError> {
     let clock = AgentClock {
         skew_us: cfg.test_clock_skew_us,
     };
@@ -264,8 +340,9 @@ async fn join(link: &Link, cfg: &WorkerConfig) -> Result<Assignment, WorkerError
                     status: 409,
                     message: e.to_string(),
                 })?;
-                return Ok(a);
+                return Ok(Joined::Assigned(Box::new(a)));
             }
+            Ok((StatusCode::GONE, b)) => return Ok(Joined::Over(refusal_message(&b))),
             Ok((status, b)) if status != StatusCode::SERVICE_UNAVAILABLE => {
                 return Err(WorkerError::Refused {
                     status: status.as_u16(),
@@ -304,10 +381,19 @@ fn failing(
     Ok(())
 }
 
-/// Compiles the coordinator's profile with its overrides and checks it is the same plan.
+/// Compiles the coordinator's profile (or the steady probe of it a capacity search asks for) with its
+/// overrides and checks it is the same plan.
 fn compile(a: &Assignment) -> Result<Plan, WorkerError> {
-    let profile =
+    let mut profile =
         surge_profile::parse(&a.profile.text, &a.profile.origin).map_err(WorkerError::Profile)?;
+    if let Some(p) = &a.probe {
+        profile = crate::capacity::probe::probe_profile(
+            &profile,
+            &p.rates,
+            Duration::from_millis(p.length_ms),
+            p.seed,
+        );
+    }
     let mut plan =
         Plan::compile(&profile, &a.overrides.overrides()).map_err(WorkerError::Compile)?;
     if let Some(t) = a.overrides.timeout() {

@@ -276,6 +276,8 @@ mod tests {
             first_interval: 0,
             by_region: false,
             clock: None,
+            probe: None,
+            rejoin: false,
         }
     }
 }

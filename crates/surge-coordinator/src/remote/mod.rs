@@ -49,6 +49,11 @@ pub struct RemoteConfig {
     /// Placement by region (`--placement region`): each region's people are sent only from the
     /// workers that joined with `--region` naming it (see [`placement`]).
     pub by_region: bool,
+    /// A capacity search's probe: the workers compile this steady probe of the profile.
+    pub probe: Option<surge_wire::SteadyProbe>,
+    /// More runs follow on the same address (a capacity search): the workers join again after this
+    /// one, until [`farewell`] tells them the series is over.
+    pub rejoin: bool,
 }
 
 /// A coordinator listening for its workers.
@@ -77,19 +82,22 @@ impl Coordinator {
         let horizon = plan.run_duration + cfg.drain + Duration::from_secs(60);
         let max_interval =
             (horizon.as_secs_f64() / plan.interval.as_secs_f64().max(1e-3)) as u64 + 8;
-        let state = Arc::new(RemoteState::new(
+        let mut state = RemoteState::new(
             remote.token.clone(),
             cfg.workers.max(1),
             &cfg.plan,
             remote.by_region,
             max_interval,
             tx,
-        ));
+        );
+        state.series = remote.rejoin;
+        let state = Arc::new(state);
         let live = cfg.live.clone().unwrap_or_default();
         let routes = Arc::new(Routes {
             dashboard: crate::dashboard::Served::on(&live, remote.listen),
             live: live.clone(),
             remote: Some(state.clone()),
+            farewell: None,
         });
         let server = server::bind(remote.listen, routes, tls).await?;
         Ok(Coordinator {
@@ -116,11 +124,26 @@ impl Coordinator {
     /// resolves (then every worker is told to stop and the results so far are written).
     pub async fn run(
         self,
-        mut cfg: RunConfig,
+        cfg: RunConfig,
         on_join: &mut (dyn FnMut(&str, usize, usize) + Send),
         progress: &mut (dyn FnMut(&Progress) + Send),
         stop: impl Future<Output = ()>,
     ) -> Result<RunOutcome, RunError> {
+        let (outcome, server) = self.run_and_keep(cfg, on_join, progress, stop).await;
+        server.shutdown().await;
+        outcome
+    }
+
+    /// As [`Coordinator::run`], but the listener is handed back instead of closed: it goes on serving
+    /// `/metrics` and the live page (with `/report.html` once written) while the caller lingers;
+    /// workers that report after the end are told to stop.
+    pub async fn run_and_keep(
+        self,
+        mut cfg: RunConfig,
+        on_join: &mut (dyn FnMut(&str, usize, usize) + Send),
+        progress: &mut (dyn FnMut(&Progress) + Send),
+        stop: impl Future<Output = ()>,
+    ) -> (Result<RunOutcome, RunError>, Listener) {
         let Coordinator {
             server,
             state,
@@ -130,15 +153,16 @@ impl Coordinator {
         } = self;
         tokio::pin!(stop);
         let expected = cfg.workers.max(1);
-        wait_for_workers(&state, expected, on_join, stop.as_mut()).await?;
+        if let Err(e) = wait_for_workers(&state, expected, on_join, stop.as_mut()).await {
+            return (Err(e), server);
+        }
         let units = match state.initial_units() {
             Ok(units) => units,
             Err(e) => {
                 // Nothing was sent: the waiting workers are answered with the reason, then we stop.
                 state.refuse(&format!("{e}"));
                 tokio::time::sleep(Duration::from_millis(300)).await;
-                server.shutdown().await;
-                return Err(RunError::Placement(e));
+                return (Err(RunError::Placement(e)), server);
             }
         };
         cfg.info.clocks = state
@@ -163,9 +187,39 @@ impl Coordinator {
         // Later reports hear "stop"; replies in flight get a moment to reach their workers.
         state.set_stop("the run has ended");
         tokio::time::sleep(Duration::from_millis(300)).await;
-        server.shutdown().await;
-        outcome
+        (outcome, server)
     }
+}
+
+/// The end of a series of runs on `listen` (a capacity search's probes): a listener that tells each
+/// worker joining again that the series is over (`410 Gone` with `reason`; `surge worker` then exits
+/// 0), until `workers` of them have been told or `limit` has passed.
+pub async fn farewell(
+    listen: SocketAddr,
+    token: &str,
+    tls: Option<ServerTls>,
+    reason: &str,
+    workers: usize,
+    limit: Duration,
+) -> Result<usize, RunError> {
+    let (told, mut count) = tokio::sync::watch::channel(0usize);
+    let routes = Arc::new(Routes {
+        live: Arc::default(),
+        remote: None,
+        dashboard: None,
+        farewell: Some(Arc::new(server::Farewell {
+            token: token.to_string(),
+            reason: reason.to_string(),
+            told,
+        })),
+    });
+    let server = server::bind(listen, routes, tls).await?;
+    let _ = tokio::time::timeout(limit, count.wait_for(|n| *n >= workers)).await;
+    let n = *count.borrow();
+    // The last answers get a moment to leave.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    server.shutdown().await;
+    Ok(n)
 }
 
 async fn wait_for_workers(
@@ -230,5 +284,7 @@ fn assignment(
         first_interval: cfg.first_interval(),
         by_region: remote.by_region,
         clock: None,
+        probe: remote.probe.clone(),
+        rejoin: remote.rejoin,
     }
 }

@@ -29,6 +29,19 @@ pub(crate) struct Routes {
     pub remote: Option<Arc<RemoteState>>,
     /// The live page (`/`, `/events`, `/state`, `/report.html`), when the run has one.
     pub dashboard: Option<crate::dashboard::Served>,
+    /// Set once a capacity search through the coordinator is over: joins are answered `410 Gone`.
+    pub farewell: Option<Arc<Farewell>>,
+}
+
+/// The end of a series of runs (a capacity search's probes): workers that join again are told the
+/// series is over (`410 Gone`, which ends `surge worker` well) instead of waiting for a next run.
+pub(crate) struct Farewell {
+    /// The run's token (the message is for its workers only).
+    pub token: String,
+    /// What they are told.
+    pub reason: String,
+    /// How many joins were answered so far.
+    pub told: watch::Sender<usize>,
 }
 
 /// A running listener; stops when [`Server::shutdown`] is called or it is dropped.
@@ -72,6 +85,7 @@ pub async fn serve_metrics(addr: SocketAddr, live: Arc<LiveMetrics>) -> Result<S
         live,
         remote: None,
         dashboard: None,
+        farewell: None,
     };
     bind(addr, Arc::new(routes), None).await
 }
@@ -83,6 +97,7 @@ pub async fn serve_dashboard(addr: SocketAddr, live: Arc<LiveMetrics>) -> Result
         dashboard: crate::dashboard::Served::on(&live, addr),
         live,
         remote: None,
+        farewell: None,
     };
     bind(addr, Arc::new(routes), None).await
 }
@@ -251,32 +266,58 @@ async fn handle(
             routes.live.text(),
         ),
         (&Method::GET, "/healthz") => respond(StatusCode::OK, "text/plain", "ok\n"),
-        (&Method::POST, JOIN_PATH | REPORT_PATH | CLOCK_PATH) => match &routes.remote {
-            Some(remote) => protocol(req, peer, &path, remote, t1_us).await,
-            None => refuse(
-                StatusCode::NOT_FOUND,
-                format!("{path}: this listener serves /metrics only"),
-            ),
-        },
+        (&Method::POST, JOIN_PATH | REPORT_PATH | CLOCK_PATH) => {
+            match (&routes.remote, &routes.farewell) {
+                (Some(remote), _) => {
+                    protocol(
+                        req,
+                        peer,
+                        &path,
+                        |t| remote.token_ok(t),
+                        async |path, body| match path {
+                            JOIN_PATH => remote.join(&body, peer).await,
+                            CLOCK_PATH => super::clock::echo(&body, t1_us),
+                            _ => remote.report(&body, peer, t1_us),
+                        },
+                    )
+                    .await
+                }
+                (None, Some(f)) => {
+                    let ok = |t: &str| surge_wire::token_matches(&f.token, t);
+                    protocol(req, peer, &path, ok, async |path, body| match path {
+                        CLOCK_PATH => super::clock::echo(&body, t1_us),
+                        _ => {
+                            f.told.send_modify(|n| *n += 1);
+                            refuse(StatusCode::GONE, f.reason.clone())
+                        }
+                    })
+                    .await
+                }
+                (None, None) => refuse(
+                    StatusCode::NOT_FOUND,
+                    format!("{path}: this listener serves /metrics only"),
+                ),
+            }
+        }
         _ => refuse(StatusCode::NOT_FOUND, format!("{path}: no such endpoint")),
     };
     Ok(resp.map(http_body_util::Either::Left))
 }
 
-/// Token, then version, then body; only then the message.
+/// Token, then version, then body; only then the message (`answer(path, body)`).
 async fn protocol(
     req: Request<Incoming>,
     peer: SocketAddr,
     path: &str,
-    remote: &Arc<RemoteState>,
-    t1_us: i64,
+    token_ok: impl Fn(&str) -> bool,
+    answer: impl AsyncFnOnce(&str, Bytes) -> Response<Full<Bytes>>,
 ) -> Response<Full<Bytes>> {
     let token = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(surge_wire::bearer);
-    if !token.is_some_and(|t| remote.token_ok(t)) {
+    if !token.is_some_and(token_ok) {
         tracing::warn!(%peer, path, "refused a worker request: wrong or missing token");
         return refuse(
             StatusCode::UNAUTHORIZED,
@@ -315,9 +356,5 @@ async fn protocol(
             );
         }
     };
-    match path {
-        JOIN_PATH => remote.join(&body, peer).await,
-        CLOCK_PATH => super::clock::echo(&body, t1_us),
-        _ => remote.report(&body, peer, t1_us),
-    }
+    answer(path, body).await
 }

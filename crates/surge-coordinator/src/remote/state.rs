@@ -65,6 +65,9 @@ pub(crate) struct RemoteState {
     plan: Arc<surge_plan::Plan>,
     /// Placement by region (`--placement region`).
     by_region: bool,
+    /// One of a series of runs on this address (a capacity search): a worker joining again after
+    /// the end is told to retry (the next run will have it), not that the run has ended.
+    pub(crate) series: bool,
     expected: usize,
     shape: (u16, u16),
     max_interval: u64,
@@ -89,6 +92,7 @@ impl RemoteState {
             token,
             plan: plan.clone(),
             by_region,
+            series: false,
             expected,
             shape: (plan.regions.len() as u16, plan.steps.len() as u16),
             max_interval,
@@ -207,6 +211,18 @@ impl RemoteState {
         };
         let id = {
             let mut inner = self.lock();
+            if inner.started && (self.series || inner.stop.is_some()) {
+                return if self.series {
+                    // A worker of a series of runs (a capacity search's probes) joining again
+                    // while this one ends: the next run will have it; it retries.
+                    refuse(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "this probe has ended: retry for the next one".into(),
+                    )
+                } else {
+                    refuse(StatusCode::GONE, "the run has ended".into())
+                };
+            }
             if inner.started || inner.workers.len() >= self.expected {
                 return refuse(
                     StatusCode::FORBIDDEN,
