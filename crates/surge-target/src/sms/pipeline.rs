@@ -206,6 +206,8 @@ mod tests {
             sms_rate_per_s: 1e9,
             sms_burst: u32::MAX,
             providers,
+            rtt: Vec::new(),
+            rtt_jitter: Duration::ZERO,
         }
     }
 
