@@ -90,6 +90,13 @@ fn real_summary() -> Summary {
         service_us: 1_000,
         send_lag_us: 0,
     });
+    // The target's Server-Timing account of one step in region 0: `latency_split`.
+    let timing = surge_metrics::ServerTiming {
+        network_us: 120_000,
+        queue_us: 2_000,
+        service_us: 5_000,
+    };
+    rec.timed(0, 130_000, timing);
     let totals = rec.take(1);
     let end = RunEnd {
         status: RunStatus::Aborted,
@@ -122,6 +129,11 @@ fn a_real_summary_validates_against_the_committed_schema() -> Result<(), Box<dyn
     let summary = real_summary();
     let v = serde_json::to_value(&summary)?;
     assert_eq!(check(&schema, &v), Vec::<String>::new());
+    assert_eq!(
+        v["journeys"]["americas"]["latency_split"]["steps"],
+        json!(1)
+    );
+    assert!(v["journeys"]["europe"].get("latency_split").is_none());
     assert!(v["regions"]["europe"]["discover"]["p999_ms"].is_number());
     assert_eq!(
         v["regions"]["americas"]["register"]["retries"],

@@ -233,7 +233,10 @@ async fn the_round_trip_is_network_time_and_a_down_data_centre_fails_over() {
     assert_eq!((net, dc.as_str()), (40.0, "us"), "{:?}", reply.headers);
     assert!((0.0..1.0).contains(&queue), "queue {queue}");
     assert!((1.9..2.5).contains(&svc), "svc {svc}");
-    assert!((42.0..90.0).contains(&ms), "americas took {ms} ms for 40 + 2");
+    assert!(
+        (42.0..90.0).contains(&ms),
+        "americas took {ms} ms for 40 + 2"
+    );
     let (ms, reply) = timed(&api, "asia", 2).await;
     let (net, _, _, dc) = timing(&reply);
     assert!(
