@@ -101,7 +101,7 @@ fn the_live_page_follows_a_surge_in_a_real_browser() {
         // A dropped stream: the page loses ~3 s of updates, reconnects from its last id, and the
         // gap is filled: the intervals it holds are consecutive, none missing, none twice.
         let dropped = b
-            .eval("(() => { es.close(); es = null; return st.lastId; })()")
+            .eval("(() => { if (es) es.close(); es = null; return st.lastId; })()")
             .await;
         b.wait(3.0).await;
         b.eval("(() => { connect(); return true; })()").await;
