@@ -123,7 +123,10 @@ fn only_the_values_the_phase_renders_are_kept() {
     // renders only the token (its bearer header), so only slot 1 must outlive the HTTP steps.
     let (j, _) = connected();
     let c = j.connect.unwrap_or_else(|| panic!("no phase"));
-    assert!(!c.uses_value(0), "session_id is not rendered while connected");
+    assert!(
+        !c.uses_value(0),
+        "session_id is not rendered while connected"
+    );
     assert!(c.uses_value(1), "the token is the upgrade's bearer header");
     assert!(!c.uses_value(2), "no such slot");
 }
