@@ -227,4 +227,23 @@ fn matrix_sync_requests_render_and_answers_are_read() {
     assert!(!c.read_poll(b"<html>", &mut a));
     assert!(c.read_poll(br#"{"next_batch":7}"#, &mut a));
     assert_eq!((a.since.as_deref(), a.received.len()), (Some("7"), 0));
+    // The held values: the token (bearer header) and the server name (the invite in createRoom)
+    // outlive the HTTP steps; the registration session does not.
+    assert!(!c.uses_value(0), "session is not rendered while connected");
+    assert!(c.uses_value(1), "the home server names the invited contact");
+    assert!(c.uses_value(2), "the token is every request's bearer header");
+}
+
+#[test]
+fn only_the_values_the_phase_renders_are_kept() {
+    // The reference journey extracts `session_id` (slot 0) and `token` (slot 1); the connected phase
+    // renders only the token (its bearer header), so only slot 1 must outlive the HTTP steps.
+    let (j, _) = connected();
+    let c = j.connect.unwrap_or_else(|| panic!("no phase"));
+    assert!(
+        !c.uses_value(0),
+        "session_id is not rendered while connected"
+    );
+    assert!(c.uses_value(1), "the token is the upgrade's bearer header");
+    assert!(!c.uses_value(2), "no such slot");
 }

@@ -246,10 +246,25 @@ impl Connect {
     /// Whether any of the phase's templates (path, headers, frames) renders extracted value `slot`:
     /// the values it does not render need not be kept for the whole dwell.
     pub fn uses_value(&self, slot: usize) -> bool {
-        let message = self.message.iter().flat_map(|m| &m.segs).any(|s| match s {
-            MsgSeg::Common(t) => t.uses_value(slot),
-            MsgSeg::Var(..) => false,
-        });
+        let frame = |m: &MessageFrame| {
+            m.segs.iter().any(|s| match s {
+                MsgSeg::Common(t) => t.uses_value(slot),
+                MsgSeg::Var(..) => false,
+            })
+        };
+        // A long poll's requests render values too: its send path, the conversation it opens per
+        // contact, and the join of an offered one.
+        let message = self.message.as_ref().is_some_and(frame)
+            || self.send.as_ref().is_some_and(|(_, p)| frame(p))
+            || self
+                .room
+                .as_ref()
+                .is_some_and(|r| frame(&r.path) || frame(&r.body))
+            || self
+                .long_poll
+                .as_ref()
+                .and_then(|lp| lp.join.as_ref())
+                .is_some_and(|(_, t)| t.uses_value(slot));
         self.path.uses_value(slot)
             || self.headers.iter().any(|(_, t)| t.uses_value(slot))
             || self.on_open.iter().any(|t| t.uses_value(slot))
