@@ -47,6 +47,9 @@ pub async fn run(a: RunArgs) -> anyhow::Result<i32> {
             progress::thousands(a.max_rps as u64)
         },
     );
+    if let Some(floor) = &prep.floor_note {
+        note!(a.output, "{floor}");
+    }
 
     if let Some(p) = &resume {
         note!(

@@ -51,6 +51,8 @@ pub(crate) struct Prepared {
     /// This host's timer floor, measured before sending (`--pacing fine`, open model, people sent from
     /// this process); run.json and the summary keep it.
     pub(crate) timer_floor: Option<surge_results::TimerFloor>,
+    /// What the floor means for this run when the host is the limit, said after the start line.
+    pub(crate) floor_note: Option<String>,
 }
 
 /// Phase 1 of every run: the profile compiled with the overrides (and `--timeout`), its SLOs resolved,
@@ -80,10 +82,10 @@ pub(crate) fn prepare(a: &RunArgs, local_workers: bool) -> anyhow::Result<Prepar
     } else {
         (asked, None)
     };
-    let timer_floor = if local_workers {
+    let (timer_floor, floor_note) = if local_workers {
         timer_floor(a, &plan)
     } else {
-        None
+        (None, None)
     };
     Ok(Prepared {
         plan: Arc::new(plan),
@@ -93,6 +95,7 @@ pub(crate) fn prepare(a: &RunArgs, local_workers: bool) -> anyhow::Result<Prepar
         max_in_flight,
         fd_note,
         timer_floor,
+        floor_note,
     })
 }
 
@@ -105,25 +108,23 @@ pub(crate) fn local_worker_count(a: &RunArgs) -> usize {
 
 /// With `--pacing fine` and an open model, a short probe of this host's timers before anything is
 /// sent ([`surge_engine::floor::preflight`], 150 ms at one worker's wake-up rate at the profile's
-/// peak): when the host cannot wake a thread on time as fine pacing needs, the run says so now, and
+/// peak): when the host cannot wake a thread on time as fine pacing needs, the run says so at start, and
 /// run.json and the summary keep the figures either way, so that a late send lag is read against
 /// what the host allowed.
-fn timer_floor(a: &RunArgs, plan: &Plan) -> Option<surge_results::TimerFloor> {
+fn timer_floor(a: &RunArgs, plan: &Plan) -> (Option<surge_results::TimerFloor>, Option<String>) {
     use surge_engine::floor::{
         FLOOR_BUDGET, PREFLIGHT, preflight, preflight_rate, preflight_verdict,
     };
     if a.pacing != surge_engine::pacing::Pacing::Fine
         || !matches!(plan.model, surge_plan::LoadModel::Open)
     {
-        return None;
+        return (None, None);
     }
     let rate = plan.peak_rate().0 / local_worker_count(a) as f64;
     match preflight(rate) {
         Ok(f) => {
-            if let Some(why) = preflight_verdict(&f, rate) {
-                eprintln!("surge: warning: {why}");
-            }
-            Some(surge_results::TimerFloor {
+            let note = preflight_verdict(&f, rate).map(|why| format!("surge: warning: {why}"));
+            let floor = surge_results::TimerFloor {
                 probe_ms: PREFLIGHT.as_secs_f64() * 1e3,
                 rate_per_s: preflight_rate(rate),
                 wakeups: f.wakeups,
@@ -132,14 +133,15 @@ fn timer_floor(a: &RunArgs, plan: &Plan) -> Option<surge_results::TimerFloor> {
                 p999_us: f.p999_us,
                 max_us: f.max_us,
                 budget_us: FLOOR_BUDGET.as_secs_f64() * 1e6,
-            })
+            };
+            (Some(floor), note)
         }
-        Err(e) => {
-            eprintln!(
+        Err(e) => (
+            None,
+            Some(format!(
                 "surge: warning: could not measure this host's timer floor ({e}); send lag is recorded as always"
-            );
-            None
-        }
+            )),
+        ),
     }
 }
 

@@ -223,8 +223,20 @@ fn cross_worker_delivery_agrees_with_one_process_also_with_skewed_clocks() {
         .filter(|l| l.contains("\"clock_warning\""))
         .collect();
     assert_eq!(warnings.len(), 1, "one worker beyond 1 s: {events}");
+    // The offset as written ("clock offset +1499.990 ms"), within 50 ms of the injected 1.5 s: the
+    // estimate may land on either side of 1,500.
+    let near_skew = |text: &str| {
+        text.split("clock offset +").skip(1).any(|rest| {
+            let num: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ',')
+                .filter(|c| *c != ',')
+                .collect();
+            num.parse::<f64>().is_ok_and(|v| (v - 1500.0).abs() < 50.0)
+        })
+    };
     assert!(
-        warnings[0].contains("w2@") && warnings[0].contains("+15"),
+        warnings[0].contains("w2@") && near_skew(warnings[0]),
         "{}",
         warnings[0]
     );
@@ -237,7 +249,7 @@ fn cross_worker_delivery_agrees_with_one_process_also_with_skewed_clocks() {
         "a drift check per worker at the end: {events}"
     );
     assert!(
-        coord_log.contains("clock offset +15") && coord_log.contains("beyond ±1000 ms"),
+        near_skew(&coord_log) && coord_log.contains("beyond ±1000 ms"),
         "the terminal warns with the offset:\n{coord_log}"
     );
 

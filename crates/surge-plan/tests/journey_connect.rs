@@ -231,7 +231,10 @@ fn matrix_sync_requests_render_and_answers_are_read() {
     // outlive the HTTP steps; the registration session does not.
     assert!(!c.uses_value(0), "session is not rendered while connected");
     assert!(c.uses_value(1), "the home server names the invited contact");
-    assert!(c.uses_value(2), "the token is every request's bearer header");
+    assert!(
+        c.uses_value(2),
+        "the token is every request's bearer header"
+    );
 }
 
 #[test]

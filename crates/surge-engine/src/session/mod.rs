@@ -177,7 +177,9 @@ impl Session<'_> {
                     self.opened();
                     let ended = match link {
                         Link::Ws(mut ws) => hold::hold(self, &mut ws).await,
-                        Link::Poll(first) => poll::hold(self, *first).await,
+                        // Boxed: a long poll's requests (HTTP sends beside the poll) would
+                        // otherwise size every held WebSocket's task too.
+                        Link::Poll(first) => Box::pin(poll::hold(self, *first)).await,
                     };
                     self.closed();
                     if ended == Ended::Done {
