@@ -97,10 +97,7 @@ impl FaultServer {
     /// # Panics
     /// When 127.0.0.1:0 cannot be bound (a broken test machine).
     pub async fn start(fault: Fault) -> FaultServer {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("local addr");
+        let (listener, addr) = loopback_listener().await;
         let stats = Arc::new(Stats {
             born: Instant::now(),
             requests: AtomicU64::new(0),
@@ -331,6 +328,22 @@ async fn huge_body(stream: &mut TcpStream, n: u64, announce: bool) -> std::io::R
         left -= k as u64;
     }
     Ok(())
+}
+
+/// A listener on 127.0.0.1 at a port the kernel picks, and its address: where every server of this
+/// kit listens.
+///
+/// # Panics
+/// When 127.0.0.1:0 cannot be bound (a broken test machine).
+pub(crate) async fn loopback_listener() -> (TcpListener, std::net::SocketAddr) {
+    let listener = match TcpListener::bind("127.0.0.1:0").await {
+        Ok(l) => l,
+        Err(e) => panic!("bind 127.0.0.1:0: {e}"),
+    };
+    let addr = listener
+        .local_addr()
+        .unwrap_or_else(|e| panic!("addr: {e}"));
+    (listener, addr)
 }
 
 /// A loopback address where nothing listens (bound, then closed): connections are refused.

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
 /// How the server behaves.
@@ -47,13 +47,7 @@ pub struct SyncServer {
 impl SyncServer {
     /// Starts the server.
     pub async fn start(mode: SyncMode) -> SyncServer {
-        let listener = match TcpListener::bind("127.0.0.1:0").await {
-            Ok(l) => l,
-            Err(e) => panic!("bind 127.0.0.1:0: {e}"),
-        };
-        let addr = listener
-            .local_addr()
-            .unwrap_or_else(|e| panic!("addr: {e}"));
+        let (listener, addr) = crate::loopback_listener().await;
         let hs = Arc::new(Homeserver {
             mode,
             state: Mutex::default(),

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 
 use surge_ws::{Decoder, Limits, Message, Opcode, Role, frame, handshake};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 /// How the server behaves once a client upgrades.
@@ -64,13 +64,7 @@ type Router = Arc<Mutex<HashMap<String, mpsc::UnboundedSender<Vec<u8>>>>>;
 impl WsServer {
     /// Starts the server in `mode`.
     pub async fn start(mode: WsMode) -> WsServer {
-        let listener = match TcpListener::bind("127.0.0.1:0").await {
-            Ok(l) => l,
-            Err(e) => panic!("bind 127.0.0.1:0: {e}"),
-        };
-        let addr = listener
-            .local_addr()
-            .unwrap_or_else(|e| panic!("addr: {e}"));
+        let (listener, addr) = crate::loopback_listener().await;
         let upgrades = Arc::new(AtomicU64::new(0));
         let delivered = Arc::new(AtomicU64::new(0));
         let router: Router = Arc::default();

@@ -51,14 +51,7 @@ impl Validator<'_> {
             let Some(rtt) = &written.rtt else { continue };
             for (dc_name, d) in rtt.get_ref() {
                 let path = format!("{field}.rtt.{}", dc_name.get_ref());
-                let dc = dcs
-                    .iter()
-                    .position(|d| d.name == *dc_name.get_ref())
-                    .ok_or_else(|| {
-                        let message =
-                            format!("unknown data centre `{}` (not in [dcs])", dc_name.get_ref());
-                        self.error(dc_name.span(), &path, message)
-                    })?;
+                let dc = self.dc_index(dcs, dc_name, &path)?;
                 if d.get_ref().0 > MAX_RTT {
                     let message = format!("must be at most {}", format_duration(MAX_RTT));
                     return Err(self.error(d.span(), path, message));
@@ -86,14 +79,7 @@ impl Validator<'_> {
         for (me, (name, dc)) in raw.dcs.get_ref().iter().enumerate() {
             let Some(next) = &dc.failover else { continue };
             let field = format!("dcs.{}.failover", name.get_ref());
-            let target = dcs
-                .iter()
-                .position(|d| d.name == *next.get_ref())
-                .ok_or_else(|| {
-                    let message =
-                        format!("unknown data centre `{}` (not in [dcs])", next.get_ref());
-                    self.error(next.span(), &field, message)
-                })?;
+            let target = self.dc_index(dcs, next, &field)?;
             if target == me {
                 let message = "a data centre cannot fail over to itself";
                 return Err(self.error(next.span(), &field, message));

@@ -47,6 +47,22 @@ pub(super) struct Validator<'a> {
 }
 
 impl Validator<'_> {
+    /// The index of the data centre `name` names, or an error at its place (`field`) when `[dcs]` has
+    /// none of that name.
+    pub(super) fn dc_index(
+        &self,
+        dcs: &[DcPlan],
+        name: &Spanned<String>,
+        field: &str,
+    ) -> Result<usize, PlanError> {
+        dcs.iter()
+            .position(|d| d.name == *name.get_ref())
+            .ok_or_else(|| {
+                let message = format!("unknown data centre `{}` (not in [dcs])", name.get_ref());
+                self.error(name.span(), field, message)
+            })
+    }
+
     pub(super) fn error(
         &self,
         span: Range<usize>,

@@ -228,11 +228,7 @@ impl Validator<'_> {
         for (i, spanned) in raw.faults.iter().enumerate() {
             let fault = spanned.get_ref();
             let field = format!("faults[{i}]");
-            let name = fault.dc.get_ref();
-            let dc_index = dcs.iter().position(|d| d.name == *name).ok_or_else(|| {
-                let message = format!("unknown data centre `{name}` (not in [dcs])");
-                self.error(fault.dc.span(), format!("{field}.dc"), message)
-            })?;
+            let dc_index = self.dc_index(dcs, &fault.dc, &format!("{field}.dc"))?;
             let action = match (*fault.action.get_ref(), &fault.down_for) {
                 (RawFaultAction::DropConnections, None) => FaultAction::DropConnections,
                 (RawFaultAction::DropConnections, Some(d)) => {
@@ -254,7 +250,7 @@ impl Validator<'_> {
                 },
             };
             let at = fault.at.get_ref().0;
-            let dc = name.clone();
+            let dc = fault.dc.get_ref().clone();
             out.push((
                 Fault {
                     at,
