@@ -5,7 +5,9 @@
 #      deadlines at the pacer's wake-up rate (the arrival rate, at most 10,000/s: the fine grid), FLOOR_SECS;
 #   2. surge --pacing fine at PACE_RATE arrivals/s for PACE_DUR (bench-open.toml, GET / against nginx on core 1);
 #   3. PACE_BASE fine, when set: another surge binary (the old pacer) in the same round, A/B;
-#   4. surge --pacing coarse, same load: the pacing's own CPU is fine minus coarse, µs per arrival.
+#   4. surge --pacing coarse, same load: the pacing's own CPU is fine minus coarse, µs per arrival,
+#      read against the host's least: the extra wake-ups fine needs over coarse times what one wake-up
+#      cost the floor probe (its own CPU per wake-up, step 1).
 # Then one round at PACE_HIGH_RATE (100,000/s) across $(nproc) worker threads, unpinned (fine only).
 #
 # Knobs (environment): PACE_ROUNDS (5), PACE_RATE (20000), PACE_DUR (30s), FLOOR_SECS (10),
@@ -28,7 +30,7 @@ try:
     s = json.load(open(f"{d}/summary.json")); run = json.load(open(f"{d}/run.json"))
     rows = list(csv.DictReader(open(f"{d}/regions.csv")))
 except (OSError, ValueError):
-    print(f"{rnd}\t{kind}\tnan\tnan\tnan\tnan\tnan\tnan\tnan\t{busy}\t0\tnan"); sys.exit()
+    print(f"{rnd}\t{kind}\tnan\tnan\tnan\tnan\tnan\tnan\tnan\t{busy}\t0\tnan\tnan"); sys.exit()
 g = s["generator"]; n = s["totals"]["count"] or 1
 per = {}
 for r in rows:
@@ -39,7 +41,7 @@ full = [v for k, v in sorted(per.items()) if v[0] > 0][1:-1] or [v for v in per.
 err = (sum(b for _, b in full) / max(sum(a for a, _ in full), 1) - 1) * 100
 worst = max((abs(b - a) / a for a, b in full), default=0) * 100
 print(f"{rnd}\t{kind}\t{g['send_lag_p50_ms']*1e3:.0f}\t{g['send_lag_p99_ms']*1e3:.0f}\t{g['send_lag_p999_ms']*1e3:.0f}\t"
-      f"{g['send_lag_max_ms']*1e3:.0f}\t{err:+.3f}\t{worst:.2f}\t{cpu*1e6/n:.2f}\t{busy}\t{n}\tnan")
+      f"{g['send_lag_max_ms']*1e3:.0f}\t{err:+.3f}\t{worst:.2f}\t{cpu*1e6/n:.2f}\t{busy}\t{n}\tnan\tnan")
 EOF
 }
 
@@ -52,10 +54,10 @@ import json, sys
 r, f, busy = sys.argv[1], sys.argv[2], sys.argv[3]
 try:
     d = json.loads(open(f).read().strip().splitlines()[-1])
-    share = d.get("cpu_share")
-    print(f"{r}\tfloor\t{d['p50_us']:.0f}\t{d['p99_us']:.0f}\t{d['p999_us']:.0f}\t{d['max_us']:.0f}\tnan\tnan\tnan\t{busy}\t{d['wakeups']}\t{'nan' if share is None else share}")
+    share, wake = d.get("cpu_share"), d.get("cpu_us_per_wakeup")
+    print(f"{r}\tfloor\t{d['p50_us']:.0f}\t{d['p99_us']:.0f}\t{d['p999_us']:.0f}\t{d['max_us']:.0f}\tnan\tnan\tnan\t{busy}\t{d['wakeups']}\t{'nan' if share is None else share}\t{'nan' if wake is None else wake}")
 except (OSError, ValueError, IndexError, KeyError):
-    print(f"{r}\tfloor\tnan\tnan\tnan\tnan\tnan\tnan\tnan\t{busy}\t0\tnan")
+    print(f"{r}\tfloor\tnan\tnan\tnan\tnan\tnan\tnan\tnan\t{busy}\t0\tnan\tnan")
 EOF
 }
 
@@ -74,7 +76,7 @@ pacing_bench() {
     TGT_CPU="setsid -w $ROOT/bench/nice-session.sh $PACE_NICE $TGT_CPU"
   fi
   start_nginx || return
-  echo -e "round\tkind\tp50_us\tp99_us\tp999_us\tmax_us\trate_err_pct\tworst_interval_pct\tus_cpu_per_arrival\tmachine_busy_pct\tcount\tcore_share" >"$tsv"
+  echo -e "round\tkind\tp50_us\tp99_us\tp999_us\tmax_us\trate_err_pct\tworst_interval_pct\tus_cpu_per_arrival\tmachine_busy_pct\tcount\tcore_share\tcpu_us_per_wakeup" >"$tsv"
   for r in $(seq "$rounds"); do
     log "pacing round $r/$rounds: floor ${FLOOR_SECS}s, then $PACE_RATE arrivals/s for $dur: fine$([ -n "$base" ] && echo ', base fine'), coarse"
     floor_row "$r" >>"$tsv"
@@ -114,9 +116,14 @@ if nice:
           "taking both cores from the other work on them: these figures are the pacer's, not what a default run gets.\n")
 print("Per round, in this order on core 0: the host's timer floor (a bare thread sleeping to absolute deadlines), "
       "surge fine, [the baseline binary, fine,] surge coarse. Send lag in µs.\n")
-print("| round | floor p99 (p99.9) µs, core share | pacing | send lag p50 / p99 / p99.9 / max µs | rate error | worst 1 s | µs CPU / arrival | pacing CPU µs / arrival (fine − coarse) | goal met | busy % |")
-print("|---|---|---|---|---|---|---|---|---|---|")
+print("| round | floor p99 (p99.9) µs, core share, CPU / wake-up | pacing | send lag p50 / p99 / p99.9 / max µs | rate error | worst 1 s | µs CPU / arrival | pacing CPU µs / arrival (fine − coarse; the host's least) | lag goal met | CPU goal met | busy % |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
+# The wake-ups a second each pacing needs: fine one per 100 µs grid slot with an arrival (at most
+# 10,000), coarse one per tokio tick (1 ms). The extra ones times what one costs on this host (the
+# floor probe's CPU per wake-up, same round) is the least fine pacing can cost over coarse.
+extra_wakeups = min(rate, 10_000) - min(rate, 1_000)
 met, host_limited, p99s, pcpu, base_p99s = 0, 0, [], [], []
+cpu_met, cpu_host, cpu_floors = 0, 0, []
 for rnd in sorted({x["round"] for x in rows if x["round"] != "high"}, key=int):
     fl, co = get(rnd, "floor"), get(rnd, "coarse")
     for kind in ("fine", "base-fine", "coarse"):
@@ -124,6 +131,11 @@ for rnd in sorted({x["round"] for x in rows if x["round"] != "high"}, key=int):
         if not x: continue
         p99, err, cpu = f(x["p99_us"]), f(x["rate_err_pct"]), f(x["us_cpu_per_arrival"])
         pc = cpu - f(co["us_cpu_per_arrival"]) if co and kind != "coarse" else math.nan
+        wake = f(fl.get("cpu_us_per_wakeup", "nan")) if fl else math.nan
+        least = extra_wakeups * wake / rate   # the host's least pacing CPU per arrival, µs
+        cpu_ok = pc <= GOAL_CPU
+        cpu_verdict = "-" if kind == "coarse" or math.isnan(pc) else ("yes" if cpu_ok else (
+            f"no: host (its wake-ups alone cost {least:.1f} > {GOAL_CPU})" if least > GOAL_CPU else "no"))
         ok = p99 <= GOAL_P99 and abs(err) <= GOAL_ERR
         need = cpu * rate / 1e6   # the share of core 0 this load needs
         share = f(fl["core_share"]) if fl else math.nan
@@ -135,10 +147,12 @@ for rnd in sorted({x["round"] for x in rows if x["round"] != "high"}, key=int):
         if kind == "fine":
             met += ok; p99s.append(p99); pcpu.append(pc)
             host_limited += (not ok) and limited
+            cpu_met += cpu_ok; cpu_host += (not cpu_ok) and least > GOAL_CPU; cpu_floors.append(least)
         if kind == "base-fine": base_p99s.append(p99)
-        floor = f"{f(fl['p99_us']):.0f} ({f(fl['p999_us']):.0f}), {share:.0%}" if fl and kind == "fine" else ""
+        floor = f"{f(fl['p99_us']):.0f} ({f(fl['p999_us']):.0f}), {share:.0%}, {wake:.1f} µs" if fl and kind == "fine" else ""
+        pcs = "" if math.isnan(pc) else (f"{pc:.1f} ({least:.1f})" if not math.isnan(least) else f"{pc:.1f}")
         print(f"| {rnd if kind == 'fine' else ''} | {floor} | {kind} | {f(x['p50_us']):.0f} / {p99:.0f} / {f(x['p999_us']):.0f} / {f(x['max_us']):.0f} | "
-              f"{err:+.2f}% | {f(x['worst_interval_pct']):.2f}% | {cpu:.1f} | {'' if math.isnan(pc) else f'{pc:.1f}'} | {verdict} | {x['machine_busy_pct']} |")
+              f"{err:+.2f}% | {f(x['worst_interval_pct']):.2f}% | {cpu:.1f} | {pcs} | {verdict} | {cpu_verdict} | {x['machine_busy_pct']} |")
 def mw(v):
     v = [x for x in v if not math.isnan(x)]
     return (statistics.median(v), max(v)) if v else (math.nan, math.nan)
@@ -147,7 +161,9 @@ floors = mw([f(x["p99_us"]) for x in rows if x["kind"] == "floor"])
 print(f"\nfine, {len(p99s)} rounds: send lag p99 median **{m99:.0f} µs**, worst **{w99:.0f} µs** (goal ≤ {GOAL_P99} µs with rate within {GOAL_ERR}%: "
       f"met in **{met} of {len(p99s)}**; {host_limited} of the misses in rounds where the host was the limit: timer floor p99 above {FLOOR_BUDGET} µs, or "
       f"less of core 0 left to a busy thread than the load needs). "
-      f"Pacing CPU (fine − coarse): median **{mc:.1f}**, worst {wc:.1f} µs per arrival (goal ≤ {GOAL_CPU}). "
+      f"Pacing CPU (fine − coarse): median **{mc:.1f}**, worst {wc:.1f} µs per arrival (goal ≤ {GOAL_CPU}: met in **{cpu_met} of {len(pcpu)}**; "
+      f"{cpu_host} of the misses in rounds where the host's own cost of the {extra_wakeups:,} extra wake-ups a second was above the goal: "
+      f"median {mw(cpu_floors)[0]:.1f} µs per arrival). "
       f"Host timer floor p99: median {floors[0]:.0f} µs, worst {floors[1]:.0f} µs.")
 if base_p99s:
     bm, bw = mw(base_p99s)
@@ -167,7 +183,9 @@ if h:
         else:
             print(f"That rate needs ~{need:.1f} of this host's {ncpu} cores of generator CPU at the CPU per arrival measured.")
 print("\nThe floor's rate is the pacer's wake-up rate (the arrival rate, at most one per 100 µs grid slot); "
-      "'core share' is the part of core 0 a busy thread got for 1 s right after it (others' work takes the rest). "
+      "'core share' is the part of core 0 a busy thread got for 1 s right after it (others' work takes the rest); "
+      "'CPU / wake-up' is the floor probe's own CPU per wake-up, and '(the host's least)' the extra wake-ups fine pacing needs over coarse "
+      "times that, per arrival: what any pacer on this grid pays here. "
       "Raw figures: raw/pacing.tsv; each run's summary.json under raw/pace-*.\n")
 EOF
 }

@@ -190,8 +190,9 @@ fn print_event(e: Event<'_>) {
                     format!(
                         "{}: {}",
                         s.slo,
-                        s.observed
-                            .map_or("no data".to_string(), |v| format!("{v:.0} ms"))
+                        s.observed.map_or("no data".to_string(), |v| {
+                            surge_report::slo_value_for(&s.slo, v)
+                        })
                     )
                 })
                 .collect();

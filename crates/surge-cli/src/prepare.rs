@@ -133,6 +133,7 @@ fn timer_floor(a: &RunArgs, plan: &Plan) -> (Option<surge_results::TimerFloor>, 
                 p999_us: f.p999_us,
                 max_us: f.max_us,
                 budget_us: FLOOR_BUDGET.as_secs_f64() * 1e6,
+                cpu_us_per_wakeup: Some(f.cpu_us_per_wakeup),
             };
             (Some(floor), note)
         }

@@ -67,13 +67,14 @@ fn the_searches_find_what_littles_law_predicts_and_compare_prints_the_ratio() {
     );
     assert!(hi_u - lo_u <= 0.1 * lo_u + 0.1, "precision 10%");
     assert_eq!(cu["regions"]["americas"]["max_rate_per_s"], lo_u);
-    // americas-doubled: 10 slots, 2.5x the slots, 220-250 journeys/s by the same arithmetic.
+    // americas-doubled: 8 slots, twice the slots, 178-200 journeys/s by the same arithmetic; the
+    // issue asks for 1.8-2.2x.
     let (_, lo_d, hi_d) = americas(&doubled);
     eprintln!("doubled: [{lo_d}, {hi_d}], {:.2}x", lo_d / lo_u);
     let ratio = lo_d / lo_u;
     assert!(
-        (2.5 * 0.85..=2.5 * 1.15).contains(&ratio),
-        "doubled/under {ratio:.2}x, theory 2.5x (10 slots / 4)"
+        (1.8..=2.2).contains(&ratio),
+        "doubled/under {ratio:.2}x, theory 2x (8 slots / 4)"
     );
 
     // capacity.json is the schema's; every probe is a real results folder with its summary.
@@ -106,7 +107,17 @@ fn the_searches_find_what_littles_law_predicts_and_compare_prints_the_ratio() {
             html.contains("<svg") && html.contains("threshold 800"),
             "knee chart"
         );
-        assert!(out.join("capacity.md").is_file());
+        // The error-rate SLO's observation reads as a percentage, not as milliseconds.
+        let md = std::fs::read_to_string(out.join("capacity.md")).unwrap();
+        let key = "error rate in americas < 1% ";
+        let seen: Vec<&str> = md
+            .match_indices(key)
+            .map(|(i, _)| md[i + key.len()..].split([';', '|']).next().unwrap().trim())
+            .collect();
+        assert!(
+            !seen.is_empty() && seen.iter().all(|v| v.ends_with('%')),
+            "{seen:?}"
+        );
     }
 
     // compare: one line per region with the ratio.
@@ -179,9 +190,16 @@ fn bad_input_is_refused_before_anything_is_sent() {
     assert!(!out.exists());
 
     let text = std::fs::read_to_string(&surge_profile).unwrap();
+    // Drop the `slos = [...]` array, one line or several.
+    let mut in_slos = false;
     let no_slos: String = text
         .lines()
-        .filter(|l| !l.starts_with("slos ="))
+        .filter(|l| {
+            in_slos |= l.starts_with("slos =");
+            let keep = !in_slos;
+            in_slos &= !l.trim_end().ends_with(']');
+            keep
+        })
         .collect::<Vec<_>>()
         .join("\n")
         .replace("plan = \"plans/", "# plan = \"plans/");

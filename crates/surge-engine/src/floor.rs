@@ -22,7 +22,8 @@ use std::time::Duration;
 pub enum FloorClock {
     /// `clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME)`, as cyclictest does.
     Nanosleep,
-    /// A blocking read of a `timerfd` armed for the absolute deadline: the fine pacer's timer.
+    /// A blocking read of a `timerfd`, armed once as a periodic timer from the first deadline: the
+    /// fine pacer's timer as it runs through a dense schedule (one `read` per wake-up, no re-arming).
     Timerfd,
 }
 
@@ -51,6 +52,10 @@ pub struct FloorFigures {
     pub p999_us: f64,
     /// Largest lateness, µs.
     pub max_us: f64,
+    /// The probe thread's own CPU time (user and system) per wake-up, µs: what one wake-up from a
+    /// timer costs on this host, the least a pacer pays per wake-up. Timer interrupts and the idle
+    /// exit are charged to nobody; a hypervisor's exits on the timer's system calls are.
+    pub cpu_us_per_wakeup: f64,
     /// The scheduler hints that took effect on the probe thread.
     pub hints: Hints,
 }
@@ -220,24 +225,42 @@ fn probe_thread(
     let start = now();
     let end = start.saturating_add(u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX));
     let (mut deadline, mut missed) = (start.saturating_add(period_ns), 0u64);
+    if let Some(fd) = &tfd {
+        fd.set_at(deadline, period_ns)?;
+    }
+    let cpu0 = thread_cpu_ns();
     while deadline < end {
         match &tfd {
             Some(fd) => {
-                fd.set_at(deadline, 0)?;
-                fd.wait()?;
+                // A periodic timer answers how many deadlines passed: the wake-up is for the last.
+                let expired = fd.wait()?.max(1);
+                let skipped = expired - 1;
+                let left = end.saturating_sub(1).saturating_sub(deadline) / period_ns;
+                missed += skipped.min(left);
+                deadline = deadline.saturating_add(skipped.saturating_mul(period_ns));
+                let woke = now();
+                hist.saturating_record(woke.saturating_sub(deadline).max(1));
+                deadline = deadline.saturating_add(period_ns);
             }
-            None => sleep_abs(timespec(deadline))?,
+            None => {
+                sleep_abs(timespec(deadline))?;
+                let woke = now();
+                hist.saturating_record(woke.saturating_sub(deadline).max(1));
+                let (next, skipped) = next_deadline(deadline, woke, period_ns);
+                // Only deadlines within the probe's time count as missed.
+                let left = end.saturating_sub(1).saturating_sub(deadline) / period_ns;
+                missed += skipped.min(left);
+                deadline = next;
+            }
         }
-        let woke = now();
-        hist.saturating_record(woke.saturating_sub(deadline).max(1));
-        let (next, skipped) = next_deadline(deadline, woke, period_ns);
-        // Only deadlines within the probe's time count as missed.
-        let left = end.saturating_sub(1).saturating_sub(deadline) / period_ns;
-        missed += skipped.min(left);
-        deadline = next;
+    }
+    let cpu_ns = thread_cpu_ns().saturating_sub(cpu0);
+    if let Some(fd) = &tfd {
+        fd.disarm()?;
     }
     let us = |q: f64| hist.value_at_quantile(q) as f64 / 1e3;
     Ok(FloorFigures {
+        cpu_us_per_wakeup: cpu_ns as f64 / 1e3 / hist.len().max(1) as f64,
         wakeups: hist.len(),
         missed,
         p50_us: us(0.5),
@@ -246,6 +269,13 @@ fn probe_thread(
         max_us: hist.max() as f64 / 1e3,
         hints,
     })
+}
+
+/// This thread's CPU time (user and system), ns.
+#[cfg(target_os = "linux")]
+fn thread_cpu_ns() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    (t.tv_sec as u64).saturating_mul(1_000_000_000) + t.tv_nsec as u64
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -318,6 +348,7 @@ mod tests {
             p99_us,
             p999_us: p99_us,
             max_us: p99_us,
+            cpu_us_per_wakeup: 20.0,
             hints: Hints::default(),
         }
     }
@@ -349,5 +380,10 @@ mod tests {
             .expect("probe runs on Linux");
         assert!(f.wakeups >= 1 && f.wakeups + f.missed <= 21, "{f:?}");
         assert!(f.p50_us <= f.p99_us && f.p99_us <= f.max_us, "{f:?}");
+        // Each wake-up is at least one system call: some CPU, and not a whole period's.
+        assert!(
+            f.cpu_us_per_wakeup > 0.0 && f.cpu_us_per_wakeup < 1_000.0,
+            "{f:?}"
+        );
     }
 }

@@ -133,6 +133,17 @@ fn stat_from_text(text: &str) -> Option<SloStat> {
     }
 }
 
+/// An SLO's value with its unit, the statistic read from the SLO's text (`"p99 … < 800ms"`: ms,
+/// `"error rate …"`: %, `"rate …"`: /s): for lists that keep only the text, like a capacity probe's.
+pub fn slo_value_for(text: &str, v: f64) -> String {
+    slo_value(stat_from_text(text), v)
+}
+
+/// Whether an SLO's text names a response-time percentile (its values are ms).
+pub fn slo_is_percentile(text: &str) -> bool {
+    matches!(stat_from_text(text), Some(SloStat::Percentile(_)))
+}
+
 /// `(observed, threshold)` of a verdict with units, using the matching spec when `slos.json` has it.
 pub fn slo_figures(v: &Verdict, specs: &[Slo]) -> (String, String) {
     let stat = specs

@@ -3,8 +3,9 @@
 //! threshold drawn, the bracket shaded), and the comparison of two searches
 //! (`americas: 92/s -> 188/s (2.04x)`).
 
+use crate::analysis::{slo_is_percentile, slo_value_for};
 use crate::svg::{Band, Chart, Series, color};
-use crate::units::{html, md, ms, pct};
+use crate::units::{html, md, pct};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use surge_results::capacity::{CapacityResult, CapacityStatus, RegionCapacity};
@@ -115,13 +116,16 @@ pub fn render_capacity_markdown(c: &CapacityResult) -> String {
     }
     for (name, r) in &c.regions {
         let _ = writeln!(o, "\n## {}\n\n{}\n", md(name), md(&r.note));
-        o.push_str("| # | offered | pass | p99 per SLO | finished | error rate | flagged | results |\n|---:|---:|---|---|---:|---:|---|---|\n");
+        o.push_str("| # | offered | pass | observed per SLO | finished | error rate | flagged | results |\n|---:|---:|---|---|---:|---:|---|---|\n");
         for (i, p) in r.probes.iter().enumerate() {
             let slos: Vec<String> = p
                 .slos
                 .iter()
                 .filter(|s| s.applies)
-                .map(|s| format!("{} {}", s.slo, s.observed.map_or("-".into(), ms)))
+                .map(|s| {
+                    let v = s.observed.map_or("-".into(), |v| slo_value_for(&s.slo, v));
+                    format!("{} {v}", s.slo)
+                })
                 .collect();
             let _ = writeln!(
                 o,
@@ -161,7 +165,7 @@ pub fn knee_charts(name: &str, r: &RegionCapacity) -> (Chart, Chart) {
     let mut lat = Chart::new(
         &format!("{name}: knee (observed per SLO vs offered rate)"),
         "offered arrival rate, journeys/s",
-        "observed (ms for percentiles)",
+        "observed, ms",
     );
     lat.log_y = true;
     lat.bands = bands.clone();
@@ -176,6 +180,16 @@ pub fn knee_charts(name: &str, r: &RegionCapacity) -> (Chart, Chart) {
                 .collect()
         })
         .unwrap_or_default();
+    // Percentile SLOs on the latency chart (ms); error-rate SLOs' thresholds on the error chart.
+    let (texts, err_texts): (Vec<&str>, Vec<&str>) =
+        texts.into_iter().partition(|t| slo_is_percentile(t));
+    let threshold_of = |text: &str| {
+        r.probes
+            .iter()
+            .flat_map(|p| p.slos.iter())
+            .find(|s| s.slo == text)
+            .map(|s| s.threshold)
+    };
     for (i, text) in texts.iter().enumerate() {
         let points: Vec<(f64, f64)> = probes
             .iter()
@@ -184,12 +198,7 @@ pub fn knee_charts(name: &str, r: &RegionCapacity) -> (Chart, Chart) {
                 Some((p.rate_per_s, s.observed?))
             })
             .collect();
-        let threshold = r
-            .probes
-            .iter()
-            .flat_map(|p| p.slos.iter())
-            .find(|s| s.slo == *text)
-            .map(|s| s.threshold);
+        let threshold = threshold_of(text);
         lat.series.push(Series {
             label: text.to_string(),
             color: color(i).into(),
@@ -223,6 +232,17 @@ pub fn knee_charts(name: &str, r: &RegionCapacity) -> (Chart, Chart) {
             .map(|p| (p.rate_per_s, p.error_rate * 100.0))
             .collect(),
     });
+    for (i, text) in err_texts.iter().enumerate() {
+        if let Some(t) = threshold_of(text) {
+            err.series.push(Series {
+                label: format!("{text}: threshold {}%", fmt_threshold(t * 100.0)),
+                color: color(i + 2).into(),
+                dash: Some("6 3"),
+                width: 1.0,
+                points: vec![(x0, t * 100.0), (x1, t * 100.0)],
+            });
+        }
+    }
     (lat, err)
 }
 

@@ -28,7 +28,7 @@ mod terminal;
 mod units;
 mod verdict;
 
-pub use analysis::{DEFAULT_SATURATION_MS, Timeline, timeline};
+pub use analysis::{DEFAULT_SATURATION_MS, Timeline, slo_is_percentile, slo_value_for, timeline};
 pub use compare::{Comparison, Delta, Metric, SIGNIFICANCE_RULE, SloCompare, Stat, compare};
 pub use html::{HtmlOptions, render_html, render_html_with};
 pub use markdown::render_markdown;

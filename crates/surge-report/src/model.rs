@@ -248,6 +248,12 @@ pub fn timer_floor_sentence(f: &surge_results::TimerFloor) -> String {
         f.p999_us,
         f.max_us
     );
+    let head = match f.cpu_us_per_wakeup {
+        Some(c) => format!(
+            "{head}, {c:.1} µs of CPU per wake-up (the least the pacer pays for each of its wake-ups)"
+        ),
+        None => head,
+    };
     if f.above_budget() {
         format!(
             "{head}: above the {:.0} µs fine pacing needs, so part of the send lag is the host's (other work on its cores, or the hypervisor), not surge's nor the target's.",

@@ -95,6 +95,10 @@ pub struct TimerFloor {
     pub max_us: f64,
     /// The p99 lateness fine pacing can live with (its send-lag goal less its grid), µs.
     pub budget_us: f64,
+    /// The probe thread's CPU per wake-up, µs: what a timer wake-up costs on this host, the least
+    /// the pacer pays for each of its wake-ups. Absent in results written before it was measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_us_per_wakeup: Option<f64>,
 }
 
 impl TimerFloor {

@@ -1,6 +1,6 @@
 //! `timer-floor --seconds 10 --rate 20000 [--clock nanosleep|timerfd] [--bare] [--cpu-seconds 1]`:
 //! the host's timer floor (see `surge_engine::floor`), as one JSON line on stdout: how late a thread
-//! woke from absolute deadlines at that rate, in µs, then the share of the core a busy thread got
+//! woke from absolute deadlines at that rate, in µs, and the probe thread's CPU per wake-up, then the share of the core a busy thread got
 //! over `--cpu-seconds` (0 skips it). `--bare` leaves the thread without the fine pacer's scheduler
 //! hints. The pacing benchmark (bench/run.sh) runs it in every round.
 
@@ -48,7 +48,7 @@ fn main() {
         Ok(f) => println!(
             "{{\"clock\":\"{}\",\"hints\":\"{}\",\"rate\":{rate},\"seconds\":{seconds},\"wakeups\":{},\
              \"missed\":{},\"p50_us\":{:.1},\"p99_us\":{:.1},\"p999_us\":{:.1},\"max_us\":{:.1},\
-             \"cpu_share\":{share}}}",
+             \"cpu_us_per_wakeup\":{:.2},\"cpu_share\":{share}}}",
             clock.as_str(),
             f.hints.label(),
             f.wakeups,
@@ -56,7 +56,8 @@ fn main() {
             f.p50_us,
             f.p99_us,
             f.p999_us,
-            f.max_us
+            f.max_us,
+            f.cpu_us_per_wakeup
         ),
         Err(e) => {
             eprintln!("timer-floor: {e}");

@@ -234,7 +234,14 @@ fn workers_advice(workers: usize, per_worker: Option<f64>, probes: &[Probe], tot
         .filter(|p| p.flagged.is_none())
         .map(|p| p.rates.values().sum::<f64>())
         .fold(0.0, f64::max);
-    if kept_up > 0.0 {
+    if kept_up >= total {
+        // More workers would not have helped: the same workers sent more than this on time before.
+        format!(
+            "{workers} worker(s) kept up with {kept_up:.1} journeys/s earlier in this search, more than \
+             this probe's {total:.1}/s: the send lag came from the host (other work on its cores), not \
+             from too few workers; search again on a quieter host or give surge cores of its own"
+        )
+    } else if kept_up > 0.0 {
         let per = kept_up / workers.max(1) as f64;
         format!(
             "{} worker(s) kept up with {kept_up:.1} journeys/s: {total:.1}/s needs about --workers {} (measure one worker with `surge calibrate` and pass --per-worker)",

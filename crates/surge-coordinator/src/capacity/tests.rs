@@ -321,3 +321,30 @@ fn bad_input_is_refused_before_any_probe() {
         })
     ));
 }
+
+#[test]
+fn a_probe_late_below_a_rate_kept_before_blames_the_host_not_the_worker_count() {
+    let probe = |total: f64, flagged: bool| Probe {
+        repeat: 1,
+        rate_per_s: total,
+        rates: [("americas".to_string(), total)].into_iter().collect(),
+        pass: !flagged,
+        flagged: flagged.then(|| "send lag p99 140.9 ms above 80 ms".into()),
+        slos: Vec::new(),
+        error_rate: 0.0,
+        started_per_s: total,
+        send_lag_p99_ms: 0.1,
+        completed_ratio: Some(1.0),
+        dir: String::new(),
+    };
+    // 360/s went out on time, then 228.8/s did not: more workers would not help.
+    let said = workers_advice(2, None, &[probe(360.0, false), probe(228.8, true)], 228.8);
+    assert!(
+        said.contains("kept up with 360.0 journeys/s earlier") && said.contains("the host"),
+        "{said}"
+    );
+    assert!(!said.contains("--workers"), "{said}");
+    // Late above anything kept: the worker count is the advice.
+    let said = workers_advice(2, None, &[probe(100.0, false), probe(228.8, true)], 228.8);
+    assert!(said.contains("needs about --workers 5"), "{said}");
+}
