@@ -226,6 +226,11 @@ scenario_dead_man() {
   say "dead-man OK: all 3 workers stopped by their dead-man switch and exited 2, $(( SECONDS - cut_at )) s after the cut ($(grep -hi -m1 'dead-man\|not answered' "$work/w-americas.worker-dead-man.log" | cut -c1-140))"
   kill "$coord_pid" 2>/dev/null || true
   wait "$coord_pid" 2>/dev/null || true
+  # The coordinator host has no link left: make it again for the next scenario.
+  for pid in $(ip netns pids surgeh-coord); do kill -9 "$pid" 2>/dev/null || true; done
+  ip netns del surgeh-coord
+  host coord 10.77.0.3
+  in_bg coord link "$link" 127.0.0.1:9000 10.77.0.2:8080
 }
 
 # The clock scenario's profile: americas and europe, 400 people over 10 s, each connected to the
@@ -367,11 +372,13 @@ for label, clocks, bound, d in (("true clocks", true_clocks, true_bound, true_d)
               f"({n} delivered, {m['late']} late, {m['lost']} lost, {m['unknown']} unknown)")
 
 # Agreement between the runs: the stated bound covers the clocks; the tolerances cover two separate
-# runs (other people, other contacts) on a shared 2-core host where other builds run. A p99 of ~900
-# deliveries is its ~9th worst, which moved by up to ~30 ms between otherwise equal runs here under
-# a load average of 5-7. An uncorrected +1.5 s skew moves every delivery into the americas host by
-# +1,500 ms (its p99 with it) and refuses those out of it as not surge's: far beyond either.
-TOL_P50, TOL_P99 = 5.0, 50.0
+# runs (other people, other contacts) on a shared host. Measured here (2 cores, load average 5-7
+# from other builds): p50 stayed within 44.0-44.9 ms over six runs, so 5 ms is the sharp check; a
+# p99 of ~950 deliveries is about the 10th worst, and it ranged 48-89 ms between equal runs, so p99
+# gets 100 ms, room for a busier CI host. An uncorrected +1.5 s skew moves every delivery into the
+# americas host by +1,500 ms and refuses those out of it as not surge's (HOSTS_CLOCK_UNCORRECTED=1
+# shows it: p50 1,543 ms): 15x beyond even the p99 tolerance.
+TOL_P50, TOL_P99 = 5.0, 100.0
 for region in regions:
     (a50, a99, _, _), (b50, b99, _, _) = true_d[region], skew_d[region]
     assert abs(a50 - b50) <= skew_bound + TOL_P50, f"{region} p50: skewed {b50:.1f} vs true {a50:.1f} ms"
