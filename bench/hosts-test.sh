@@ -2,7 +2,7 @@
 # surge across hosts (issue 18, part 2): a small internet of network namespaces on this machine, one
 # surge run across it, and the checks that matter when workers sit in other regions.
 #
-#   sudo bash bench/hosts-test.sh              # the four scenarios below (~3 minutes; what .ci/run runs)
+#   sudo bash bench/hosts-test.sh              # the four scenarios below (~80 s; what .ci/run runs)
 #   HOSTS_SCENARIOS=clock sudo bash bench/hosts-test.sh   # only the named ones
 #   HOSTS_KEEP=/tmp/hosts sudo bash bench/hosts-test.sh   # keep the results folders and logs there
 #   HOSTS_CLOCK_UNCORRECTED=1 HOSTS_SCENARIOS=clock ...   # the control: workers ignore the estimated
