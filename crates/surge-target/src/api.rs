@@ -159,15 +159,15 @@ async fn api(
 /// trip between the caller's region and the data centre that served it, `queue` the wait for a
 /// slot, `svc` the service time, and `dc` which data centre served it (another than the region's own
 /// while that one is down).
-struct Timing {
-    network: Duration,
-    queue: Duration,
-    service: Duration,
-    dc: usize,
+pub(crate) struct Timing {
+    pub network: Duration,
+    pub queue: Duration,
+    pub service: Duration,
+    pub dc: usize,
 }
 
 impl Timing {
-    fn header(&self, backend: &Backend) -> Option<header::HeaderValue> {
+    pub fn header(&self, backend: &Backend) -> Option<header::HeaderValue> {
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         let text = format!(
             "net;dur={:.3}, queue;dur={:.3}, svc;dur={:.3}, dc;desc={}",

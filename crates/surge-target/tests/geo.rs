@@ -1,7 +1,8 @@
 //! Network distance and geo failover in capacity plans: each region's round trip to each data
-//! centre spent as network time (reported in `Server-Timing`), a `down` fault sending a data
-//! centre's regions along its failover chain, and the plans refused at load (cycles, unknown data
-//! centres, missing round trips) with file:line.
+//! centre spent as network time (reported in `Server-Timing`), by API requests, WebSocket
+//! handshakes and the frames of held connections, a `down` fault sending a data centre's regions
+//! along its failover chain, and the plans refused at load (cycles, unknown data centres, missing
+//! round trips) with file:line.
 
 mod common;
 
@@ -319,5 +320,156 @@ async fn network_time_holds_no_slot_and_queueing_is_reported_apart() {
     assert!(
         queues[7] >= 6.0 * 19.0,
         "the last waits for ~7 services: {queues:?}"
+    );
+}
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+/// A WebSocket handshake from `region`: the connection, the elapsed ms, and the 101's `net` (ms) and
+/// `dc` from `Server-Timing`.
+async fn ws_connect(
+    target: &surge_target::Listening,
+    region: &str,
+    token: &str,
+) -> (Ws, f64, f64, String) {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = format!("ws://{}/v1/ws", target.local_addr())
+        .into_client_request()
+        .expect("request");
+    let headers = request.headers_mut();
+    headers.insert("x-surge-region", region.parse().expect("region"));
+    let bearer = format!("Bearer {token}").parse().expect("token");
+    headers.insert("authorization", bearer);
+    let started = tokio::time::Instant::now();
+    let stream = tokio::net::TcpStream::connect(target.local_addr())
+        .await
+        .expect("tcp");
+    let (ws, response) = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio_tungstenite::client_async(request, stream),
+    )
+    .await
+    .expect("handshake ends")
+    .unwrap_or_else(|e| panic!("handshake from {region} refused: {e}"));
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    let reply = common::Reply {
+        status: response.status(),
+        headers: response.headers().clone(),
+        body: String::new(),
+    };
+    let (net, _, _, dc) = timing(&reply);
+    (ws, ms, net, dc)
+}
+
+/// The next text frame as JSON, and the ms since `since` when it came (pings skipped; `None` at a
+/// close).
+async fn ws_next(ws: &mut Ws, since: tokio::time::Instant) -> Option<(serde_json::Value, f64)> {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("a frame in time");
+        match frame {
+            Some(Ok(Message::Text(text))) => {
+                let ms = since.elapsed().as_secs_f64() * 1000.0;
+                return Some((serde_json::from_str(text.as_str()).expect("json"), ms));
+            }
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+            _ => return None,
+        }
+    }
+}
+
+/// Sends `to` a message from `ws`; returns the send's instant.
+async fn ws_send(ws: &mut Ws, id: &str, to: &str) -> tokio::time::Instant {
+    use futures_util::SinkExt;
+    let frame = serde_json::json!({"type":"send","id":id,"to":to,"body":{}}).to_string();
+    let at = tokio::time::Instant::now();
+    ws.send(tokio_tungstenite::tungstenite::Message::text(frame))
+        .await
+        .expect("send");
+    at
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_handshakes_and_deliveries_cross_each_connection_s_distance() {
+    // Americas 80 ms from `us` (160 ms from `eu` while `us` is down, from 2.5 s), Europe 10 ms from
+    // `eu`. A handshake pays its region's round trip; a message pays the sender's one way in and the
+    // receiver's one way out (plus ~1 ms of delivery service); an ack the sender's round trip.
+    let faults = "[[faults]]\nat = \"2500ms\"\ndc = \"us\"\naction = \"down\"\nfor = \"3s\"\n";
+    let rtt = r#"{ us = "80ms", eu = "160ms" }"#;
+    let (target, api) = start(plan(&geo_text(faults, "failover = \"eu\"", rtt))).await;
+    let origin = tokio::time::Instant::now();
+    let secret = target.plan().secret().to_owned();
+    let (ann_no, eve_no) = (common::number(1), common::number(2));
+    let (_, ann_token) = api.signup("americas", &ann_no, &secret).await;
+    let (_, eve_token) = api.signup("europe", &eve_no, &secret).await;
+
+    let (mut ann, ms, net, dc) = ws_connect(&target, "americas", &ann_token).await;
+    assert_eq!((net, dc.as_str()), (80.0, "us"));
+    assert!(
+        ms >= 80.0,
+        "americas handshake took {ms:.1} ms for an 80 ms round trip"
+    );
+    let (mut eve, ms, net, dc) = ws_connect(&target, "europe", &eve_token).await;
+    assert_eq!((net, dc.as_str()), (10.0, "eu"));
+    assert!(ms >= 10.0, "europe handshake took {ms:.1} ms");
+
+    // Europe -> Americas: 5 ms in, 40 ms out. Had the receiver paid its round trip (80) or the
+    // sender's one way been left out, the bounds below would not hold.
+    let sent = ws_send(&mut eve, "e1", &ann_no).await;
+    let (ack, ack_ms) = ws_next(&mut eve, sent).await.expect("ack");
+    assert_eq!(ack["type"], "ack", "{ack}");
+    assert!(
+        ack_ms >= 10.0,
+        "the ack crosses Europe's round trip: {ack_ms:.1} ms"
+    );
+    let (got, e_to_a) = ws_next(&mut ann, sent).await.expect("delivery");
+    assert_eq!(
+        (got["type"].as_str(), got["id"].as_str()),
+        (Some("message"), Some("e1"))
+    );
+    // Americas -> Europe: 40 ms in, 5 ms out; the ack takes the Americas' 80 ms round trip.
+    let sent = ws_send(&mut ann, "a1", &eve_no).await;
+    let (got, a_to_e) = ws_next(&mut eve, sent).await.expect("delivery");
+    assert_eq!(got["id"], "a1", "{got}");
+    let (ack, ack_ms) = ws_next(&mut ann, sent).await.expect("ack");
+    assert_eq!(ack["type"], "ack", "{ack}");
+    assert!(
+        ack_ms >= 80.0,
+        "the ack crosses the Americas' round trip: {ack_ms:.1} ms"
+    );
+    eprintln!(
+        "europe -> americas {e_to_a:.1} ms, americas -> europe {a_to_e:.1} ms (5 + 40 + service)"
+    );
+    for (what, ms) in [
+        ("europe -> americas", e_to_a),
+        ("americas -> europe", a_to_e),
+    ] {
+        assert!(
+            (45.0..75.0).contains(&ms),
+            "{what} delivered in {ms:.1} ms: one way each side is 5 + 40 ms"
+        );
+    }
+
+    // `us` goes down: the Americas' connection closes, and the next one is held at `eu`, 160 ms away.
+    assert!(
+        ws_next(&mut ann, origin).await.is_none(),
+        "the down fault closes the americas connection"
+    );
+    assert!(
+        origin.elapsed() < Duration::from_millis(5_000),
+        "closed by the fault"
+    );
+    let (mut ann, ms, net, dc) = ws_connect(&target, "americas", &ann_token).await;
+    assert_eq!((net, dc.as_str()), (160.0, "eu"), "failed over");
+    assert!(ms >= 160.0, "americas handshake at eu took {ms:.1} ms");
+    let sent = ws_send(&mut eve, "e2", &ann_no).await;
+    let (got, ms) = ws_next(&mut ann, sent).await.expect("delivery");
+    assert_eq!(got["id"], "e2", "{got}");
+    assert!(
+        (85.0..115.0).contains(&ms),
+        "europe -> americas at eu in {ms:.1} ms: 5 + 80 ms"
     );
 }

@@ -14,9 +14,10 @@
 //! ```
 //!
 //! The round trip is spent as network time: half before the request reaches its data centre's
-//! queue, half after its answer leaves, holding no slot. A region with an `rtt` table must give the
-//! round trip to every data centre of its failover chain. A chain must end (no cycle) and name only
-//! data centres of `[dcs]`; both are refused at load with the file and line.
+//! queue, half after its answer leaves, holding no slot. WebSocket handshakes pay it the same way,
+//! and each frame of a held connection one way of it (`ws/link.rs`). A region with an `rtt` table
+//! must give the round trip to every data centre of its failover chain. A chain must end (no cycle)
+//! and name only data centres of `[dcs]`; both are refused at load with the file and line.
 
 use std::time::Duration;
 

@@ -1,6 +1,7 @@
-//! One WebSocket session: a single task that waits on three things at once (the client's next
-//! frame, the connection's outbox of delivered messages, and its data centre's drop signal), so a
-//! held idle connection costs one task, one socket and tungstenite's 4 KiB read buffer.
+//! One WebSocket session: a single task that waits on four things at once (the client's next
+//! frame, the connection's outbox of delivered messages, its data centre's drop signal, and the next
+//! frame crossing its network distance, [`super::link`]), so a held idle connection costs one task,
+//! one socket and tungstenite's 4 KiB read buffer.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,9 +16,11 @@ use tokio_tungstenite::tungstenite::{Error, Message, Utf8Bytes};
 
 use super::MAX_FRAME_BYTES;
 use super::dc::{Held, Outcome, WsDc};
+use super::link::{Distance, Link};
 use super::protocol::{ClientFrame, ServerFrame};
 use crate::backend::{Backend, ConnRng};
 use crate::codes::{discovery_hash, pack_number, unpack_number};
+use crate::timer::Timer;
 
 /// How long a closing session waits for the client's close frame.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
@@ -32,6 +35,8 @@ enum Step {
     Reply(String),
     Close(CloseCode, &'static str),
     End,
+    /// A frame has crossed the connection's distance (either way).
+    Due,
 }
 
 /// The per-session context of frame handling.
@@ -52,8 +57,16 @@ fn config() -> WebSocketConfig {
         .max_message_size(Some(MAX_FRAME_BYTES))
 }
 
-/// Runs the session of `account` on an upgraded connection until either side closes.
-pub(crate) async fn run(backend: Arc<Backend>, io: Upgraded, account: u64, held: Held, seed: u64) {
+/// Runs the session of `account` on an upgraded connection until either side closes; its frames
+/// cross `distance` each way.
+pub(crate) async fn run(
+    backend: Arc<Backend>,
+    io: Upgraded,
+    account: u64,
+    held: Held,
+    seed: u64,
+    distance: Distance,
+) {
     let dc = held.dc();
     let mut ws =
         WebSocketStream::from_raw_socket(TokioIo::new(io), Role::Server, Some(config())).await;
@@ -71,18 +84,39 @@ pub(crate) async fn run(backend: Arc<Backend>, io: Upgraded, account: u64, held:
         backend: Arc::clone(&backend),
         dc,
     };
+    let mut link = Link::new(distance);
     let close = loop {
+        let due = link.next_due();
         let step = tokio::select! {
             biased;
             _ = drops.changed() => Step::Close(CloseCode::Away, "going away"),
-            out = conn.outbox.recv() => match out {
-                Some(text) => send(&mut ws, text).await,
+            () = wait_until(&backend.timer, due), if due.is_some() => Step::Due,
+            out = conn.outbox.recv(), if link.room_out() => match out {
+                Some(text) if link.is_direct() => send(&mut ws, text).await,
+                Some(text) => {
+                    link.send(text, &session.rng);
+                    Step::Continue
+                }
                 None => Step::End,
             },
-            frame = ws.next() => session.on_frame(frame),
+            frame = ws.next(), if link.room_in() => match frame {
+                Some(Ok(Message::Text(text))) if !link.is_direct() => {
+                    link.receive(text, &session.rng);
+                    Step::Continue
+                }
+                frame => session.on_frame(frame),
+            },
+        };
+        let step = match step {
+            Step::Due => session.arrived(&mut link, &mut ws).await,
+            Step::Reply(text) if !link.is_direct() => {
+                link.send(text.into(), &session.rng);
+                Step::Continue
+            }
+            step => step,
         };
         match step {
-            Step::Continue => {}
+            Step::Continue | Step::Due => {}
             Step::Reply(text) => {
                 if let Step::End = send(&mut ws, text.into()).await {
                     break None;
@@ -112,6 +146,14 @@ pub(crate) async fn run(backend: Arc<Backend>, io: Upgraded, account: u64, held:
     drop(held);
 }
 
+/// Sleeps until `due` on the backend's timer (precise, like the API's network time).
+async fn wait_until(timer: &Timer, due: Option<tokio::time::Instant>) {
+    if let Some(due) = due {
+        let left = due.saturating_duration_since(tokio::time::Instant::now());
+        timer.sleep(left).await;
+    }
+}
+
 async fn send(ws: &mut Ws, text: Utf8Bytes) -> Step {
     match ws.send(Message::Text(text)).await {
         Ok(()) => Step::Continue,
@@ -120,6 +162,24 @@ async fn send(ws: &mut Ws, text: Utf8Bytes) -> Step {
 }
 
 impl Session {
+    /// Handles the client frames that have crossed in (their replies start crossing out), then
+    /// writes the frames that have crossed out.
+    async fn arrived(&self, link: &mut Link, ws: &mut Ws) -> Step {
+        while let Some(text) = link.arrived_in() {
+            match self.on_text(text.as_str()) {
+                Step::Reply(reply) => link.send(reply.into(), &self.rng),
+                Step::Continue | Step::Due => {}
+                end => return end,
+            }
+        }
+        while let Some(text) = link.arrived_out() {
+            if let Step::End = send(ws, text).await {
+                return Step::End;
+            }
+        }
+        Step::Continue
+    }
+
     fn on_frame(&self, frame: Option<Result<Message, Error>>) -> Step {
         match frame {
             Some(Ok(Message::Text(text))) => self.on_text(text.as_str()),
