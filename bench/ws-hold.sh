@@ -202,9 +202,9 @@ sleep $((START - 1))
 RSS0=$(sum_rss "${TESTERS[@]}") FD0=$(sum_fds "${TESTERS[@]}") TRSS0=$(sum_rss "${TARGET_PIDS[@]}")
 sleep $((RAMP + SETTLE + 1))
 RSS1=$(sum_rss "${TESTERS[@]}") FD1=$(sum_fds "${TESTERS[@]}") CPU1=$(sum_cpu "${TESTERS[@]}")
-T1=$(date +%s.%N)
+TCPU1=$(sum_cpu "${TARGET_PIDS[@]}") T1=$(date +%s.%N)
 sleep "$WINDOW"
-CPU2=$(sum_cpu "${TESTERS[@]}") T2=$(date +%s.%N)
+CPU2=$(sum_cpu "${TESTERS[@]}") TCPU2=$(sum_cpu "${TARGET_PIDS[@]}") T2=$(date +%s.%N)
 FD2=$(sum_fds "${TESTERS[@]}") RSS2=$(sum_rss "${TESTERS[@]}") TRSS2=$(sum_rss "${TARGET_PIDS[@]}")
 MEM_PLATEAU=$(mem_used_kib) TCP_PLATEAU=$(tcp_mem_kib)
 CRSS=$([ "$MODE" = across ] && sum_rss "$COORD" || echo 0)
@@ -213,15 +213,16 @@ for p in "${TESTERS[@]}"; do wait "$p" 2>/dev/null || true; done
 
 python3 - "$OUT" "$MODE" "$N" "$W" "$TARGETS" "$EVERY" "$RATE" "$WINDOW" $((START + RAMP + SETTLE)) "$TICK" \
   "$RSS0" "$RSS1" "$RSS2" "$FD0" "$FD1" "$FD2" "$CPU1" "$CPU2" "$T1" "$T2" \
-  "$TRSS0" "$TRSS2" "$CRSS" "$MEM_BEFORE" "$MEM_PLATEAU" "$TCP_BEFORE" "$TCP_PLATEAU" <<'PY'
+  "$TRSS0" "$TRSS2" "$CRSS" "$MEM_BEFORE" "$MEM_PLATEAU" "$TCP_BEFORE" "$TCP_PLATEAU" "$TCPU1" "$TCPU2" <<'PY'
 import csv, json, sys
 (out, mode, n, w, targets, every, rate, window, w0, tick,
  rss0, rss1, rss2, fd0, fd1, fd2, cpu1, cpu2, t1, t2,
- trss0, trss2, crss, mem0, mem1, tcp0, tcp1) = sys.argv[1:]
+ trss0, trss2, crss, mem0, mem1, tcp0, tcp1, tcpu1, tcpu2) = sys.argv[1:]
 n, w, targets, every, rate, window, w0, tick = int(n), int(w), int(targets), int(every), float(rate), int(window), int(w0), int(tick)
 rss0, rss1, rss2, fd0, fd1, fd2 = map(int, (rss0, rss1, rss2, fd0, fd1, fd2))
 t1, t2 = float(t1), float(t2)
 cpu_s = (int(cpu2) - int(cpu1)) / tick
+target_cpu_s = (int(tcpu2) - int(tcpu1)) / tick
 rss = max(rss1, rss2)
 conns = min(fd1, fd2) - fd0  # the held WebSockets at the moment of the samples
 rows = [("people", f"{n:,}")]
@@ -273,7 +274,7 @@ rows += [
     (f"tester RSS before the first arrival ({tester})", f"{rss0:,} KiB"),
     ("tester RSS on the plateau", f"{rss:,} KiB"),
     ("**tester RSS per held connection** (growth / held)", f"**{(rss - rss0) * 1024 / max(conns, 1):,.0f} bytes**"),
-    (f"tester CPU over {t2 - t1:.1f} s of plateau", f"{cpu_s:.2f} s"),
+    (f"tester CPU over {t2 - t1:.1f} s of plateau", f"{cpu_s:.2f} s ({cpu_s / (t2 - t1):.2f} cores)"),
 ]
 beats = max(conns, 1) * (t2 - t1) / every
 rows.append((f"tester CPU per heartbeat (send + pong, every {every} s)" + (" and message traffic" if rate else ""), f"{cpu_s * 1e6 / beats:.1f} µs"))
@@ -281,6 +282,8 @@ if rate:
     if sent_window:
         rows.append(("messages sent in the window (regions.csv)", f"{sent_window:,.0f} ({sent_window / (t2 - t1):,.0f}/s)"))
         rows.append(("**tester CPU per message** (send, ack, receipt; heartbeats included)", f"**{cpu_s * 1e6 / sent_window:.1f} µs**"))
+        rows.append((f"target CPU over the window ({targets} process{'es' if targets > 1 else ''})", f"{target_cpu_s:.2f} s ({target_cpu_s / (t2 - t1):.2f} cores)"))
+        rows.append(("target CPU per message (route, ack, deliver; heartbeats included)", f"{target_cpu_s * 1e6 / sent_window:.1f} µs"))
     else:
         rows.append(("tester CPU per message", "? (no messages_sent in regions.csv)"))
 if mode == "across":
