@@ -131,7 +131,8 @@ impl PersonCtx {
 
     /// Back from a person whose HTTP steps are over.
     fn give_scratch(&self, s: Scratch) {
-        self.scratch_out.set(self.scratch_out.get().saturating_sub(1));
+        self.scratch_out
+            .set(self.scratch_out.get().saturating_sub(1));
         let mut pool = self.scratch.borrow_mut();
         if pool.len() < MAX_IDLE_SCRATCH {
             pool.push(s);
