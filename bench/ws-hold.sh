@@ -347,7 +347,7 @@ tester = "surge process" if w == 1 else f"{w} worker processes (summed)"
 rows += [
     (f"descriptors over the baseline on the plateau ({tester}): held connections", f"{conns:,}"),
     (f"tester RSS before the first arrival ({tester})", f"{rss0:,} KiB"),
-    ("tester RSS on the plateau", f"{rss:,} KiB"),
+    ("tester RSS on the plateau (window start / end; the larger counts)", f"{rss1:,} / {rss2:,} KiB"),
     ("**tester RSS per held connection** (growth / held)", f"**{(rss - rss0) * 1024 / max(conns, 1):,.0f} bytes**"),
     (f"tester CPU over {t2 - t1:.1f} s of plateau", f"{cpu_s:.2f} s ({cpu_s / (t2 - t1):.2f} cores)"),
 ]
