@@ -42,14 +42,16 @@ case "${1:-}" in
   "") ;;
   *) echo "usage: bench/ws-hold.sh [--smoke | --flow | --across WORKERS]" >&2; exit 2 ;;
 esac
-START=3 SETTLE=5
+# SETTLE: seconds between the last arrival and the window (each mode's default below; before, a
+# fixed 5 set ahead of the modes overrode --flow's and --across's own).
+START=3
 case $MODE in
-  smoke) N=${N:-2000} RAMP=${RAMP:-4} WINDOW=${WINDOW:-5} ;;
+  smoke) N=${N:-2000} RAMP=${RAMP:-4} WINDOW=${WINDOW:-5} SETTLE=${SETTLE:-5} ;;
   # 60 s of arrivals (~317 and ~250 signups/s): at twice that, the signups, handshakes and (with
   # --flow) messages of the ramp overran this 2-core host's tester and target together (listen
   # queue overflows, SYN retries, seconds of backlog) and the window measured the catching up.
-  hold) N=${N:-19000} RAMP=${RAMP:-60} WINDOW=${WINDOW:-30} ;;
-  flow) N=${N:-15000} RAMP=${RAMP:-60} WINDOW=${WINDOW:-30} RATE=${RATE:-5000} SETTLE=${SETTLE:-10} ;;
+  hold) N=${N:-19000} RAMP=${RAMP:-60} WINDOW=${WINDOW:-30} SETTLE=${SETTLE:-5} ;;
+  flow) N=${N:-15000} RAMP=${RAMP:-60} WINDOW=${WINDOW:-30} RATE=${RATE:-5000} SETTLE=${SETTLE:-20} ;;
   across)
     N=${N:-200000} RAMP=${RAMP:-200} WINDOW=${WINDOW:-30} EVERY=${EVERY:-60}
     START=12 SETTLE=${SETTLE:-20}
