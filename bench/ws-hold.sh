@@ -50,7 +50,7 @@ case $MODE in
   # 60 s of arrivals (~317 and ~250 signups/s): at twice that, the signups, handshakes and (with
   # --flow) messages of the ramp overran this 2-core host's tester and target together (listen
   # queue overflows, SYN retries, seconds of backlog) and the window measured the catching up.
-  hold) N=${N:-19000} RAMP=${RAMP:-60} WINDOW=${WINDOW:-30} SETTLE=${SETTLE:-5} ;;
+  hold) N=${N:-19000} RAMP=${RAMP:-60} WINDOW=${WINDOW:-30} SETTLE=${SETTLE:-15} ;;
   flow) N=${N:-15000} RAMP=${RAMP:-60} WINDOW=${WINDOW:-30} RATE=${RATE:-5000} SETTLE=${SETTLE:-20} ;;
   across)
     N=${N:-200000} RAMP=${RAMP:-200} WINDOW=${WINDOW:-30} EVERY=${EVERY:-60}
