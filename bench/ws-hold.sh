@@ -42,11 +42,16 @@ case "${1:-}" in
   "") ;;
   *) echo "usage: bench/ws-hold.sh [--smoke | --flow | --across WORKERS]" >&2; exit 2 ;;
 esac
-START=3 SETTLE=5
+# SETTLE: seconds between the last arrival and the window (each mode's default below; before, a
+# fixed 5 set ahead of the modes overrode --flow's and --across's own).
+START=3
 case $MODE in
-  smoke) N=${N:-2000} RAMP=${RAMP:-4} WINDOW=${WINDOW:-5} ;;
-  hold) N=${N:-19000} RAMP=${RAMP:-30} WINDOW=${WINDOW:-20} ;;
-  flow) N=${N:-15000} RAMP=${RAMP:-30} WINDOW=${WINDOW:-20} RATE=${RATE:-5000} ;;
+  smoke) N=${N:-2000} RAMP=${RAMP:-4} WINDOW=${WINDOW:-5} SETTLE=${SETTLE:-5} ;;
+  # 60 s of arrivals (~317 and ~250 signups/s): at twice that, the signups, handshakes and (with
+  # --flow) messages of the ramp overran this 2-core host's tester and target together (listen
+  # queue overflows, SYN retries, seconds of backlog) and the window measured the catching up.
+  hold) N=${N:-19000} RAMP=${RAMP:-60} WINDOW=${WINDOW:-30} SETTLE=${SETTLE:-15} ;;
+  flow) N=${N:-15000} RAMP=${RAMP:-60} WINDOW=${WINDOW:-30} RATE=${RATE:-5000} SETTLE=${SETTLE:-20} ;;
   across)
     N=${N:-200000} RAMP=${RAMP:-200} WINDOW=${WINDOW:-30} EVERY=${EVERY:-60}
     START=12 SETTLE=${SETTLE:-20}
@@ -202,9 +207,9 @@ sleep $((START - 1))
 RSS0=$(sum_rss "${TESTERS[@]}") FD0=$(sum_fds "${TESTERS[@]}") TRSS0=$(sum_rss "${TARGET_PIDS[@]}")
 sleep $((RAMP + SETTLE + 1))
 RSS1=$(sum_rss "${TESTERS[@]}") FD1=$(sum_fds "${TESTERS[@]}") CPU1=$(sum_cpu "${TESTERS[@]}")
-T1=$(date +%s.%N)
+TCPU1=$(sum_cpu "${TARGET_PIDS[@]}") T1=$(date +%s.%N)
 sleep "$WINDOW"
-CPU2=$(sum_cpu "${TESTERS[@]}") T2=$(date +%s.%N)
+CPU2=$(sum_cpu "${TESTERS[@]}") TCPU2=$(sum_cpu "${TARGET_PIDS[@]}") T2=$(date +%s.%N)
 FD2=$(sum_fds "${TESTERS[@]}") RSS2=$(sum_rss "${TESTERS[@]}") TRSS2=$(sum_rss "${TARGET_PIDS[@]}")
 MEM_PLATEAU=$(mem_used_kib) TCP_PLATEAU=$(tcp_mem_kib)
 CRSS=$([ "$MODE" = across ] && sum_rss "$COORD" || echo 0)
@@ -213,15 +218,83 @@ for p in "${TESTERS[@]}"; do wait "$p" 2>/dev/null || true; done
 
 python3 - "$OUT" "$MODE" "$N" "$W" "$TARGETS" "$EVERY" "$RATE" "$WINDOW" $((START + RAMP + SETTLE)) "$TICK" \
   "$RSS0" "$RSS1" "$RSS2" "$FD0" "$FD1" "$FD2" "$CPU1" "$CPU2" "$T1" "$T2" \
-  "$TRSS0" "$TRSS2" "$CRSS" "$MEM_BEFORE" "$MEM_PLATEAU" "$TCP_BEFORE" "$TCP_PLATEAU" <<'PY'
-import csv, json, sys
+  "$TRSS0" "$TRSS2" "$CRSS" "$MEM_BEFORE" "$MEM_PLATEAU" "$TCP_BEFORE" "$TCP_PLATEAU" "$TCPU1" "$TCPU2" <<'PY'
+import base64, csv, json, struct, sys, zlib
+
+
+def hdr_counts(b64):
+    """Decodes one V2 HdrHistogram (compressed, base64) into {highest equivalent value: count}."""
+    raw = base64.b64decode(b64)
+    _cookie, length = struct.unpack(">ii", raw[:8])
+    body = zlib.decompress(raw[8:8 + length])
+    _c, payload, _off, digits, lowest, _hi, _ratio = struct.unpack(">iiiiqqd", body[:40])
+    data = body[40:40 + payload]
+    sub = 1 << (2 * 10 ** digits - 1).bit_length()
+    half = sub // 2
+    half_mag = half.bit_length() - 1
+    unit = lowest.bit_length() - 1
+    counts, i, at = {}, 0, 0
+    while at < len(data):
+        v = shift = 0
+        for k in range(9):
+            b = data[at]; at += 1
+            v |= (b & (0x7F if k < 8 else 0xFF)) << shift
+            shift += 7
+            if k == 8 or not b & 0x80:
+                break
+        v = (v >> 1) ^ -(v & 1)
+        if v < 0:
+            i += -v
+            continue
+        if v:
+            bucket = (i >> half_mag) - 1
+            sb = (i & (half - 1)) + half
+            if bucket < 0:
+                sb -= half
+                bucket = 0
+            value = (sb << (bucket + unit)) + (1 << (bucket + unit)) - 1
+            counts[value] = counts.get(value, 0) + v
+        i += 1
+    return counts
+
+
+def window_quantiles(path, step, start, end):
+    """Count, p50, p99 and max (µs) of `step`'s response over the intervals inside [start, end)."""
+    merged = {}
+    try:
+        for line in open(path):
+            if line.startswith("#") or not line.startswith("Tag="):
+                continue
+            tag, t, length, _mx, b64 = line.strip().split(",", 4)
+            _region, s_, measure = tag[4:].split("/")
+            if s_ != step or measure != "response":
+                continue
+            if not (start <= float(t) and float(t) + float(length) <= end + 0.01):
+                continue
+            for v, c in hdr_counts(b64).items():
+                merged[v] = merged.get(v, 0) + c
+    except Exception:
+        return None
+    total = sum(merged.values())
+    if not total:
+        return None
+    def q(p):
+        seen = 0
+        for v in sorted(merged):
+            seen += merged[v]
+            if seen >= p * total:
+                return v
+    return total, q(0.5), q(0.99), max(merged)
+
+
 (out, mode, n, w, targets, every, rate, window, w0, tick,
  rss0, rss1, rss2, fd0, fd1, fd2, cpu1, cpu2, t1, t2,
- trss0, trss2, crss, mem0, mem1, tcp0, tcp1) = sys.argv[1:]
+ trss0, trss2, crss, mem0, mem1, tcp0, tcp1, tcpu1, tcpu2) = sys.argv[1:]
 n, w, targets, every, rate, window, w0, tick = int(n), int(w), int(targets), int(every), float(rate), int(window), int(w0), int(tick)
 rss0, rss1, rss2, fd0, fd1, fd2 = map(int, (rss0, rss1, rss2, fd0, fd1, fd2))
 t1, t2 = float(t1), float(t2)
 cpu_s = (int(cpu2) - int(cpu1)) / tick
+target_cpu_s = (int(tcpu2) - int(tcpu1)) / tick
 rss = max(rss1, rss2)
 conns = min(fd1, fd2) - fd0  # the held WebSockets at the moment of the samples
 rows = [("people", f"{n:,}")]
@@ -247,10 +320,15 @@ try:
         p99 = {r: cells["deliver"]["p99_ms"] for r, cells in s["regions"].items() if "deliver" in cells}
         p50 = {r: cells["deliver"]["p50_ms"] for r, cells in s["regions"].items() if "deliver" in cells}
         rows += [
-            ("messages sent / delivered within 2 s / late", f"{sent:,} / {delivered:,} / {late:,}"),
-            ("delivery p50 by sender region", ", ".join(f"{r} {v:.1f} ms" for r, v in p50.items())),
-            ("delivery p99 by sender region", ", ".join(f"{r} {v:.1f} ms" for r, v in p99.items())),
+            ("messages sent / delivered within 2 s / late (whole run, ramp included)", f"{sent:,} / {delivered:,} / {late:,}"),
+            ("delivery p50 by sender region (whole run)", ", ".join(f"{r} {v:.1f} ms" for r, v in p50.items())),
+            ("delivery p99 by sender region (whole run)", ", ".join(f"{r} {v:.1f} ms" for r, v in p99.items())),
         ]
+        for step in ("deliver", "ack"):
+            q = window_quantiles(f"{out}/raw/run/latency.hlog", step, w0, w0 + (float(t2) - float(t1)))
+            if q:
+                n_, p50w, p99w, maxw = q
+                rows.append((f"**{step} on the plateau window** (latency.hlog: count, p50, p99, max)", f"**{n_:,}, {p50w / 1000:.1f} ms, {p99w / 1000:.1f} ms, {maxw / 1000:.1f} ms**"))
 except Exception as e:
     rows.append(("summary.json", f"unreadable: {e}"))
     missed = "?"
@@ -271,9 +349,9 @@ tester = "surge process" if w == 1 else f"{w} worker processes (summed)"
 rows += [
     (f"descriptors over the baseline on the plateau ({tester}): held connections", f"{conns:,}"),
     (f"tester RSS before the first arrival ({tester})", f"{rss0:,} KiB"),
-    ("tester RSS on the plateau", f"{rss:,} KiB"),
+    ("tester RSS on the plateau (window start / end; the larger counts)", f"{rss1:,} / {rss2:,} KiB"),
     ("**tester RSS per held connection** (growth / held)", f"**{(rss - rss0) * 1024 / max(conns, 1):,.0f} bytes**"),
-    (f"tester CPU over {t2 - t1:.1f} s of plateau", f"{cpu_s:.2f} s"),
+    (f"tester CPU over {t2 - t1:.1f} s of plateau", f"{cpu_s:.2f} s ({cpu_s / (t2 - t1):.2f} cores)"),
 ]
 beats = max(conns, 1) * (t2 - t1) / every
 rows.append((f"tester CPU per heartbeat (send + pong, every {every} s)" + (" and message traffic" if rate else ""), f"{cpu_s * 1e6 / beats:.1f} µs"))
@@ -281,6 +359,8 @@ if rate:
     if sent_window:
         rows.append(("messages sent in the window (regions.csv)", f"{sent_window:,.0f} ({sent_window / (t2 - t1):,.0f}/s)"))
         rows.append(("**tester CPU per message** (send, ack, receipt; heartbeats included)", f"**{cpu_s * 1e6 / sent_window:.1f} µs**"))
+        rows.append((f"target CPU over the window ({targets} process{'es' if targets > 1 else ''})", f"{target_cpu_s:.2f} s ({target_cpu_s / (t2 - t1):.2f} cores)"))
+        rows.append(("target CPU per message (route, ack, deliver; heartbeats included)", f"{target_cpu_s * 1e6 / sent_window:.1f} µs"))
     else:
         rows.append(("tester CPU per message", "? (no messages_sent in regions.csv)"))
 if mode == "across":

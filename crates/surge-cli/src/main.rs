@@ -3,6 +3,9 @@
 use clap::Parser;
 
 fn main() {
+    // Before any thread starts: fewer malloc arenas keep less freed memory per thread (see
+    // surge_engine::memory).
+    surge_engine::memory::limit_arenas();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

@@ -41,6 +41,7 @@ pub mod h1;
 pub mod http;
 mod inflight;
 pub mod limits;
+pub mod memory;
 mod pacer;
 pub mod pacing;
 pub mod person;

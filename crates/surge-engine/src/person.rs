@@ -28,6 +28,9 @@ pub struct PersonCtx {
     fast_h1: bool,
     /// Per-person buffers, reused by the next person once one ends (no allocation per journey).
     scratch: RefCell<Vec<Scratch>>,
+    /// Scratch sets out with people now, and the most out at once since the last trim.
+    scratch_out: Cell<usize>,
+    scratch_peak: Cell<usize>,
     limiter: Option<Arc<Limiter>>,
     new_registrations: RefCell<Vec<u64>>,
     /// Who is in flight, and in which step (for the unfinished count when the worker ends).
@@ -62,6 +65,8 @@ impl PersonCtx {
             h1: H1Pool::for_engine(MAX_CONNS_PER_ORIGIN, &spec.engine),
             fast_h1: spec.engine.config().http1 == Http1Client::Fast,
             scratch: RefCell::new(Vec::new()),
+            scratch_out: Cell::new(0),
+            scratch_peak: Cell::new(0),
             limiter: spec.limiter.clone(),
             new_registrations: RefCell::new(Vec::new()),
             in_flight: RefCell::new(InFlight::default()),
@@ -116,6 +121,48 @@ impl PersonCtx {
         }
     }
 
+    /// A scratch set for a person's HTTP steps: an idle one, or a new one.
+    fn take_scratch(&self) -> Scratch {
+        let out = self.scratch_out.get() + 1;
+        self.scratch_out.set(out);
+        self.scratch_peak.set(self.scratch_peak.get().max(out));
+        self.scratch.borrow_mut().pop().unwrap_or_default()
+    }
+
+    /// Back from a person whose HTTP steps are over.
+    fn give_scratch(&self, s: Scratch) {
+        self.scratch_out
+            .set(self.scratch_out.get().saturating_sub(1));
+        let mut pool = self.scratch.borrow_mut();
+        if pool.len() < MAX_IDLE_SCRATCH {
+            pool.push(s);
+        }
+    }
+
+    /// Frees the idle scratch sets the last period did not need: the pool keeps as many as were
+    /// out at once at its busiest moment since the last call, less those out now. Called at every
+    /// interval boundary, so a worker whose people have moved on from signing up to holding
+    /// connections gives the signup phase's buffers back within two intervals, and then the
+    /// allocator's free pages to the kernel ([`crate::memory::release_freed`]). Returns the sets
+    /// freed.
+    pub fn trim_idle(&self) -> usize {
+        let out = self.scratch_out.get();
+        let keep = self.scratch_peak.replace(out).saturating_sub(out);
+        let freed = {
+            let mut pool = self.scratch.borrow_mut();
+            let freed = pool.len().saturating_sub(keep);
+            pool.truncate(keep);
+            if freed > 0 && pool.len() < pool.capacity() / 4 {
+                pool.shrink_to_fit();
+            }
+            freed
+        };
+        if freed >= TRIM_AFTER_FREED || (freed > 0 && out == 0) {
+            crate::memory::release_freed();
+        }
+        freed
+    }
+
     /// The run's start on this worker's clock.
     pub fn start(&self) -> Instant {
         self.start
@@ -148,6 +195,10 @@ const MAX_CONNS_PER_ORIGIN: usize = 1024;
 
 /// At most this many idle scratch sets are kept per worker.
 const MAX_IDLE_SCRATCH: usize = 4096;
+
+/// Scratch sets freed at once (a few kilobytes each) that make it worth returning free pages to
+/// the kernel; fewer are returned when the last person's signup is over.
+const TRIM_AFTER_FREED: usize = 64;
 
 /// Per-person mutable state, reused across steps.
 struct Journey<'a> {
@@ -190,7 +241,7 @@ async fn signup(
     person: Person,
     intended: Instant,
 ) -> (bool, Option<Vec<Option<String>>>) {
-    let mut s = ctx.scratch.borrow_mut().pop().unwrap_or_default();
+    let mut s = ctx.take_scratch();
     s.values.clear();
     s.values.resize(ctx.plan.journey.value_slots, None);
     let mut j = Journey {
@@ -210,12 +261,7 @@ async fn signup(
         let kept = |(i, v): (usize, &Option<String>)| v.clone().filter(|_| c.uses_value(i));
         j.s.values.iter().enumerate().map(kept).collect()
     });
-    {
-        let mut pool = ctx.scratch.borrow_mut();
-        if pool.len() < MAX_IDLE_SCRATCH {
-            pool.push(j.s);
-        }
-    }
+    ctx.give_scratch(j.s);
     if connects {
         // A phone closes its HTTP connection once it holds its WebSocket; the tester does the same
         // with one idle connection of the person's origin, so that a held WebSocket never sits next

@@ -259,6 +259,7 @@ async fn tick(
             }
         }
         tokio::time::sleep_until(due).await;
+        ctx.trim_idle();
         let snap = rec.borrow_mut().take(k + 1);
         let registered = ctx.take_registrations();
         if events

@@ -43,7 +43,9 @@
 //! starts, one idle HTTP connection of the person's origin is closed, and the futures of the HTTP
 //! steps and of each handshake are boxed apart and freed when they end, so the person's task keeps
 //! only the holding loop's state (`person::tests::the_held_task_is_small` prints the sizes;
-//! `bench/ws-hold.sh` measures RSS per held connection).
+//! `bench/ws-hold.sh` measures RSS per held connection). What the signup phase leaves behind (idle
+//! scratch sets, the allocator's free pages) is given back once signups are over
+//! ([`crate::memory`], `PersonCtx::trim_idle`).
 
 mod conn;
 mod hold;

@@ -207,11 +207,6 @@ impl Session {
                     let code = "unknown_recipient";
                     return Step::Reply(ServerFrame::Error { id: &id, code }.render());
                 };
-                let Some(queued) = WsDc::enqueue(backend, self.dc) else {
-                    ws.count(Outcome::Dropped, 1);
-                    return Step::Close(CloseCode::Again, "delivery queue full");
-                };
-                ws.count(Outcome::Routed, 1);
                 let from = &self.from;
                 let message = ServerFrame::Message {
                     id: &id,
@@ -220,7 +215,11 @@ impl Session {
                 }
                 .render();
                 let z = self.rng.next_normal();
-                tokio::spawn(queued.deliver(z, recipient, message.into()));
+                if !WsDc::enqueue(backend, self.dc, z, recipient, message.into()) {
+                    ws.count(Outcome::Dropped, 1);
+                    return Step::Close(CloseCode::Again, "delivery queue full");
+                }
+                ws.count(Outcome::Routed, 1);
                 Step::Reply(ServerFrame::Ack { id: &id }.render())
             }
         }
