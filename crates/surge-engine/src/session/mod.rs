@@ -206,31 +206,37 @@ impl Session<'_> {
     }
 
     /// One connection attempt (a WebSocket upgrade, or a long poll's first poll), recorded as a
-    /// `connect` sample.
+    /// `connect` sample; a WebSocket upgrade's answer with `Server-Timing` (the 101 or a refusal)
+    /// also counts in the region's distance against queueing, as an HTTP step's does.
     async fn connect_once(&self, intended: Instant) -> Result<Link, (Outcome, Option<Duration>)> {
         let timeout = self.p.plan.client.timeout;
         let open = async {
-            if self.c.long_poll.is_some() {
+            let mut timing = None;
+            let r = if self.c.long_poll.is_some() {
                 poll::first(self).await.map(|a| Link::Poll(Box::new(a)))
             } else {
-                conn::open(self).await.map(Link::Ws)
-            }
+                conn::open(self, &mut timing).await.map(Link::Ws)
+            };
+            (r, timing)
         };
         // Boxed: the handshake's state (TCP, TLS, the upgrade; kilobytes with TLS) is freed once the
         // connection is open instead of sizing the task of every held connection.
-        let r = match Box::pin(tokio::time::timeout(timeout, open)).await {
-            Ok(r) => r,
-            Err(_) => Err((Outcome::Timeout, None)),
+        let (r, timing) = match Box::pin(tokio::time::timeout(timeout, open)).await {
+            Ok(answer) => answer,
+            Err(_) => (Err((Outcome::Timeout, None)), None),
         };
         let outcome = r.as_ref().err().map_or(Outcome::Ok, |e| e.0);
         let region = self.person.region;
-        self.record(
+        let us = self.record(
             self.c.metrics.connect,
             region,
             outcome,
             intended,
             Instant::now(),
         );
+        if let Some(t) = timing {
+            self.p.rec.borrow_mut().timed(region, us, t);
+        }
         r
     }
 
@@ -266,8 +272,8 @@ impl Session<'_> {
         }
     }
 
-    /// Records one sample of metric step `step` from `from` to `to`.
-    fn record(&self, step: u16, region: u16, outcome: Outcome, from: Instant, to: Instant) {
+    /// Records one sample of metric step `step` from `from` to `to`; returns its time, µs.
+    fn record(&self, step: u16, region: u16, outcome: Outcome, from: Instant, to: Instant) -> u64 {
         let us = micros(to.saturating_duration_since(from));
         self.p.rec.borrow_mut().step(StepRecord {
             region,
@@ -277,6 +283,7 @@ impl Session<'_> {
             service_us: us,
             send_lag_us: 0,
         });
+        us
     }
 
     /// When to close: the session's end, or at the run's end the delivery deadline (at most
