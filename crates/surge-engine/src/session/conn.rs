@@ -279,7 +279,10 @@ mod tests {
             SERVER-TIMING:  net;dur=40.5, queue;dur=2\r\nserver-timing: svc;dur=1\r\n\r\n\
             server-timing: net;dur=999\r\n";
         let t = server_timing(head).unwrap_or_else(|| panic!("no timing"));
-        assert_eq!((t.network_us, t.queue_us, t.service_us), (40_500, 2_000, 1_000));
+        assert_eq!(
+            (t.network_us, t.queue_us, t.service_us),
+            (40_500, 2_000, 1_000)
+        );
         // A refusal without the header, a status line that looks like one, garbage: none.
         assert!(server_timing(b"HTTP/1.1 503 Busy\r\nRetry-After: 1\r\n\r\n").is_none());
         assert!(server_timing(b"server-timing: net;dur=5\r\n\r\n").is_none());
