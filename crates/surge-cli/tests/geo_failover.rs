@@ -2,7 +2,8 @@
 //! to 14 s: `us` goes down at 4 s for 6 s, the Americas move to `eu`; their latency rises from
 //! distance (120 ms round trips instead of 40 ms) plus load, Europe's from the queueing the
 //! Americas' load causes at `eu`. The results keep distance and queueing apart (regions.csv per
-//! interval, summary.json's `latency_split`, the terminal table).
+//! interval, summary.json's `latency_split`, the terminal table). And connected people's `connect`
+//! step counts in that split from its upgrade's answer, 101 or refusal (two runs of 3 s and 2 s).
 
 mod common;
 

@@ -17,6 +17,10 @@
 //! | `ack` | the send | the ack frame | the sender's |
 //! | `deliver` | the sender's `sent_at` (µs since the run's common start, placed by each worker process on the coordinator's time: see `surge_coordinator`'s clock offsets) | receipt | the sender's |
 //!
+//! A `connect` whose upgrade answer (the 101 or a refusal) carries the target's `Server-Timing` also
+//! counts in the region's distance against queueing (`Recorder::timed`, as an HTTP step's answer
+//! does); the header is read once from the answer's head, never from frames.
+//!
 //! Counters (in [`surge_metrics::RegionCounters`]): messages sent, delivered within the deadline or
 //! late, connections opened and closed (their difference is the open level), reconnects, missed heartbeats, bad frames, and
 //! server closes by code.
