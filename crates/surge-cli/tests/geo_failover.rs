@@ -2,7 +2,8 @@
 //! to 14 s: `us` goes down at 4 s for 6 s, the Americas move to `eu`; their latency rises from
 //! distance (120 ms round trips instead of 40 ms) plus load, Europe's from the queueing the
 //! Americas' load causes at `eu`. The results keep distance and queueing apart (regions.csv per
-//! interval, summary.json's `latency_split`, the terminal table).
+//! interval, summary.json's `latency_split`, the terminal table). And connected people's `connect`
+//! step counts in that split from its upgrade's answer, 101 or refusal (two runs of 3 s and 2 s).
 
 mod common;
 
@@ -141,4 +142,144 @@ fn geo_failover_moves_the_americas_to_eu_and_the_results_keep_distance_and_queue
     );
     let markdown = surge_report::render_markdown(&data);
     assert!(markdown.contains("## Distance and queueing"), "{markdown}");
+}
+
+/// The geo plan's regions with the reference journey and a connected phase, `population` people
+/// arriving over `duration` (a 500 ms ramp, then `hold`), the connect step's bearer `bearer`.
+fn connected_geo_profile(population: u32, duration: &str, hold: &str, bearer: &str) -> String {
+    format!(
+        r#"
+name = "geo-connected"
+seed = 18
+[event]
+population = {population}
+duration = "{duration}"
+interval = "1s"
+[[regions]]
+name = "americas"
+share = 0.5
+[[regions]]
+name = "europe"
+share = 0.5
+[curve]
+kind = "ramp"
+up = "500ms"
+hold = "{hold}"
+down = "0s"
+[address_book]
+median = 10
+sigma = 1.0
+max = 50
+same_region = 0.8
+never_join = 0.3
+[client]
+timeout = "5s"
+retry = "give-up"
+[journey]
+builtin = "reference"
+[journey.connect]
+path = "/v1/ws"
+headers = {{ authorization = "Bearer {bearer}", "x-surge-region" = "{{region}}" }}
+dwell = {{ fixed = "1m" }}
+heartbeat = {{ every = "5s", frame = '{{"type":"ping"}}', reply = {{ pointer = "/type", equals = "pong" }}, timeout = "5s" }}
+messages = {{ per_minute = 6.0, frame = '{{"type":"send","id":"{{msg_id}}","to":"{{to}}","body":{{"sent_at":{{sent_at}},"region":"{{region}}"}}}}' }}
+ack = {{ pointer = "/type", equals = "ack", id = "/id" }}
+deliver = {{ pointer = "/type", equals = "message", id = "/id", sent_at = "/body/sent_at", region = "/body/region", deadline = "2s" }}
+reconnect = {{ policy = "backoff", base = "500ms", max = "5s" }}
+"#
+    )
+}
+
+/// Finished steps of `step` in `region` that got an answer from the target (which carries
+/// `Server-Timing`): every outcome but the network's, the generator's, skipped and unfinished.
+fn answered(summary: &serde_json::Value, region: &str, step: &str) -> u64 {
+    [
+        "ok",
+        "http_4xx",
+        "http_429",
+        "http_5xx",
+        "http_other",
+        "extraction",
+        "wrong_answer",
+    ]
+    .iter()
+    .map(|class| common::outcome(&summary["regions"][region][step], class))
+    .sum()
+}
+
+#[test]
+fn the_connect_step_counts_in_distance_against_queueing_whether_upgraded_or_refused() {
+    let _serial = common::serial();
+    let tmp = tempfile::tempdir().unwrap();
+    // No fault within these runs (the plan's `us` goes down at 20 s).
+    let plan = profile("plans/geo-failover.toml");
+    let run = |name: &str, text: String, duration: &str| {
+        let file = tmp.path().join(format!("{name}.toml"));
+        std::fs::write(&file, text).unwrap();
+        let dir = tmp.path().join(name);
+        let code = surge(&[
+            "run",
+            file.to_str().unwrap(),
+            "--plan",
+            &plan,
+            "--duration",
+            duration,
+            "--out",
+            dir.to_str().unwrap(),
+            "--no-report",
+        ]);
+        assert!(code == 0 || code == 1, "{name}: surge run exited {code}");
+        read_json(&dir.join("summary.json"))
+    };
+    let http = ["request_code", "verify_code", "register", "discover"];
+    // (region, round trip to its data centre, jitter), from the plan.
+    let regions = [("americas", 40.0, 4.0), ("europe", 15.0, 2.0)];
+
+    // Upgraded (101): the timed steps are the HTTP steps answered plus the connect steps answered.
+    let s = run(
+        "upgraded",
+        connected_geo_profile(60, "3s", "2500ms", "{token}"),
+        "3s",
+    );
+    for (region, rtt, jitter) in regions {
+        let split = &s["journeys"][region]["latency_split"];
+        let connects = answered(&s, region, "connect");
+        let ok = common::outcome(&s["regions"][region]["connect"], "ok");
+        let steps: u64 = http.iter().map(|st| answered(&s, region, st)).sum();
+        let shown = format!(
+            "{region}: {split}; connect {}",
+            s["regions"][region]["connect"]
+        );
+        assert!(ok > 5, "too few upgrades: {shown}");
+        assert_eq!(split["steps"].as_u64(), Some(steps + connects), "{shown}");
+        let distance = split["distance_mean_ms"].as_f64().unwrap_or(-1.0);
+        assert!(
+            (rtt..rtt + jitter + 0.5).contains(&distance),
+            "distance is the region's round trip: {shown}"
+        );
+    }
+
+    // Refused (401, a token the target never issued): every connect step is timed, and the
+    // refusal paid the round trip too. Only the connect steps are timed beside the HTTP ones.
+    let s = run(
+        "refused",
+        connected_geo_profile(30, "2s", "1500ms", "forged"),
+        "2s",
+    );
+    for (region, rtt, jitter) in regions {
+        let split = &s["journeys"][region]["latency_split"];
+        let refused = common::outcome(&s["regions"][region]["connect"], "http_4xx");
+        let steps: u64 = http.iter().map(|st| answered(&s, region, st)).sum();
+        let shown = format!(
+            "{region}: {split}; connect {}",
+            s["regions"][region]["connect"]
+        );
+        assert!(refused > 3, "too few refusals: {shown}");
+        assert_eq!(split["steps"].as_u64(), Some(steps + refused), "{shown}");
+        let distance = split["distance_mean_ms"].as_f64().unwrap_or(-1.0);
+        assert!(
+            (rtt..rtt + jitter + 0.5).contains(&distance),
+            "distance is the region's round trip: {shown}"
+        );
+    }
 }

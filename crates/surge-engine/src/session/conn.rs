@@ -4,7 +4,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use surge_metrics::Outcome;
+use surge_metrics::{Outcome, ServerTiming};
 use surge_ws::{Decoder, HandshakeError, Limits, Role, handshake};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
@@ -114,8 +114,12 @@ pub(crate) struct Ws {
 
 type Failure = (Outcome, Option<Duration>);
 
-/// Connects and upgrades; the failure's outcome and a `Retry-After` hint.
-pub(super) async fn open(s: &Session<'_>) -> Result<Ws, Failure> {
+/// Connects and upgrades; the failure's outcome and a `Retry-After` hint. The target's
+/// `Server-Timing` on the upgrade's answer (the 101 or a refusal), if any, goes into `timing`.
+pub(super) async fn open(
+    s: &Session<'_>,
+    timing: &mut Option<ServerTiming>,
+) -> Result<Ws, Failure> {
     let base = match &s.c.base {
         Some(b) => b.as_str(),
         None => s.p.targets.base_for(s.person.region, s.person.index, None),
@@ -151,7 +155,7 @@ pub(super) async fn open(s: &Session<'_>) -> Result<Ws, Failure> {
     io.write_all(&req)
         .await
         .map_err(|e| (classify_io(&e), None))?;
-    let rem = read_answer(&mut io, &key, req).await?;
+    let rem = read_answer(&mut io, &key, req, timing).await?;
     let limits = Limits {
         max_frame: s.c.max_frame,
         max_message: s.c.max_frame,
@@ -185,8 +189,13 @@ fn write_request(s: &Session<'_>, url: &WsUrl, key: &str, out: &mut Vec<u8>) {
 }
 
 /// Reads the upgrade answer into `buf` (reused); returns the bytes after its head (frames already
-/// sent), or the refusal.
-async fn read_answer(io: &mut Io, key: &str, mut buf: Vec<u8>) -> Result<Vec<u8>, Failure> {
+/// sent), or the refusal. The head's `Server-Timing` goes into `timing`.
+async fn read_answer(
+    io: &mut Io,
+    key: &str,
+    mut buf: Vec<u8>,
+    timing: &mut Option<ServerTiming>,
+) -> Result<Vec<u8>, Failure> {
     use tokio::io::AsyncReadExt;
     buf.clear();
     let mut chunk = [0u8; 1024];
@@ -201,11 +210,15 @@ async fn read_answer(io: &mut Io, key: &str, mut buf: Vec<u8>) -> Result<Vec<u8>
         buf.extend_from_slice(&chunk[..n]);
         match handshake::check(&buf, key) {
             Ok(None) => continue,
-            Ok(Some(head)) => return Ok(buf[head..].to_vec()),
+            Ok(Some(head)) => {
+                *timing = server_timing(&buf[..head]);
+                return Ok(buf[head..].to_vec());
+            }
             Err(HandshakeError::Refused {
                 status,
                 retry_after,
             }) => {
+                *timing = server_timing(&buf);
                 let hint = retry_after.map(|s| Duration::from_secs(u64::from(s.min(3600))));
                 return Err((Outcome::from_status(status), hint));
             }
@@ -214,9 +227,33 @@ async fn read_answer(io: &mut Io, key: &str, mut buf: Vec<u8>) -> Result<Vec<u8>
     }
 }
 
+/// The `Server-Timing` of a complete answer head at the start of `buf` (its header lines up to the
+/// first empty line; a repeated header's values add up, as on HTTP steps' rounds).
+fn server_timing(buf: &[u8]) -> Option<ServerTiming> {
+    const NAME: &[u8] = b"server-timing:";
+    let mut out: Option<ServerTiming> = None;
+    for line in buf.split(|&b| b == b'\n').skip(1) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            break;
+        }
+        let Some(value) = line
+            .get(..NAME.len())
+            .filter(|n| n.eq_ignore_ascii_case(NAME))
+            .and_then(|_| line.get(NAME.len()..))
+        else {
+            continue;
+        };
+        if let Some(t) = ServerTiming::parse(value.trim_ascii()) {
+            out.get_or_insert_default().add(t);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
-    use super::WsUrl;
+    use super::{WsUrl, server_timing};
 
     #[test]
     fn urls() {
@@ -234,5 +271,21 @@ mod tests {
         assert_eq!((u.host.as_str(), u.port), ("::1", 9));
         assert!(WsUrl::parse("ftp://x").is_none());
         assert!(WsUrl::parse("ws://:80").is_none());
+    }
+
+    #[test]
+    fn server_timing_is_read_from_the_head_only() {
+        let head = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+            SERVER-TIMING:  net;dur=40.5, queue;dur=2\r\nserver-timing: svc;dur=1\r\n\r\n\
+            server-timing: net;dur=999\r\n";
+        let t = server_timing(head).unwrap_or_else(|| panic!("no timing"));
+        assert_eq!(
+            (t.network_us, t.queue_us, t.service_us),
+            (40_500, 2_000, 1_000)
+        );
+        // A refusal without the header, a status line that looks like one, garbage: none.
+        assert!(server_timing(b"HTTP/1.1 503 Busy\r\nRetry-After: 1\r\n\r\n").is_none());
+        assert!(server_timing(b"server-timing: net;dur=5\r\n\r\n").is_none());
+        assert!(server_timing(b"\xff\r\nserver-timing:\xff\r\nserver-timing\r\n").is_none());
     }
 }

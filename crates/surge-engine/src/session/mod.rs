@@ -17,6 +17,10 @@
 //! | `ack` | the send | the ack frame | the sender's |
 //! | `deliver` | the sender's `sent_at` (µs since the run's common start, placed by each worker process on the coordinator's time: see `surge_coordinator`'s clock offsets) | receipt | the sender's |
 //!
+//! A `connect` whose upgrade answer (the 101 or a refusal) carries the target's `Server-Timing` also
+//! counts in the region's distance against queueing (`Recorder::timed`, as an HTTP step's answer
+//! does); the header is read once from the answer's head, never from frames.
+//!
 //! Counters (in [`surge_metrics::RegionCounters`]): messages sent, delivered within the deadline or
 //! late, connections opened and closed (their difference is the open level), reconnects, missed heartbeats, bad frames, and
 //! server closes by code.
@@ -208,31 +212,37 @@ impl Session<'_> {
     }
 
     /// One connection attempt (a WebSocket upgrade, or a long poll's first poll), recorded as a
-    /// `connect` sample.
+    /// `connect` sample; a WebSocket upgrade's answer with `Server-Timing` (the 101 or a refusal)
+    /// also counts in the region's distance against queueing, as an HTTP step's does.
     async fn connect_once(&self, intended: Instant) -> Result<Link, (Outcome, Option<Duration>)> {
         let timeout = self.p.plan.client.timeout;
         let open = async {
-            if self.c.long_poll.is_some() {
+            let mut timing = None;
+            let r = if self.c.long_poll.is_some() {
                 poll::first(self).await.map(|a| Link::Poll(Box::new(a)))
             } else {
-                conn::open(self).await.map(Link::Ws)
-            }
+                conn::open(self, &mut timing).await.map(Link::Ws)
+            };
+            (r, timing)
         };
         // Boxed: the handshake's state (TCP, TLS, the upgrade; kilobytes with TLS) is freed once the
         // connection is open instead of sizing the task of every held connection.
-        let r = match Box::pin(tokio::time::timeout(timeout, open)).await {
-            Ok(r) => r,
-            Err(_) => Err((Outcome::Timeout, None)),
+        let (r, timing) = match Box::pin(tokio::time::timeout(timeout, open)).await {
+            Ok(answer) => answer,
+            Err(_) => (Err((Outcome::Timeout, None)), None),
         };
         let outcome = r.as_ref().err().map_or(Outcome::Ok, |e| e.0);
         let region = self.person.region;
-        self.record(
+        let us = self.record(
             self.c.metrics.connect,
             region,
             outcome,
             intended,
             Instant::now(),
         );
+        if let Some(t) = timing {
+            self.p.rec.borrow_mut().timed(region, us, t);
+        }
         r
     }
 
@@ -268,8 +278,8 @@ impl Session<'_> {
         }
     }
 
-    /// Records one sample of metric step `step` from `from` to `to`.
-    fn record(&self, step: u16, region: u16, outcome: Outcome, from: Instant, to: Instant) {
+    /// Records one sample of metric step `step` from `from` to `to`; returns its time, µs.
+    fn record(&self, step: u16, region: u16, outcome: Outcome, from: Instant, to: Instant) -> u64 {
         let us = micros(to.saturating_duration_since(from));
         self.p.rec.borrow_mut().step(StepRecord {
             region,
@@ -279,6 +289,7 @@ impl Session<'_> {
             service_us: us,
             send_lag_us: 0,
         });
+        us
     }
 
     /// When to close: the session's end, or at the run's end the delivery deadline (at most
