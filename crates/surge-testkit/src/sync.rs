@@ -35,6 +35,9 @@ pub enum SyncMode {
     Normal,
     /// Answer every `n`th held `/sync` (one with a `since`) with 502: clients must reconnect.
     FailEveryNthPoll(u64),
+    /// Take each message send this long before accepting it (a loaded homeserver): a message picks
+    /// its receiver while connected, and reaches them after that.
+    SlowSends(Duration),
 }
 
 /// A running server.
@@ -275,6 +278,9 @@ impl Homeserver {
             ("POST", [c]) if c == "createRoom" => self.create_room(&user, &req.body),
             ("POST", [j, room]) if j == "join" => self.join(&user, room),
             ("PUT", [r, room, s, kind, _txn]) if r == "rooms" && s == "send" => {
+                if let SyncMode::SlowSends(d) = self.mode {
+                    tokio::time::sleep(d).await;
+                }
                 self.send(&user, room, kind, req.body)
             }
             _ => error(404, "M_UNRECOGNIZED"),
