@@ -392,3 +392,22 @@ async fn a_receiver_who_leaves_still_receives_what_was_on_its_way() {
     assert_eq!(c.deliveries_unknown, 0, "{c:?}");
     assert_eq!(outcome(&r.step("ack"), Outcome::Ok), c.messages_sent);
 }
+
+/// Regression: against Synapse, a receiver was shown a newly joined room's messages again in a later
+/// `/sync` answer and counted them twice (74 deliveries of 73 messages). Ids already received in the
+/// session are not delivered again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_shown_twice_is_delivered_once() {
+    let hs = SyncServer::start(SyncMode::RepeatHistory).await;
+    let plain = r#"reconnect = { policy = "backoff", base = "500ms", max = "30s" }"#;
+    let r = run(&hs.url(), &matrix_profile(240.0, plain)).await;
+    let c = r.counters();
+    assert!(hs.joins() > 0 && c.messages_sent > 20, "{c:?}");
+    assert_eq!(c.messages_refused, 0, "{c:?}");
+    assert_eq!(
+        c.messages_delivered + c.messages_late,
+        c.messages_sent,
+        "{c:?}"
+    );
+    assert_eq!(c.messages_lost(), 0, "{c:?}");
+}

@@ -38,6 +38,9 @@ pub enum SyncMode {
     /// Take each message send this long before accepting it (a loaded homeserver): a message picks
     /// its receiver while connected, and reaches them after that.
     SlowSends(Duration),
+    /// A joiner is shown the room's history twice (as Synapse may show a newly joined room's recent
+    /// timeline again in a later answer): clients must not count a message twice.
+    RepeatHistory,
 }
 
 /// A running server.
@@ -358,8 +361,15 @@ impl Homeserver {
         room.joined.push(user.to_string());
         // History is shared: the joiner sees what was said before.
         let history = room.events.clone();
-        for e in history {
-            st.push(user, room_id, Item::Event(e));
+        let times = if self.mode == SyncMode::RepeatHistory {
+            2
+        } else {
+            1
+        };
+        for _ in 0..times {
+            for e in &history {
+                st.push(user, room_id, Item::Event(e.clone()));
+            }
         }
         drop(st);
         self.joins.fetch_add(1, Ordering::Relaxed);

@@ -6,7 +6,9 @@
 //! its answer is the `connect` step. The following polls may be held up to `hold`; one that fails
 //! (network, non-2xx, not JSON, no token) or stays unanswered `hold` + the client timeout drops the
 //! connection, and the reconnect policy applies. The token survives reconnects (a client resumes from
-//! where it was, so nothing is received twice), and so do the conversations opened with contacts.
+//! where it was, so nothing is received twice), and so do the conversations opened with contacts and
+//! the ids of the messages received (an event shown again, as Synapse may in a newly joined room's
+//! timeline, is not delivered twice).
 //!
 //! Every event at the `events` pointers is sorted like a WebSocket frame (only `deliver` applies);
 //! the conversations an answer offers (`join.each`) are joined before the next poll. A message is a
@@ -14,6 +16,7 @@
 //! opened with them on the first message (`messages.room`); its answer is its `ack` (from the send,
 //! the conversation's opening included), and a failed one counts `messages_refused`.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use surge_metrics::Outcome;
@@ -31,6 +34,10 @@ pub(super) struct Resume {
     since: Option<String>,
     /// Conversations opened with contacts: (contact's index, id).
     rooms: Vec<(u64, String)>,
+    /// Ids of the messages received. Synapse may show a newly joined room's recent timeline again in
+    /// a later answer (its `limited` timelines); clients drop what they hold already (by event id),
+    /// and a repeat here is not a second delivery.
+    seen: HashSet<String>,
 }
 
 type Failure = (Outcome, Option<Duration>);
@@ -87,9 +94,16 @@ pub(super) async fn hold(s: &Session<'_>, first: PollAnswer) -> Ended {
     let mut joins = Exchange::default();
     tracing::debug!(person = s.person.index, now_us = s.now_us(), "connected");
     answered(s, first, &mut joins).await;
+    // At the session's end the person leaves at once, even with a send of theirs still in flight.
+    let leave = async {
+        tokio::time::sleep_until(s.end).await;
+        s.leave();
+        std::future::pending::<()>().await
+    };
     tokio::select! {
         ended = polls(s, s.close_at(), &mut joins) => ended,
         () = sends(s, s.end) => Ended::Done,
+        () = leave => Ended::Done,
     }
 }
 
@@ -112,8 +126,7 @@ async fn polls(s: &Session<'_>, close_at: Instant, joins: &mut Exchange) -> Ende
     }
 }
 
-/// Sends messages at the phase's Poisson rate until `stop`, then leaves ([`Session::leave`]) and
-/// waits (never returns). The times
+/// Sends messages at the phase's Poisson rate until `stop`, then waits (never returns). The times
 /// are intended ones, drawn ahead whatever the answers take: a send that waits for the previous
 /// one's answer (or its conversation's opening) starts late, and that wait is part of its `ack` and
 /// `deliver` (its `sent_at` is the intended time), so a slow server is not measured less often.
@@ -127,8 +140,6 @@ async fn sends(s: &Session<'_>, stop: Instant) {
             next += s.poisson_gap();
         }
     }
-    tokio::time::sleep_until(stop).await;
-    s.leave();
     std::future::pending::<()>().await;
 }
 
@@ -144,14 +155,18 @@ async fn answered(s: &Session<'_>, a: PollAnswer, x: &mut Exchange) {
                 sent_at_us,
                 region,
             } => {
+                let repeat = !s.resume.borrow_mut().seen.insert(id.clone());
                 tracing::debug!(
                     person = s.person.index,
                     id,
                     sent_at_us,
                     now_us = s.now_us(),
+                    repeat,
                     "received"
                 );
-                super::hold::deliver(s, &id, sent_at_us, region.as_deref());
+                if !repeat {
+                    super::hold::deliver(s, &id, sent_at_us, region.as_deref());
+                }
             }
             Received::BadDeliver => s.count(s.person.region, |k| k.deliveries_unknown += 1),
             _ => {}
