@@ -4,7 +4,8 @@
 # dependencies, ~1 minute); run it by hand:
 #
 #   bash bench/matrix-test.sh            # a 20 s surge of 90 people (profiles/matrix-connected.toml, scaled)
-#   MATRIX_SCALE=1 bash bench/matrix-test.sh   # the profile as written (300 people over 60 s)
+#   MATRIX_SCALE=1 bash bench/matrix-test.sh   # all 300 people of the profile, still over 20 s
+#   MATRIX_SCALE=1 MATRIX_DURATION=60s bash bench/matrix-test.sh   # the profile as written (300 over 60 s)
 #   MATRIX_PROFILE=profiles/matrix-signup.toml bash bench/matrix-test.sh   # signup and discovery only
 #
 #   MATRIX_WARMUP=0 bash bench/matrix-test.sh  # start the surge as soon as Synapse answers
