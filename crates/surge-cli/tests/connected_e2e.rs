@@ -35,7 +35,7 @@ fn connected_people_deliver_messages_and_the_summary_adds_up() {
         };
         assert_eq!(
             n("sent"),
-            n("delivered") + n("late") + n("lost"),
+            n("delivered") + n("late") + n("lost") + n("refused"),
             "{region}: {m}"
         );
         delivered_total += n("delivered");
@@ -160,7 +160,8 @@ fn a_drop_connections_fault_shows_as_closes_1001_and_measured_reconnects() {
     );
     let m = &summary["journeys"]["americas"]["messages"];
     let n = |k: &str| m[k].as_u64().unwrap_or(0);
-    assert_eq!(n("sent"), n("delivered") + n("late") + n("lost"), "{m}");
+    let accounted = n("delivered") + n("late") + n("lost") + n("refused");
+    assert_eq!(n("sent"), accounted, "{m}");
 }
 
 /// Runs `profile` (a reconnect-storm profile) at reduced scale against the storm plan with its fault

@@ -45,6 +45,8 @@ pub struct PersonCtx {
     ws_tls: Arc<rustls::ClientConfig>,
     /// The engine, when WebSocket connections bind to `--source-addresses` (in turn).
     ws_sources: Option<Arc<crate::Engine>>,
+    /// How long people in flight may finish after the run's end.
+    drain: Duration,
 }
 
 impl PersonCtx {
@@ -78,6 +80,7 @@ impl PersonCtx {
                     ^ 0xD1B5_4A32_D192_ED03,
             ),
             start,
+            drain: spec.drain,
             ws_tls: crate::http::websocket_tls(&spec.engine.tls()),
             ws_sources: (!spec.engine.config().source_addresses.is_empty())
                 .then(|| spec.engine.clone()),
@@ -302,6 +305,7 @@ impl PersonCtx {
             registry: &self.registry,
             targets: &self.targets,
             start: self.start,
+            drain: self.drain,
             tls: &self.ws_tls,
             sources: self.ws_sources.as_deref(),
             http: self,

@@ -258,11 +258,13 @@ async fn error_frames_are_refused_messages_and_strangers_messages_are_unknown() 
 }
 
 /// A profile whose journey is the built-in `matrix` one as written (signup, directory search, then
-/// `/sync` long-polling), with `per_minute` messages per connected person.
+/// `/sync` long-polling), with `per_minute` messages per connected person and a 1 s delivery deadline
+/// (people stay 3 deadlines after their end to receive what is on its way: keeps the tests short).
 fn matrix_profile(per_minute: f64, reconnect: &str) -> String {
     let journey = surge_profile::journey::builtin_text("matrix")
         .unwrap_or_else(|| panic!("no matrix builtin"))
         .replace("per_minute = 6.0", &format!("per_minute = {per_minute:.1}"))
+        .replace(r#"deadline = "5s""#, r#"deadline = "1s""#)
         .replace(
             r#"reconnect = { policy = "backoff", base = "500ms", max = "30s" }"#,
             reconnect,
@@ -357,4 +359,55 @@ async fn a_failed_poll_drops_the_connection_and_the_session_resumes_from_its_tok
         "{c:?}"
     );
     assert_eq!(c.deliveries_unknown, 0, "{c:?}");
+}
+
+/// Regression: against Synapse (bench/matrix-test.sh), every message lost was one whose receiver's
+/// dwell ended while it was on its way (picked while the receiver was connected, taken by the
+/// homeserver seconds later). A person who leaves now stops being picked and stays connected a few
+/// deadlines to receive what was sent before; a send still unanswered at the close counts refused,
+/// never lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_who_leaves_still_receives_what_was_on_its_way() {
+    let hs = SyncServer::start(SyncMode::SlowSends(Duration::from_millis(300))).await;
+    let plain = r#"reconnect = { policy = "backoff", base = "500ms", max = "30s" }"#;
+    let dwell = r#"dwell = { fixed = "1s" }"#;
+    let text =
+        matrix_profile(240.0, plain).replace(r#"dwell = { median = "60s", p99 = "10m" }"#, dwell);
+    assert!(
+        text.contains(dwell),
+        "the built-in's dwell changed: update this test"
+    );
+    let r = run(&hs.url(), &text).await;
+    let c = r.counters();
+    assert_eq!(c.connections_opened, 30, "{c:?}");
+    assert!(c.messages_sent > 20, "{c:?}");
+    assert_eq!(c.messages_refused, 0, "{c:?}");
+    assert_eq!(hs.messages(), c.messages_sent, "every send was taken");
+    assert_eq!(c.messages_lost(), 0, "{c:?}");
+    assert_eq!(
+        c.messages_delivered + c.messages_late,
+        c.messages_sent,
+        "{c:?}"
+    );
+    assert_eq!(c.deliveries_unknown, 0, "{c:?}");
+    assert_eq!(outcome(&r.step("ack"), Outcome::Ok), c.messages_sent);
+}
+
+/// Regression: against Synapse, a receiver was shown a newly joined room's messages again in a later
+/// `/sync` answer and counted them twice (74 deliveries of 73 messages). Ids already received in the
+/// session are not delivered again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_shown_twice_is_delivered_once() {
+    let hs = SyncServer::start(SyncMode::RepeatHistory).await;
+    let plain = r#"reconnect = { policy = "backoff", base = "500ms", max = "30s" }"#;
+    let r = run(&hs.url(), &matrix_profile(240.0, plain)).await;
+    let c = r.counters();
+    assert!(hs.joins() > 0 && c.messages_sent > 20, "{c:?}");
+    assert_eq!(c.messages_refused, 0, "{c:?}");
+    assert_eq!(
+        c.messages_delivered + c.messages_late,
+        c.messages_sent,
+        "{c:?}"
+    );
+    assert_eq!(c.messages_lost(), 0, "{c:?}");
 }

@@ -20,11 +20,13 @@ impl RegionCounters {
         *c = c.saturating_add(1);
     }
 
-    /// `sent - delivered - late` (never negative).
+    /// `sent - delivered - late - refused` (never negative): messages the server did not refuse that
+    /// never arrived. A refused one is never delivered and counts `refused` only.
     pub fn messages_lost(&self) -> u64 {
         self.messages_sent
             .saturating_sub(self.messages_delivered)
             .saturating_sub(self.messages_late)
+            .saturating_sub(self.messages_refused)
     }
 
     /// Whether the connected phase counted anything.
@@ -71,6 +73,8 @@ mod tests {
         c.close(None);
         assert_eq!(c.closes(), [("1001", 1), ("other", 2)]);
         assert_eq!(c.messages_lost(), 2);
+        c.messages_refused = 1;
+        assert_eq!(c.messages_lost(), 1, "a refused message is not lost too");
         assert!(c.has_connections());
         assert!(!RegionCounters::default().has_connections());
     }

@@ -17,11 +17,13 @@ pub struct MessageSummary {
     pub delivered: u64,
     /// Delivered after the deadline.
     pub late: u64,
-    /// `sent - delivered - late`: never seen delivered (or still in flight when the run ended).
+    /// `sent - delivered - late - refused`: not refused, yet never seen delivered (or still in flight
+    /// when the receiver closed).
     pub lost: u64,
     /// delivered / sent; `None` when nothing was sent.
     pub completeness: Option<f64>,
-    /// Sends the server refused with an error frame.
+    /// Sends the server refused: an error frame, or a long poll's send request that failed or was
+    /// still unanswered when the session closed. Never delivered, and not counted lost.
     pub refused: u64,
     /// Deliveries surge could not attribute to a message it sent (counted under the receiver's region).
     pub unknown: u64,

@@ -35,6 +35,12 @@ pub enum SyncMode {
     Normal,
     /// Answer every `n`th held `/sync` (one with a `since`) with 502: clients must reconnect.
     FailEveryNthPoll(u64),
+    /// Take each message send this long before accepting it (a loaded homeserver): a message picks
+    /// its receiver while connected, and reaches them after that.
+    SlowSends(Duration),
+    /// A joiner is shown the room's history twice (as Synapse may show a newly joined room's recent
+    /// timeline again in a later answer): clients must not count a message twice.
+    RepeatHistory,
 }
 
 /// A running server.
@@ -275,6 +281,9 @@ impl Homeserver {
             ("POST", [c]) if c == "createRoom" => self.create_room(&user, &req.body),
             ("POST", [j, room]) if j == "join" => self.join(&user, room),
             ("PUT", [r, room, s, kind, _txn]) if r == "rooms" && s == "send" => {
+                if let SyncMode::SlowSends(d) = self.mode {
+                    tokio::time::sleep(d).await;
+                }
                 self.send(&user, room, kind, req.body)
             }
             _ => error(404, "M_UNRECOGNIZED"),
@@ -352,8 +361,15 @@ impl Homeserver {
         room.joined.push(user.to_string());
         // History is shared: the joiner sees what was said before.
         let history = room.events.clone();
-        for e in history {
-            st.push(user, room_id, Item::Event(e));
+        let times = if self.mode == SyncMode::RepeatHistory {
+            2
+        } else {
+            1
+        };
+        for _ in 0..times {
+            for e in &history {
+                st.push(user, room_id, Item::Event(e.clone()));
+            }
         }
         drop(st);
         self.joins.fetch_add(1, Ordering::Relaxed);

@@ -29,6 +29,8 @@ struct State {
     pending: Vec<(u64, Instant)>,
     /// The server closed, or the connection broke.
     ended: Option<Ended>,
+    /// The session's end has passed: the person left ([`Session::leave`]).
+    left: bool,
 }
 
 /// What a batch of received frames asks the connection to send back.
@@ -47,6 +49,7 @@ pub(super) async fn hold(s: &Session<'_>, ws: &mut Ws) -> Ended {
         next_msg: s.c.sends_messages().then(|| now + s.poisson_gap()),
         pending: Vec::new(),
         ended: None,
+        left: false,
     };
     if let Err(e) = on_open(s, ws).await {
         return dropped(s, e);
@@ -72,11 +75,18 @@ pub(super) async fn hold(s: &Session<'_>, ws: &mut Ws) -> Ended {
         if now >= close_at {
             return close_normally(ws).await;
         }
-        let wake = [st.next_beat, st.pong_due, st.next_msg, Some(close_at)]
-            .into_iter()
-            .flatten()
-            .min()
-            .unwrap_or(close_at);
+        let leave = (!st.left).then_some(stop_sending);
+        let wake = [
+            st.next_beat,
+            st.pong_due,
+            st.next_msg,
+            leave,
+            Some(close_at),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(close_at);
         tokio::select! {
             n = read_some(ws) => {
                 let mut replies = Replies::default();
@@ -360,6 +370,10 @@ async fn timers(
 ) -> Result<(), Ended> {
     let now = Instant::now();
     let mut out = Vec::new();
+    if !st.left && now >= stop_sending {
+        s.leave();
+        st.left = true;
+    }
     if st.pong_due.is_some_and(|t| t <= now) {
         s.count(s.person.region, |k| k.heartbeats_missed += 1);
         s.count(s.person.region, |k| k.close(None));

@@ -37,8 +37,10 @@
 //! # In flight
 //! A connected person is still in flight (the worker's drain waits for them, `--max-in-flight` caps
 //! them), and their journey ends, ok unless a permanent refusal ended the phase, when the dwell or
-//! the run ends. At the run's end people stop sending and stay connected for the delivery deadline
-//! (at most 5 s) to receive what is still on its way; what does not arrive counts lost.
+//! the run ends. Then a person leaves: they stop sending and no one picks them as a receiver, but
+//! they stay connected three delivery deadlines more (within `--drain`, less a second) to receive what
+//! was sent to them before, so that a message on its way counts late if it is late, not lost because
+//! its receiver had gone; what does not arrive by then counts lost.
 //!
 //! # Memory
 //! A held connection owns its socket, its [`surge_ws::Decoder`] (empty between frames), the remainder
@@ -72,8 +74,14 @@ pub use conn::WsUrl;
 
 /// Size of the per-worker read buffer (frames larger than this are assembled across reads).
 const SCRATCH: usize = 64 * 1024;
-/// How long after the run's end connections stay open to receive messages still in flight.
+/// How long after the run's end connections stay open when the phase recognises no deliveries (else
+/// [`LATE_PATIENCE`] deadlines after any session's end).
 const END_GRACE: Duration = Duration::from_secs(5);
+/// At the run's end, connections stay open this many delivery deadlines (within the drain) so that a
+/// message sent just before the end can still be seen late rather than counted lost.
+const LATE_PATIENCE: u32 = 3;
+/// What the end's grace leaves of the drain for the journey to end before the worker stops.
+const DRAIN_MARGIN: Duration = Duration::from_secs(1);
 
 /// What a session needs from its worker.
 pub(crate) struct Parts<'a> {
@@ -83,6 +91,8 @@ pub(crate) struct Parts<'a> {
     pub(crate) targets: &'a Arc<Targets>,
     /// The run's common start on this worker's clock.
     pub(crate) start: Instant,
+    /// How long people in flight may finish after the run's end (`--drain`).
+    pub(crate) drain: Duration,
     /// TLS for `wss://` (the run's roots and `--tls-ca`, ALPN `http/1.1`).
     pub(crate) tls: &'a Arc<rustls::ClientConfig>,
     /// The engine whose `--source-addresses` connections bind to in turn (`None`: the system's).
@@ -292,14 +302,26 @@ impl Session<'_> {
         us
     }
 
-    /// When to close: the session's end, or at the run's end the delivery deadline (at most
-    /// [`END_GRACE`]) later, to receive what is still in flight.
+    /// When to close: [`LATE_PATIENCE`] delivery deadlines after the session's end (within the
+    /// drain, less [`DRAIN_MARGIN`]). At its end a person leaves (stops sending, and no one picks
+    /// them any more: [`Session::leave`]) but stays connected that long to receive what was sent to
+    /// them before: a message on its way then counts late when it is late, not lost because its
+    /// receiver had gone.
+    /// Without deliveries to wait for (no `deliver`), a session closes at its end, or [`END_GRACE`]
+    /// after the run's end.
     fn close_at(&self) -> Instant {
-        if self.end >= self.p.start + self.p.plan.run_duration {
-            self.end + self.c.deadline.unwrap_or(END_GRACE).min(END_GRACE)
-        } else {
-            self.end
-        }
+        let at_run_end = self.end >= self.p.start + self.p.plan.run_duration;
+        let patience = match self.c.deadline {
+            Some(d) => d.saturating_mul(LATE_PATIENCE),
+            None if at_run_end => END_GRACE,
+            None => Duration::ZERO,
+        };
+        self.end + patience.min(self.p.drain.saturating_sub(DRAIN_MARGIN))
+    }
+
+    /// The person leaves at the session's end: no one picks them as a receiver any more.
+    fn leave(&self) {
+        self.p.registry.set_connected(self.person.index, false);
     }
 
     /// µs since the run's common start.

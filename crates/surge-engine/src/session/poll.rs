@@ -6,7 +6,9 @@
 //! its answer is the `connect` step. The following polls may be held up to `hold`; one that fails
 //! (network, non-2xx, not JSON, no token) or stays unanswered `hold` + the client timeout drops the
 //! connection, and the reconnect policy applies. The token survives reconnects (a client resumes from
-//! where it was, so nothing is received twice), and so do the conversations opened with contacts.
+//! where it was, so nothing is received twice), and so do the conversations opened with contacts and
+//! the ids of the messages received (an event shown again, as Synapse may in a newly joined room's
+//! timeline, is not delivered twice).
 //!
 //! Every event at the `events` pointers is sorted like a WebSocket frame (only `deliver` applies);
 //! the conversations an answer offers (`join.each`) are joined before the next poll. A message is a
@@ -14,6 +16,7 @@
 //! opened with them on the first message (`messages.room`); its answer is its `ack` (from the send,
 //! the conversation's opening included), and a failed one counts `messages_refused`.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use surge_metrics::Outcome;
@@ -31,6 +34,10 @@ pub(super) struct Resume {
     since: Option<String>,
     /// Conversations opened with contacts: (contact's index, id).
     rooms: Vec<(u64, String)>,
+    /// Ids of the messages received. Synapse may show a newly joined room's recent timeline again in
+    /// a later answer (its `limited` timelines); clients drop what they hold already (by event id),
+    /// and a repeat here is not a second delivery.
+    seen: HashSet<String>,
 }
 
 type Failure = (Outcome, Option<Duration>);
@@ -85,10 +92,18 @@ async fn poll_once(s: &Session<'_>, held: bool, x: &mut Exchange) -> Result<Poll
 /// slow send never holds back the receipt of a poll's answer (which would stretch `deliver`).
 pub(super) async fn hold(s: &Session<'_>, first: PollAnswer) -> Ended {
     let mut joins = Exchange::default();
+    tracing::debug!(person = s.person.index, now_us = s.now_us(), "connected");
     answered(s, first, &mut joins).await;
+    // At the session's end the person leaves at once, even with a send of theirs still in flight.
+    let leave = async {
+        tokio::time::sleep_until(s.end).await;
+        s.leave();
+        std::future::pending::<()>().await
+    };
     tokio::select! {
         ended = polls(s, s.close_at(), &mut joins) => ended,
         () = sends(s, s.end) => Ended::Done,
+        () = leave => Ended::Done,
     }
 }
 
@@ -97,9 +112,13 @@ async fn polls(s: &Session<'_>, close_at: Instant, joins: &mut Exchange) -> Ende
     let mut polling = Exchange::default();
     loop {
         match tokio::time::timeout_at(close_at, poll_once(s, true, &mut polling)).await {
-            Err(_) => return Ended::Done,
+            Err(_) => {
+                tracing::debug!(person = s.person.index, "session closes");
+                return Ended::Done;
+            }
             Ok(Ok(a)) => answered(s, a, joins).await,
-            Ok(Err(_)) => {
+            Ok(Err((o, _))) => {
+                tracing::debug!(person = s.person.index, outcome = ?o, "poll failed");
                 s.count(s.person.region, |k| k.close(None));
                 return Ended::Dropped;
             }
@@ -107,17 +126,18 @@ async fn polls(s: &Session<'_>, close_at: Instant, joins: &mut Exchange) -> Ende
     }
 }
 
-/// Sends messages at the phase's Poisson rate until `stop`, then waits (never returns).
+/// Sends messages at the phase's Poisson rate until `stop`, then waits (never returns). The times
+/// are intended ones, drawn ahead whatever the answers take: a send that waits for the previous
+/// one's answer (or its conversation's opening) starts late, and that wait is part of its `ack` and
+/// `deliver` (its `sent_at` is the intended time), so a slow server is not measured less often.
 async fn sends(s: &Session<'_>, stop: Instant) {
     if s.c.sends_messages() {
         let mut x = Exchange::default();
-        loop {
-            let next = Instant::now() + s.poisson_gap();
-            if next >= stop {
-                break;
-            }
+        let mut next = Instant::now() + s.poisson_gap();
+        while next < stop {
             tokio::time::sleep_until(next).await;
-            send_message(s, &mut x).await;
+            send_message(s, &mut x, next).await;
+            next += s.poisson_gap();
         }
     }
     std::future::pending::<()>().await;
@@ -134,7 +154,20 @@ async fn answered(s: &Session<'_>, a: PollAnswer, x: &mut Exchange) {
                 id,
                 sent_at_us,
                 region,
-            } => super::hold::deliver(s, &id, sent_at_us, region.as_deref()),
+            } => {
+                let repeat = !s.resume.borrow_mut().seen.insert(id.clone());
+                tracing::debug!(
+                    person = s.person.index,
+                    id,
+                    sent_at_us,
+                    now_us = s.now_us(),
+                    repeat,
+                    "received"
+                );
+                if !repeat {
+                    super::hold::deliver(s, &id, sent_at_us, region.as_deref());
+                }
+            }
             Received::BadDeliver => s.count(s.person.region, |k| k.deliveries_unknown += 1),
             _ => {}
         }
@@ -142,23 +175,53 @@ async fn answered(s: &Session<'_>, a: PollAnswer, x: &mut Exchange) {
     for key in a.joins {
         s.c.join_request(&s.ctx(), &key, &mut x.req);
         // A failed join loses that conversation's messages: they count lost.
-        let _ = x.send(s, s.p.plan.client.timeout).await;
+        let o = x.send(s, s.p.plan.client.timeout).await;
+        tracing::debug!(person = s.person.index, room = key, outcome = ?o, status = x.reply.status, "joined");
     }
 }
 
-/// Sends one message to a connected contact (opening the conversation first if needed); the
-/// answer is its `ack`.
-async fn send_message(s: &Session<'_>, x: &mut Exchange) {
+/// A message whose send is in flight: if the session closes before its answer (the future is
+/// dropped), its `ack` is recorded [`Outcome::Unfinished`] and it counts refused (never taken), not
+/// lost.
+struct InFlight<'s, 'a> {
+    s: &'s Session<'a>,
+    intended: Instant,
+    answered: bool,
+}
+
+impl Drop for InFlight<'_, '_> {
+    fn drop(&mut self) {
+        if !self.answered {
+            let (s, region) = (self.s, self.s.person.region);
+            s.record(
+                s.c.metrics.ack,
+                region,
+                Outcome::Unfinished,
+                self.intended,
+                Instant::now(),
+            );
+            s.count(region, |k| k.messages_refused += 1);
+        }
+    }
+}
+
+/// Sends one message, intended at `intended`, to a connected contact (opening the conversation
+/// first if needed); the answer is its `ack`. A failed send counts refused.
+async fn send_message(s: &Session<'_>, x: &mut Exchange, intended: Instant) {
     let Some((to, to_user)) = s.pick_contact() else {
         return;
     };
     let region = s.person.region;
-    let start = Instant::now();
-    let sent_at_us = s.now_us();
+    let sent_at_us = super::micros(intended.saturating_duration_since(s.p.start));
     let seq = s.seq.get();
     s.seq.set(seq + 1);
     let id = format!("{}.{seq}", s.person.index);
     s.count(region, |k| k.messages_sent += 1);
+    let mut guard = InFlight {
+        s,
+        intended,
+        answered: false,
+    };
     let timeout = s.p.plan.client.timeout;
     let mut msg = MsgVars {
         to,
@@ -194,7 +257,18 @@ async fn send_message(s: &Session<'_>, x: &mut Exchange) {
         }
         Err(o) => *o,
     };
-    s.record(s.c.metrics.ack, region, outcome, start, Instant::now());
+    guard.answered = true;
+    s.record(s.c.metrics.ack, region, outcome, intended, Instant::now());
+    tracing::debug!(
+        person = s.person.index,
+        to = to_user,
+        id,
+        room = room.as_deref().unwrap_or(""),
+        outcome = ?outcome,
+        sent_at_us,
+        ack_ms = intended.elapsed().as_millis() as u64,
+        "sent"
+    );
     if outcome != Outcome::Ok {
         s.count(region, |k| k.messages_refused += 1);
     }
