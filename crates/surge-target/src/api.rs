@@ -167,6 +167,19 @@ pub(crate) struct Timing {
 }
 
 impl Timing {
+    /// Crosses the first half of the round trip `network` to data centre `dc` (on the way in, no
+    /// slot held) and starts the request's timing there; the caller spends `network - network / 2`
+    /// on the way out.
+    pub async fn crossed_in(backend: &Backend, network: Duration, dc: usize) -> Timing {
+        backend.timer.sleep(network / 2).await;
+        Timing {
+            network,
+            queue: Duration::ZERO,
+            service: Duration::ZERO,
+            dc,
+        }
+    }
+
     pub fn header(&self, backend: &Backend) -> Option<header::HeaderValue> {
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         let text = format!(
@@ -195,13 +208,7 @@ async fn serve_api(
     let dc = serving.unwrap_or_else(|| backend.dc_index(region));
     let network = backend.network_time(region, dc, draws.1);
     let inbound = network / 2;
-    backend.timer.sleep(inbound).await;
-    let mut timing = Timing {
-        network,
-        queue: Duration::ZERO,
-        service: Duration::ZERO,
-        dc,
-    };
+    let mut timing = Timing::crossed_in(backend, network, dc).await;
     let served = match serving {
         Some(dc) => backend.dcs[dc]
             .serve(endpoint, draws.0, &backend.timer)

@@ -67,13 +67,7 @@ pub(crate) async fn handshake(
     let distance = Distance::of(&backend, slot, dc);
     let network = distance.round_trip(&rng);
     let inbound = network / 2;
-    backend.timer.sleep(inbound).await;
-    let mut timing = Timing {
-        network,
-        queue: Duration::ZERO,
-        service: Duration::ZERO,
-        dc,
-    };
+    let mut timing = Timing::crossed_in(&backend, network, dc).await;
     let admitted = admit(&backend, &rng, dc, request.headers(), &mut timing).await;
     let outbound = backend.timer.sleep(network - inbound);
     let (held, account, accept) = match admitted {
