@@ -105,15 +105,20 @@ versions() {
 stat_busy() { awk '/^cpu /{print $2+$3+$4+$7+$8, $2+$3+$4+$5+$6+$7+$8}' /proc/stat; }
 busy_pct() { echo "$1 $2" | awk '{printf "%.0f", ($3-$1)*100/(($4-$2)>0?($4-$2):1)}'; }
 
+# Core 0's steal time and all its time, in jiffies: steal is time the hypervisor ran something else
+# while this virtual core had work (the guest cannot see or prevent it).
+stat_steal0() { awk '/^cpu0 /{print $9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
+
 # timed NAME CMD...: runs CMD (output in raw/NAME.out/.err); sets CPU_S (user+sys of it and its
-# children), WALL_S and BUSY (machine busy % meanwhile).
+# children), WALL_S, BUSY (machine busy % meanwhile) and STEAL0 (% of core 0 the hypervisor took).
 timed() {
   local name=$1; shift
   echo "$*" >>"$CMDS"
-  local s0 t0; s0=$(stat_busy); t0=$(date +%s.%N)
+  local s0 t0 st0; s0=$(stat_busy); st0=$(stat_steal0); t0=$(date +%s.%N)
   ( "$@" >"$OUT/raw/$name.out" 2>"$OUT/raw/$name.err" || echo "exit $?" >>"$OUT/raw/$name.err"; times >"$OUT/raw/$name.times" )
   WALL_S=$(echo "$t0 $(date +%s.%N)" | awk '{printf "%.2f", $2-$1}')
   BUSY=$(busy_pct "$s0" "$(stat_busy)")
+  STEAL0=$(echo "$st0 $(stat_steal0)" | awk '{t = $4 - $2; printf "%.1f", (t > 0) ? ($3 - $1) * 100 / t : 0}')
   CPU_S=$(sed -n 2p "$OUT/raw/$name.times" | awk '{
     split($1,u,/[ms]/); split($2,s,/[ms]/); printf "%.3f", u[1]*60+u[2]+s[1]*60+s[2] }')
 }
