@@ -19,6 +19,8 @@
 // The delay target paces replies on its own threads, outside tokio: std's clock is meant.
 #![allow(clippy::disallowed_methods)]
 
+pub mod flags;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, OnceLock};

@@ -3,25 +3,16 @@
 
 use std::io::Write;
 use std::time::Duration;
+use surge_benches::flags::Flags;
 use surge_benches::{DelayTarget, Stall};
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let arg = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
-    let num = |name: &str, default: f64| match arg(name).map(|v| v.parse::<f64>()) {
-        None => default,
-        Some(Ok(v)) if v.is_finite() && v >= 0.0 => v,
-        Some(_) => {
-            eprintln!("delay-target: {name} needs a non-negative number");
-            std::process::exit(2);
-        }
-    };
-    let listen = arg("--listen").unwrap_or_else(|| "127.0.0.1:0".into());
+    let f = Flags::from_env(
+        "delay-target",
+        "delay-target --listen 127.0.0.1:0 --delay-ms 20 [--stall-after-s 10 --stall-s 1]",
+    );
+    let num = |name: &str, default: f64| f.number(name, default, true);
+    let listen = f.value("--listen").unwrap_or_else(|| "127.0.0.1:0".into());
     let delay = Duration::from_secs_f64(num("--delay-ms", 20.0) / 1000.0);
     let stall_s = num("--stall-s", 0.0);
     let stall = (stall_s > 0.0).then(|| Stall {

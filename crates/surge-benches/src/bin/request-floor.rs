@@ -24,6 +24,7 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;
+use surge_benches::flags::Flags;
 
 /// The request, as surge's fast client writes bench-open's `GET /` (host header, no body).
 fn request(target: &str) -> Vec<u8> {
@@ -39,42 +40,26 @@ struct Args {
     threads: usize,
 }
 
+const USAGE: &str = "request-floor --target 127.0.0.1:PORT [--rate 20000] [--seconds 10] \
+                     [--grid-us 100] [--conns 1024] [--threads 1]";
+
 fn parse_args() -> Args {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let arg = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
+    let f = Flags::from_env("request-floor", USAGE);
+    let Some(target) = f.value("--target") else {
+        f.fail("--target HOST:PORT is required")
     };
-    let num = |name: &str, default: f64| match arg(name).map(|v| v.parse::<f64>()) {
-        None => default,
-        Some(Ok(v)) if v.is_finite() && v > 0.0 => v,
-        Some(_) => usage(&format!("{name} needs a positive number")),
-    };
-    let Some(target) = arg("--target") else {
-        usage("--target HOST:PORT is required")
-    };
-    let rate = num("--rate", 20_000.0);
+    let rate = f.number("--rate", 20_000.0, false);
     if rate > 2_000_000.0 {
-        usage("--rate is at most 2,000,000 a second");
+        f.fail("--rate is at most 2,000,000 a second");
     }
     Args {
         target,
         rate,
-        seconds: num("--seconds", 10.0),
-        grid_ns: (num("--grid-us", 100.0) * 1e3) as u64,
-        conns: num("--conns", 1024.0) as usize,
-        threads: num("--threads", 1.0) as usize,
+        seconds: f.number("--seconds", 10.0, false),
+        grid_ns: (f.number("--grid-us", 100.0, false) * 1e3) as u64,
+        conns: f.number("--conns", 1024.0, false) as usize,
+        threads: f.number("--threads", 1.0, false) as usize,
     }
-}
-
-fn usage(msg: &str) -> ! {
-    eprintln!(
-        "request-floor: {msg}\nusage: request-floor --target 127.0.0.1:PORT [--rate 20000] [--seconds 10] \
-         [--grid-us 100] [--conns 1024] [--threads 1]"
-    );
-    std::process::exit(2);
 }
 
 /// What one thread measured.

@@ -5,34 +5,23 @@
 //! hints. The pacing benchmark (bench/run.sh) runs it in every round.
 
 use std::time::Duration;
+use surge_benches::flags::Flags;
 use surge_engine::floor::{FloorClock, cpu_share_probe, floor_probe, floor_probe_bare};
 
+const USAGE: &str =
+    "timer-floor --seconds 10 --rate 20000 [--clock nanosleep|timerfd] [--bare] [--cpu-seconds 1]";
+
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let arg = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
-    let num = |name: &str, default: f64| match arg(name).map(|v| v.parse::<f64>()) {
-        None => default,
-        Some(Ok(v)) if v.is_finite() && v > 0.0 => v,
-        Some(_) => usage(&format!("{name} needs a positive number")),
-    };
-    let seconds = num("--seconds", 10.0);
-    let rate = num("--rate", 20_000.0);
-    let clock = match arg("--clock").as_deref() {
+    let f = Flags::from_env("timer-floor", USAGE);
+    let seconds = f.number("--seconds", 10.0, false);
+    let rate = f.number("--rate", 20_000.0, false);
+    let clock = match f.value("--clock").as_deref() {
         None | Some("nanosleep") => FloorClock::Nanosleep,
         Some("timerfd") => FloorClock::Timerfd,
-        Some(other) => usage(&format!("unknown --clock {other:?} (nanosleep or timerfd)")),
+        Some(other) => f.fail(&format!("unknown --clock {other:?} (nanosleep or timerfd)")),
     };
-    let bare = args.iter().any(|a| a == "--bare");
-    let cpu_seconds = match arg("--cpu-seconds").map(|v| v.parse::<f64>()) {
-        None => 1.0,
-        Some(Ok(v)) if v.is_finite() && v >= 0.0 => v,
-        Some(_) => usage("--cpu-seconds needs a non-negative number"),
-    };
+    let bare = f.has("--bare");
+    let cpu_seconds = f.number("--cpu-seconds", 1.0, true);
     let probe = if bare { floor_probe_bare } else { floor_probe };
     let share = match cpu_seconds > 0.0 {
         true => cpu_share_probe(Duration::from_secs_f64(cpu_seconds)).unwrap_or(f64::NAN),
@@ -64,11 +53,4 @@ fn main() {
             std::process::exit(1);
         }
     }
-}
-
-fn usage(msg: &str) -> ! {
-    eprintln!(
-        "timer-floor: {msg}\nusage: timer-floor --seconds 10 --rate 20000 [--clock nanosleep|timerfd] [--bare] [--cpu-seconds 1]"
-    );
-    std::process::exit(2);
 }
