@@ -250,7 +250,11 @@ async fn signup(
     let mut j = Journey {
         ctx,
         slot,
-        code: ctx.plan.verification_code(person.phone),
+        // A SHA-256 per person: only for journeys that send it.
+        code: match ctx.plan.journey.uses_code {
+            true => ctx.plan.verification_code(person.phone),
+            false => String::new(),
+        },
         person,
         s,
         dtoken: None,

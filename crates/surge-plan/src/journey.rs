@@ -50,6 +50,9 @@ pub struct Journey {
     pub resync: Option<Resync>,
     /// The connected phase after the steps.
     pub connect: Option<connect::Connect>,
+    /// Whether any step renders `{code}`: the verification code (a SHA-256 per person) is derived
+    /// only for journeys that send it.
+    pub uses_code: bool,
 }
 
 /// One compiled step.
@@ -159,7 +162,7 @@ pub fn compile(
         };
         u16::try_from(i).unwrap_or(u16::MAX)
     };
-    let steps = spec
+    let steps: Vec<Step> = spec
         .steps
         .iter()
         .map(|s| {
@@ -178,8 +181,10 @@ pub fn compile(
         .connect
         .as_ref()
         .map(|c| connect::Connect::compile(c, steps_out));
+    let uses_code = steps.iter().any(Step::uses_code);
     Ok(Journey {
         name: spec.name.clone(),
+        uses_code,
         steps,
         value_slots: spec.values.len(),
         think: spec.think.map(ThinkTime::new),
@@ -246,6 +251,13 @@ impl Step {
 
     fn round(&self, round: usize) -> Option<&Round> {
         self.rounds.get(round).or(self.rounds.last())
+    }
+
+    /// Whether any round renders `{code}` (in its path, a header or its body).
+    pub fn uses_code(&self) -> bool {
+        self.rounds.iter().any(|r| {
+            r.path.uses_code() || r.body.uses_code() || r.headers.iter().any(|(_, t)| t.uses_code())
+        })
     }
 
     /// Renders round `round` into `out` (buffers cleared and reused). Discovery contacts are encoded

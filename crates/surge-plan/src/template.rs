@@ -182,6 +182,13 @@ impl Template {
             .any(|s| matches!(s, Seg::Var(Var::Value(v), _) if usize::from(*v) == slot))
     }
 
+    /// Whether the template renders the verification code (`{code}`).
+    pub(crate) fn uses_code(&self) -> bool {
+        self.segs
+            .iter()
+            .any(|s| matches!(s, Seg::Var(Var::Code, _)))
+    }
+
     /// The segments (for tests and inspection).
     #[cfg(test)]
     pub(crate) fn segs(&self) -> &[Seg] {

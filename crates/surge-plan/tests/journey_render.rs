@@ -349,3 +349,14 @@ fn buffers_are_reused_between_requests() {
     assert_eq!(before, after, "a warmed-up buffer is not reallocated");
     assert_eq!(out.headers.len(), 3);
 }
+
+/// The verification code (a SHA-256 per person) is derived only for journeys that send it: the
+/// reference journey's `verify_code` step does, the one-GET journey does not.
+#[test]
+fn a_journey_knows_whether_it_sends_the_code() {
+    let (reference, _) = builtin("reference", true);
+    assert!(reference.uses_code);
+    assert!(reference.steps[1].uses_code() && !reference.steps[0].uses_code());
+    let (get, _) = builtin("get", false);
+    assert!(!get.uses_code);
+}
