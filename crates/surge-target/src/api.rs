@@ -168,8 +168,8 @@ pub(crate) struct Timing {
 
 impl Timing {
     /// Crosses the first half of the round trip `network` to data centre `dc` (on the way in, no
-    /// slot held) and starts the request's timing there; the caller spends `network - network / 2`
-    /// on the way out.
+    /// slot held) and starts the request's timing there; the caller spends [`Timing::way_out`] on
+    /// the way back.
     pub async fn crossed_in(backend: &Backend, network: Duration, dc: usize) -> Timing {
         backend.timer.sleep(network / 2).await;
         Timing {
@@ -178,6 +178,11 @@ impl Timing {
             service: Duration::ZERO,
             dc,
         }
+    }
+
+    /// The rest of the round trip, for the answer's way back (the way in was `network / 2`).
+    pub fn way_out(&self) -> Duration {
+        self.network - self.network / 2
     }
 
     pub fn header(&self, backend: &Backend) -> Option<header::HeaderValue> {
@@ -207,7 +212,6 @@ async fn serve_api(
     let serving = backend.serving_dc(region);
     let dc = serving.unwrap_or_else(|| backend.dc_index(region));
     let network = backend.network_time(region, dc, draws.1);
-    let inbound = network / 2;
     let mut timing = Timing::crossed_in(backend, network, dc).await;
     let served = match serving {
         Some(dc) => backend.dcs[dc]
@@ -245,7 +249,7 @@ async fn serve_api(
             reply
         }
     };
-    backend.timer.sleep(network - inbound).await;
+    backend.timer.sleep(timing.way_out()).await;
     if let Some(value) = timing.header(backend) {
         reply.headers_mut().insert(SERVER_TIMING, value);
     }

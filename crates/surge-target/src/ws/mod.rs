@@ -66,10 +66,9 @@ pub(crate) async fn handshake(
         .unwrap_or_else(|| backend.dc_index(slot));
     let distance = Distance::of(&backend, slot, dc);
     let network = distance.round_trip(&rng);
-    let inbound = network / 2;
     let mut timing = Timing::crossed_in(&backend, network, dc).await;
     let admitted = admit(&backend, &rng, dc, request.headers(), &mut timing).await;
-    let outbound = backend.timer.sleep(network - inbound);
+    let outbound = backend.timer.sleep(timing.way_out());
     let (held, account, accept) = match admitted {
         Ok(admitted) => admitted,
         Err((result, reply)) => {
